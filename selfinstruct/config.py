@@ -1,0 +1,179 @@
+"""Every number of the method in one place, with the original work's defaults.
+
+One dataclass per step; ``RunConfig`` groups them and round-trips through TOML,
+so a run can be described in a file, overridden by flags, and stored beside
+its results. API keys are never part of a config: they come from the
+environment or the dashboard's memory.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+BLACKLIST = (
+    "image", "images", "graph", "graphs", "picture", "pictures", "file", "files",
+    "map", "maps", "draw", "plot", "go to", "video", "audio", "music",
+    "flowchart", "diagram",
+)
+
+
+@dataclass
+class GenerateConfig:
+    """Step 1: instruction generation."""
+
+    n_prompt_instructions: int = 8
+    n_machine: int = 2
+    request_batch_size: int = 5
+    temperature: float = 0.7
+    top_p: float = 0.5
+    presence_penalty: float = 2.0
+    frequency_penalty: float = 0.0
+    max_tokens: int = 1024
+    stop: list[str] = field(default_factory=lambda: ["\n\n", "\n16", "16.", "16 ."])
+
+
+@dataclass
+class ClassifyConfig:
+    """Step 2: is the instruction a classification task?"""
+
+    temperature: float = 0.0
+    top_p: float = 0.0
+    max_tokens: int = 3
+    stop: list[str] = field(default_factory=lambda: ["\n", "Task"])
+
+
+@dataclass
+class InstanceConfig:
+    """Step 3: instance generation (output-first for classification)."""
+
+    temperature: float = 0.0
+    top_p: float = 0.0
+    presence_penalty: float = 1.5
+    frequency_penalty: float = 0.0
+    max_tokens: int = 300
+    max_instances: int = 5
+    stop: list[str] = field(default_factory=lambda: ["Example 6", "Task:"])
+
+
+@dataclass
+class FilterConfig:
+    """Step 4: every filter can be tuned or switched off."""
+
+    rouge_threshold: float = 0.7
+    similar_k: int = 10
+    tokenizer: str = "rouge"  # "rouge" (paper-compatible) or "unicode"
+    min_words: int = 4
+    max_words: int = 150
+    blacklist: list[str] = field(default_factory=lambda: list(BLACKLIST))
+    forbidden_prefixes: list[str] = field(default_factory=lambda: ["Write a program"])
+    drop_punctuation_start: bool = True
+    drop_non_ascii_start: bool = True
+    drop_duplicates: bool = True
+    drop_output_equals_input: bool = True
+    drop_empty_output: bool = True
+    drop_conflicting_outputs: bool = True
+    drop_colon_ending: bool = True
+    max_instances: int = 5
+
+
+@dataclass
+class LMConfig:
+    """Which model answers. ``backend``: "llamacpp" (embedded), "openai" or "fake"."""
+
+    backend: str = "llamacpp"
+    model: str = ""
+    base_url: str = ""
+    api_mode: str = "completion"  # "completion" (base models, as in the paper) or "chat"
+    concurrency: int = 4
+    timeout_s: float = 120.0
+    max_retries: int = 6
+    model_path: str = ""
+    n_ctx: int = 4096
+    threads: int = 0  # 0: one per core
+    price_in_per_1m: float = 0.0
+    price_out_per_1m: float = 0.0
+
+
+@dataclass
+class RunConfig:
+    """A whole generation run."""
+
+    target: int = 100
+    seed: int = 42
+    max_iterations: int = 0  # 0: no limit besides the target
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
+    classify: ClassifyConfig = field(default_factory=ClassifyConfig)
+    instances: InstanceConfig = field(default_factory=InstanceConfig)
+    filters: FilterConfig = field(default_factory=FilterConfig)
+    lm: LMConfig = field(default_factory=LMConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
+        return _build(cls, data, "config")
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RunConfig":
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{p}: cannot read config: {e}") from e
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{p}: invalid TOML: {e}") from e
+        try:
+            return cls.from_dict(data)
+        except ConfigError as e:
+            raise ConfigError(f"{p}: {e}") from e
+
+
+class ConfigError(ValueError):
+    """A config value is unknown or of the wrong type; the message names the key."""
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a table, got {type(data).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    kwargs: dict[str, Any] = {}
+    defaults = cls()
+    for name, value in data.items():
+        default = getattr(defaults, name)
+        key = f"{where}.{name}"
+        if is_dataclass(default):
+            kwargs[name] = _build(type(default), value, key)
+        else:
+            kwargs[name] = _coerce(default, value, key)
+    return cls(**kwargs)
+
+
+def _coerce(default: Any, value: Any, key: str) -> Any:
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(default, str):
+        if isinstance(value, str):
+            return value
+    elif isinstance(default, list):
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return list(value)
+    raise ConfigError(f"{key}: expected {type(default).__name__}, got {value!r}")
