@@ -1,0 +1,135 @@
+"""Read and write seed task files (the official JSONL format).
+
+A seed file is loaded whole or not at all: the first problem stops the load
+with ``file:line`` and what is wrong, so a run never starts from half a file.
+The user-oriented evaluation file (``motivation_app`` instead of ``name`` and
+no ``is_classification``) reads through the same loader.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+from .records import Instance, Task
+
+MAX_LINE_BYTES = 1_000_000
+REQUIRED = ("instruction", "instances")
+KNOWN = {"id", "name", "instruction", "instances", "is_classification", "motivation_app"}
+
+
+class SeedFileError(ValueError):
+    """A seed file cannot be used; the message starts with ``path:line:``."""
+
+
+def load_tasks(path: str | Path) -> list[Task]:
+    """All tasks of a seed file, validated; raises SeedFileError on the first problem."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise SeedFileError(f"{p}: no such file") from None
+    except OSError as e:
+        raise SeedFileError(f"{p}: cannot read: {e.strerror or e}") from None
+    return parse_tasks(raw, str(p))
+
+
+def parse_tasks(raw: bytes, where: str = "<seeds>") -> list[Task]:
+    """Parse the bytes of a seed file; ``where`` names it in messages."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise SeedFileError(f"{where}:1: the file starts with a UTF-8 byte-order mark; save it as UTF-8 without BOM")
+    tasks: list[Task] = []
+    ids: dict[str, int] = {}
+    for lineno, line in enumerate(raw.split(b"\n"), start=1):
+        if len(line) > MAX_LINE_BYTES:
+            raise SeedFileError(
+                f"{where}:{lineno}: line is {len(line):,} bytes, over the {MAX_LINE_BYTES:,}-byte limit for one task"
+            )
+        if not line.strip():
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise SeedFileError(f"{where}:{lineno}: not valid UTF-8 (byte {e.start + 1} of the line)") from None
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise SeedFileError(f"{where}:{lineno}: invalid JSON: {e.msg} at column {e.colno}") from None
+        task = _task(obj, f"{where}:{lineno}", len(tasks))
+        if task.id in ids:
+            raise SeedFileError(f"{where}:{lineno}: duplicate id {task.id!r} (first on line {ids[task.id]})")
+        ids[task.id] = lineno
+        tasks.append(task)
+    if not tasks:
+        raise SeedFileError(f"{where}: holds no tasks (expected one JSON object per line)")
+    return tasks
+
+
+def _task(obj: Any, where: str, index: int) -> Task:
+    if not isinstance(obj, dict):
+        raise SeedFileError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    unknown = sorted(set(obj) - KNOWN)
+    if unknown:
+        raise SeedFileError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))} (known: {', '.join(sorted(KNOWN))})")
+    for key in REQUIRED:
+        if key not in obj:
+            raise SeedFileError(f"{where}: missing field {key!r}")
+    instruction = obj["instruction"]
+    if not isinstance(instruction, str) or not instruction.strip():
+        raise SeedFileError(f"{where}: 'instruction' must be a non-empty string")
+    instances = obj["instances"]
+    if not isinstance(instances, list) or not instances:
+        raise SeedFileError(f"{where}: 'instances' must be a non-empty list of {{input, output}} objects")
+    parsed: list[Instance] = []
+    for n, inst in enumerate(instances, start=1):
+        if not isinstance(inst, dict):
+            raise SeedFileError(f"{where}: instance {n} must be an object with 'input' and 'output'")
+        extra = sorted(set(inst) - {"input", "output"})
+        if extra:
+            raise SeedFileError(f"{where}: instance {n} has unknown field(s) {', '.join(map(repr, extra))}")
+        for key in ("input", "output"):
+            if not isinstance(inst.get(key), str):
+                raise SeedFileError(f"{where}: instance {n} needs a string {key!r}")
+        parsed.append(Instance(inst["input"], inst["output"]))
+    clf = obj.get("is_classification")
+    if clf is not None and not isinstance(clf, bool):
+        raise SeedFileError(f"{where}: 'is_classification' must be true or false, got {clf!r}")
+    raw_id = obj.get("id", f"task_{index}")
+    if not isinstance(raw_id, (str, int)) or isinstance(raw_id, bool):
+        raise SeedFileError(f"{where}: 'id' must be a string")
+    name = obj.get("name", obj.get("motivation_app", ""))
+    if not isinstance(name, str):
+        raise SeedFileError(f"{where}: 'name' must be a string")
+    return Task(
+        id=str(raw_id), instruction=instruction.strip(), instances=tuple(parsed),
+        is_classification=clf, name=name, origin="seed",
+    )
+
+
+def task_to_json(task: Task) -> dict[str, Any]:
+    """A task as one line of the official format."""
+    return {
+        "id": task.id,
+        "name": task.name,
+        "instruction": task.instruction,
+        "instances": [{"input": i.input, "output": i.output} for i in task.instances],
+        "is_classification": bool(task.is_classification),
+    }
+
+
+def save_tasks(path: str | Path, tasks: Iterable[Task]) -> None:
+    """Write a seed file atomically: a failure never leaves half a file under the name."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for task in tasks:
+                f.write(json.dumps(task_to_json(task), ensure_ascii=False) + "\n")
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,609 @@
+"""The workspace: one SQLite file (WAL) holding runs, every LM call and every decision.
+
+This package is the only place that speaks SQL. Writes go through ``tx()``
+(``BEGIN IMMEDIATE`` with a busy timeout), so the CLI, the dashboard's worker
+and a second browser tab can share a file without "database is locked"
+failures; a failed write rolls back whole, so the file stays consistent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from ..lm.base import LMError, LMRequest, LMResponse
+from ..records import Instance, Task
+from .schema import MIGRATIONS
+
+BUSY_TIMEOUT_S = 30.0
+LOCK_STALE_S = 90.0
+
+
+class StoreError(RuntimeError):
+    """A workspace cannot be read or written; the message names the file and the cause."""
+
+
+class RunLockedError(StoreError):
+    """Another live process is writing this run."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: int
+    name: str
+    kind: str
+    config: dict[str, Any]
+    state: str
+    status: str
+    source_run_id: int | None
+    language: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class InstructionRow:
+    """An instruction as stored, with its verdict and novelty evidence."""
+
+    id: int
+    seq: int
+    text: str
+    origin: str
+    iteration: int | None
+    is_classification: bool | None
+    verdict: str
+    reason: str | None
+    detail: str
+    max_rouge: float | None
+    similar: list[tuple[str, float]]
+    external_id: str | None
+    name: str
+    source_id: int | None
+
+
+@dataclass(frozen=True)
+class InstanceRow:
+    id: int
+    instruction_id: int
+    position: int
+    input: str
+    output: str
+    verdict: str
+    reason: str | None
+    detail: str
+
+
+def _explain(path: Path, e: sqlite3.Error) -> str:
+    msg = str(e)
+    low = msg.lower()
+    if "full" in low:
+        hint = "the disk is full; free space and run again (nothing already stored was lost)"
+    elif "readonly" in low or "read-only" in low:
+        hint = "the workspace is read-only; copy it somewhere writable or fix its permissions"
+    elif "unable to open" in low:
+        hint = "the file or its folder cannot be opened (check the path and permissions)"
+    elif "not a database" in low or "malformed" in low:
+        hint = "the file is not a Self-Instruct Studio workspace or is damaged"
+    elif "locked" in low or "busy" in low:
+        hint = f"another process kept the workspace busy for more than {BUSY_TIMEOUT_S:.0f} s"
+    else:
+        hint = msg
+    return f"workspace {path}: {hint} ({msg})"
+
+
+class Store:
+    """A handle on one workspace file. Safe to share between threads of one process."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        try:
+            if str(self.path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(
+                str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal" and str(self.path) != ":memory:":
+                raise StoreError(f"workspace {self.path}: cannot switch to WAL mode (got {mode})")
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except sqlite3.Error as e:
+            raise StoreError(_explain(self.path, e)) from e
+        except OSError as e:
+            raise StoreError(f"workspace {self.path}: {e.strerror or e}") from e
+
+    # ------------------------------------------------------------------ plumbing
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        version = self.schema_version
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"workspace {self.path}: written by a newer version (schema {version}, "
+                f"this program knows {len(MIGRATIONS)}); upgrade Self-Instruct Studio"
+            )
+        for number in range(version + 1, len(MIGRATIONS) + 1):
+            with self.tx() as c:
+                c.executescript_in_tx(MIGRATIONS[number - 1])
+                c.execute(f"PRAGMA user_version = {number}")
+
+    @contextlib.contextmanager
+    def tx(self) -> Iterator["_Tx"]:
+        """One write transaction: all of it lands, or none of it."""
+        with self._lock:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as e:
+                raise StoreError(_explain(self.path, e)) from e
+            try:
+                yield _Tx(self.conn)
+                self.conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                self._rollback()
+                raise StoreError(_explain(self.path, e)) from e
+            except BaseException:
+                self._rollback()
+                raise
+
+    def _rollback(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.execute("ROLLBACK")
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        """A read; errors become StoreError naming the file."""
+        with self._lock:
+            try:
+                return self.conn.execute(sql, params).fetchall()
+            except sqlite3.Error as e:
+                raise StoreError(_explain(self.path, e)) from e
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        rows = self.query(sql, params)
+        return rows[0][0] if rows else None
+
+    # ------------------------------------------------------------------ runs
+    def create_run(
+        self,
+        name: str,
+        *,
+        kind: str = "generate",
+        config: dict[str, Any] | None = None,
+        language: str = "en",
+        source_run_id: int | None = None,
+    ) -> RunInfo:
+        now = time.time()
+        with self.tx() as c:
+            if c.execute("SELECT 1 FROM runs WHERE name = ?", (name,)).fetchone():
+                raise StoreError(f"workspace {self.path}: a run named {name!r} already exists")
+            c.execute(
+                "INSERT INTO runs(name, kind, config, language, source_run_id, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (name, kind, json.dumps(config or {}), language, source_run_id, now, now),
+            )
+        return self.run(name)
+
+    def run(self, name_or_id: str | int) -> RunInfo:
+        col = "id" if isinstance(name_or_id, int) else "name"
+        rows = self.query(f"SELECT * FROM runs WHERE {col} = ?", (name_or_id,))
+        if not rows:
+            known = ", ".join(r.name for r in self.runs()) or "none"
+            raise StoreError(f"workspace {self.path}: no run {name_or_id!r} (runs: {known})")
+        return _run_info(rows[0])
+
+    def runs(self) -> list[RunInfo]:
+        return [_run_info(r) for r in self.query("SELECT * FROM runs ORDER BY id")]
+
+    def default_run(self) -> RunInfo:
+        """The newest run: what commands use when no run is named."""
+        rows = self.query("SELECT * FROM runs ORDER BY id DESC LIMIT 1")
+        if not rows:
+            raise StoreError(f"workspace {self.path}: holds no run yet")
+        return _run_info(rows[0])
+
+    def set_run_state(self, run_id: int, state: str, status: str = "") -> None:
+        with self.tx() as c:
+            c.execute(
+                "UPDATE runs SET state = ?, status = ?, updated_at = ? WHERE id = ?",
+                (state, status, time.time(), run_id),
+            )
+
+    def set_run_config(self, run_id: int, config: dict[str, Any]) -> None:
+        with self.tx() as c:
+            c.execute(
+                "UPDATE runs SET config = ?, updated_at = ? WHERE id = ?",
+                (json.dumps(config), time.time(), run_id),
+            )
+
+    # ------------------------------------------------------------------ writer lock
+    def acquire_run_lock(self, run_id: int, owner: str) -> None:
+        """Claim the run for this process; refuse while another live writer holds it."""
+        host, pid, now = socket.gethostname(), os.getpid(), time.time()
+        with self.tx() as c:
+            row = c.execute("SELECT * FROM run_locks WHERE run_id = ?", (run_id,)).fetchone()
+            if row and not (row["host"] == host and row["pid"] == pid and row["owner"] == owner):
+                alive = now - row["heartbeat"] < LOCK_STALE_S and (
+                    row["host"] != host or _pid_alive(row["pid"])
+                )
+                if alive:
+                    raise RunLockedError(
+                        f"workspace {self.path}: run {run_id} is being written by {row['owner']} "
+                        f"(pid {row['pid']} on {row['host']}); stop it first or wait for it to finish"
+                    )
+            c.execute(
+                "INSERT OR REPLACE INTO run_locks(run_id, owner, pid, host, heartbeat) VALUES (?,?,?,?,?)",
+                (run_id, owner, pid, host, now),
+            )
+
+    def heartbeat(self, run_id: int) -> None:
+        with self.tx() as c:
+            c.execute(
+                "UPDATE run_locks SET heartbeat = ? WHERE run_id = ? AND pid = ?",
+                (time.time(), run_id, os.getpid()),
+            )
+
+    def release_run_lock(self, run_id: int) -> None:
+        with self.tx() as c:
+            c.execute("DELETE FROM run_locks WHERE run_id = ? AND pid = ?", (run_id, os.getpid()))
+
+    def run_lock(self, run_id: int) -> dict[str, Any] | None:
+        rows = self.query("SELECT * FROM run_locks WHERE run_id = ?", (run_id,))
+        return dict(rows[0]) if rows else None
+
+    # ------------------------------------------------------------------ LM calls
+    def cached_response(self, cache_key: str) -> tuple[int, LMResponse] | None:
+        """The stored answer to an identical earlier request, if any succeeded."""
+        rows = self.query(
+            "SELECT * FROM lm_calls WHERE cache_key = ? AND error IS NULL ORDER BY id LIMIT 1",
+            (cache_key,),
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return r["id"], LMResponse(
+            text=r["text"] or "",
+            finish_reason=r["finish_reason"] or "stop",
+            tokens_in=r["tokens_in"],
+            tokens_out=r["tokens_out"],
+            latency_s=r["latency_s"],
+            cached=True,
+        )
+
+    def record_call(
+        self,
+        run_id: int | None,
+        model: str,
+        request: LMRequest,
+        response: LMResponse | None = None,
+        error: LMError | None = None,
+    ) -> int:
+        """Log one LM call (answer or failure) before anyone uses its result."""
+        faults = list(response.faults if response else (error.faults if error else []))
+        with self.tx() as c:
+            cur = c.execute(
+                "INSERT INTO lm_calls(run_id, step, cache_key, model, prompt, params, text, finish_reason,"
+                " tokens_in, tokens_out, latency_s, error, faults, created_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    run_id,
+                    request.step,
+                    request.cache_key(model),
+                    model,
+                    request.prompt,
+                    json.dumps(request.params()),
+                    response.text if response else None,
+                    response.finish_reason if response else None,
+                    response.tokens_in if response else 0,
+                    response.tokens_out if response else 0,
+                    response.latency_s if response else 0.0,
+                    None if error is None else f"{type(error).__name__}: {error}",
+                    json.dumps(faults),
+                    time.time(),
+                ),
+            )
+            return int(cur.lastrowid)
+
+    def call(self, call_id: int) -> dict[str, Any]:
+        rows = self.query("SELECT * FROM lm_calls WHERE id = ?", (call_id,))
+        if not rows:
+            raise StoreError(f"workspace {self.path}: no LM call {call_id}")
+        d = dict(rows[0])
+        d["params"] = json.loads(d["params"])
+        d["faults"] = json.loads(d["faults"])
+        return d
+
+    def usage(self, run_id: int) -> dict[str, Any]:
+        """Calls, tokens, faults and errors of a run (cache hits cost nothing and add nothing)."""
+        r = self.query(
+            "SELECT COUNT(*) AS calls, COALESCE(SUM(tokens_in),0) AS tin, COALESCE(SUM(tokens_out),0) AS tout,"
+            " COALESCE(SUM(error IS NOT NULL),0) AS errors, COALESCE(SUM(latency_s),0) AS secs,"
+            " COALESCE(SUM(json_array_length(faults)),0) AS faults FROM lm_calls WHERE run_id = ?",
+            (run_id,),
+        )[0]
+        return {
+            "calls": r["calls"],
+            "tokens_in": r["tin"],
+            "tokens_out": r["tout"],
+            "errors": r["errors"],
+            "faults": r["faults"],
+            "lm_seconds": r["secs"],
+        }
+
+    # ------------------------------------------------------------------ instructions
+    def add_tasks(self, run_id: int, tasks: Sequence[Task], *, origin: str | None = None) -> int:
+        """Append tasks (seeds or imported records) with their instances, in one transaction."""
+        with self.tx() as c:
+            seq = _next_seq(c, run_id)
+            for task in tasks:
+                iid = c.insert_instruction(
+                    run_id=run_id,
+                    seq=seq,
+                    text=task.instruction,
+                    origin=origin or task.origin,
+                    external_id=task.id,
+                    name=task.name,
+                    is_classification=task.is_classification,
+                )
+                for pos, inst in enumerate(task.instances):
+                    c.insert_instance(iid, pos, inst.input, inst.output)
+                seq += 1
+        return len(tasks)
+
+    def instructions(
+        self,
+        run_id: int,
+        *,
+        origin: str | Sequence[str] | None = None,
+        verdict: str | None = None,
+        iteration: int | None = None,
+    ) -> list[InstructionRow]:
+        sql, params = "SELECT * FROM instructions WHERE run_id = ?", [run_id]
+        if origin is not None:
+            origins = [origin] if isinstance(origin, str) else list(origin)
+            sql += f" AND origin IN ({','.join('?' * len(origins))})"
+            params += origins
+        if verdict is not None:
+            sql += " AND verdict = ?"
+            params.append(verdict)
+        if iteration is not None:
+            sql += " AND iteration = ?"
+            params.append(iteration)
+        return [_instruction_row(r) for r in self.query(sql + " ORDER BY seq", params)]
+
+    def instances(self, instruction_ids: Sequence[int] | None = None, *, run_id: int | None = None) -> list[InstanceRow]:
+        if run_id is not None:
+            rows = self.query(
+                "SELECT i.* FROM instances i JOIN instructions t ON t.id = i.instruction_id"
+                " WHERE t.run_id = ? ORDER BY t.seq, i.position",
+                (run_id,),
+            )
+        else:
+            ids = list(instruction_ids or [])
+            rows = []
+            for start in range(0, len(ids), 900):
+                chunk = ids[start : start + 900]
+                rows += self.query(
+                    f"SELECT * FROM instances WHERE instruction_id IN ({','.join('?' * len(chunk))})"
+                    " ORDER BY instruction_id, position",
+                    chunk,
+                )
+        return [_instance_row(r) for r in rows]
+
+    def tasks(
+        self,
+        run_id: int,
+        *,
+        origin: str | Sequence[str] | None = None,
+        kept_only: bool = True,
+    ) -> list[Task]:
+        """Instructions with their instances as ``Task`` records (kept ones only by default)."""
+        rows = self.instructions(run_id, origin=origin, verdict="keep" if kept_only else None)
+        by_instr: dict[int, list[Instance]] = {r.id: [] for r in rows}
+        for inst in self.instances(run_id=run_id):
+            if inst.instruction_id in by_instr and (inst.verdict == "keep" or not kept_only):
+                by_instr[inst.instruction_id].append(Instance(inst.input, inst.output))
+        return [
+            Task(
+                id=r.external_id or str(r.id),
+                instruction=r.text,
+                instances=tuple(by_instr[r.id]),
+                is_classification=r.is_classification,
+                name=r.name,
+                origin=r.origin,
+            )
+            for r in rows
+        ]
+
+    def counts(self, run_id: int) -> dict[str, Any]:
+        """Sizes for status lines: seeds, candidates, kept, drop reasons, instances."""
+        rows = self.query(
+            "SELECT origin, verdict, reason, COUNT(*) AS n FROM instructions WHERE run_id = ?"
+            " GROUP BY origin, verdict, reason",
+            (run_id,),
+        )
+        out: dict[str, Any] = {"seeds": 0, "generated": 0, "kept": 0, "dropped": 0, "reasons": {}}
+        for r in rows:
+            if r["origin"] == "machine":
+                out["generated"] += r["n"]
+                if r["verdict"] == "keep":
+                    out["kept"] += r["n"]
+                else:
+                    out["dropped"] += r["n"]
+                    out["reasons"][r["reason"]] = out["reasons"].get(r["reason"], 0) + r["n"]
+            elif r["origin"] == "seed":
+                out["seeds"] += r["n"]
+            else:
+                out[r["origin"]] = out.get(r["origin"], 0) + r["n"]
+        inst = self.query(
+            "SELECT i.verdict AS v, COUNT(*) AS n FROM instances i JOIN instructions t"
+            " ON t.id = i.instruction_id WHERE t.run_id = ? AND t.origin = 'machine' GROUP BY i.verdict",
+            (run_id,),
+        )
+        out["instances_kept"] = sum(r["n"] for r in inst if r["v"] == "keep")
+        out["instances_dropped"] = sum(r["n"] for r in inst if r["v"] != "keep")
+        out["iterations"] = self.completed_iterations(run_id)
+        return out
+
+    # ------------------------------------------------------------------ iterations
+    def completed_iterations(self, run_id: int) -> int:
+        return int(self.scalar("SELECT COUNT(*) FROM iterations WHERE run_id = ?", (run_id,)) or 0)
+
+    def prompts(self, run_id: int, iteration: int) -> list[dict[str, Any]]:
+        rows = self.query(
+            "SELECT * FROM prompts WHERE run_id = ? AND iteration = ? ORDER BY slot", (run_id, iteration)
+        )
+        return [dict(r) | {"in_context": json.loads(r["in_context"])} for r in rows]
+
+    # ------------------------------------------------------------------ views
+    def save_view(self, run_id: int, name: str, settings: dict[str, Any]) -> None:
+        with self.tx() as c:
+            c.execute(
+                "INSERT INTO views(run_id, name, settings, created_at) VALUES (?,?,?,?)"
+                " ON CONFLICT(run_id, name) DO UPDATE SET settings = excluded.settings,"
+                " created_at = excluded.created_at",
+                (run_id, name, json.dumps(settings), time.time()),
+            )
+
+    def view(self, run_id: int, name: str) -> dict[str, Any]:
+        rows = self.query("SELECT settings FROM views WHERE run_id = ? AND name = ?", (run_id, name))
+        if not rows:
+            known = ", ".join(self.views(run_id)) or "none"
+            raise StoreError(f"workspace {self.path}: run {run_id} has no view {name!r} (views: {known})")
+        return json.loads(rows[0][0])
+
+    def views(self, run_id: int) -> list[str]:
+        return [r[0] for r in self.query("SELECT name FROM views WHERE run_id = ? ORDER BY name", (run_id,))]
+
+    # ------------------------------------------------------------------ key-value cache
+    def get_many(self, namespace: str, keys: Sequence[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        keys = list(keys)
+        for start in range(0, len(keys), 900):
+            chunk = keys[start : start + 900]
+            for r in self.query(
+                f"SELECT key, value FROM kv_cache WHERE namespace = ? AND key IN ({','.join('?' * len(chunk))})",
+                [namespace, *chunk],
+            ):
+                out[r[0]] = r[1]
+        return out
+
+    def put_many(self, namespace: str, items: dict[str, str]) -> None:
+        with self.tx() as c:
+            c.executemany(
+                "INSERT OR REPLACE INTO kv_cache(namespace, key, value) VALUES (?,?,?)",
+                [(namespace, k, v) for k, v in items.items()],
+            )
+
+
+class _Tx:
+    """The cursor-like object a transaction hands out, with the inserts several writers share."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self._conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
+        return self._conn.execute(sql, params)
+
+    def executemany(self, sql: str, seq: Any) -> sqlite3.Cursor:
+        return self._conn.executemany(sql, seq)
+
+    def executescript_in_tx(self, script: str) -> None:
+        """Run DDL statements one by one (executescript would commit the open transaction)."""
+        for stmt in _split_sql(script):
+            self._conn.execute(stmt)
+
+    def insert_instruction(self, **fields: Any) -> int:
+        if "is_classification" in fields and fields["is_classification"] is not None:
+            fields["is_classification"] = int(bool(fields["is_classification"]))
+        if "similar" in fields and not isinstance(fields["similar"], str):
+            fields["similar"] = json.dumps(fields["similar"])
+        cols = ",".join(fields)
+        cur = self._conn.execute(
+            f"INSERT INTO instructions({cols}) VALUES ({','.join('?' * len(fields))})", list(fields.values())
+        )
+        return int(cur.lastrowid)
+
+    def insert_instance(
+        self, instruction_id: int, position: int, input: str, output: str,
+        verdict: str = "keep", reason: str | None = None, detail: str = "",
+    ) -> int:
+        cur = self._conn.execute(
+            "INSERT INTO instances(instruction_id, position, input, output, verdict, reason, detail)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (instruction_id, position, input, output, verdict, reason, detail),
+        )
+        return int(cur.lastrowid)
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements (our DDL has no semicolons inside strings)."""
+    lines = [ln.split("--", 1)[0] for ln in script.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def _next_seq(c: _Tx, run_id: int) -> int:
+    return int(c.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM instructions WHERE run_id = ?", (run_id,)).fetchone()[0])
+
+
+def next_seq(c: _Tx, run_id: int) -> int:
+    """The next free position in a run's arrival order (inside a transaction)."""
+    return _next_seq(c, run_id)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _run_info(r: sqlite3.Row) -> RunInfo:
+    return RunInfo(
+        id=r["id"], name=r["name"], kind=r["kind"], config=json.loads(r["config"]), state=r["state"],
+        status=r["status"], source_run_id=r["source_run_id"], language=r["language"],
+        created_at=r["created_at"], updated_at=r["updated_at"],
+    )
+
+
+def _instruction_row(r: sqlite3.Row) -> InstructionRow:
+    clf = r["is_classification"]
+    return InstructionRow(
+        id=r["id"], seq=r["seq"], text=r["text"], origin=r["origin"], iteration=r["iteration"],
+        is_classification=None if clf is None else bool(clf), verdict=r["verdict"], reason=r["reason"],
+        detail=r["detail"], max_rouge=r["max_rouge"],
+        similar=[(t, s) for t, s in json.loads(r["similar"])], external_id=r["external_id"],
+        name=r["name"], source_id=r["source_id"],
+    )
+
+
+def _instance_row(r: sqlite3.Row) -> InstanceRow:
+    return InstanceRow(
+        id=r["id"], instruction_id=r["instruction_id"], position=r["position"], input=r["input"],
+        output=r["output"], verdict=r["verdict"], reason=r["reason"], detail=r["detail"],
+    )

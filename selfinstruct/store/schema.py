@@ -1,0 +1,113 @@
+"""The workspace schema as an ordered list of migrations.
+
+``PRAGMA user_version`` holds how many have been applied; opening a workspace
+applies the rest in one transaction each, so an old file moves forward and a
+new one is built the same way. Append new migrations at the end; never edit
+one that has shipped.
+"""
+
+MIGRATIONS: list[str] = [
+    # 1: runs, every LM call, the generation record, views, caches, locks.
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL DEFAULT 'generate',      -- generate | import | translation
+        config TEXT NOT NULL DEFAULT '{}',
+        state TEXT NOT NULL DEFAULT 'new',          -- new | running | paused | done | failed
+        status TEXT NOT NULL DEFAULT '',            -- why it is in that state, for people
+        source_run_id INTEGER REFERENCES runs(id),
+        language TEXT NOT NULL DEFAULT 'en',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE lm_calls (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER REFERENCES runs(id),
+        step TEXT NOT NULL,
+        cache_key TEXT NOT NULL,
+        model TEXT NOT NULL,
+        prompt TEXT NOT NULL,
+        params TEXT NOT NULL,
+        text TEXT,
+        finish_reason TEXT,
+        tokens_in INTEGER NOT NULL DEFAULT 0,
+        tokens_out INTEGER NOT NULL DEFAULT 0,
+        latency_s REAL NOT NULL DEFAULT 0,
+        error TEXT,                                 -- NULL when the call succeeded
+        faults TEXT NOT NULL DEFAULT '[]',          -- transient faults survived before the answer
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX lm_calls_ok_key ON lm_calls(cache_key) WHERE error IS NULL;
+    CREATE INDEX lm_calls_run ON lm_calls(run_id, step);
+    CREATE TABLE prompts (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        iteration INTEGER NOT NULL,
+        slot INTEGER NOT NULL,
+        in_context TEXT NOT NULL,                   -- JSON [{"text", "origin"}], in prompt order
+        call_id INTEGER REFERENCES lm_calls(id),
+        UNIQUE (run_id, iteration, slot)
+    );
+    CREATE TABLE iterations (
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        iteration INTEGER NOT NULL,
+        completed_at REAL NOT NULL,
+        PRIMARY KEY (run_id, iteration)
+    );
+    CREATE TABLE instructions (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        seq INTEGER NOT NULL,                       -- order of arrival: the greedy filter's order
+        text TEXT NOT NULL,
+        origin TEXT NOT NULL,                       -- seed | machine | import | translation
+        iteration INTEGER,
+        prompt_id INTEGER REFERENCES prompts(id),
+        source_id INTEGER REFERENCES instructions(id),
+        external_id TEXT,
+        name TEXT NOT NULL DEFAULT '',
+        is_classification INTEGER,                  -- 1, 0, or NULL when unknown
+        clf_call_id INTEGER REFERENCES lm_calls(id),
+        inst_call_id INTEGER REFERENCES lm_calls(id),
+        verdict TEXT NOT NULL DEFAULT 'keep',       -- keep | drop
+        reason TEXT,
+        detail TEXT NOT NULL DEFAULT '',
+        max_rouge REAL,
+        similar TEXT NOT NULL DEFAULT '[]',         -- JSON [[text, score], ...] most similar first
+        UNIQUE (run_id, seq)
+    );
+    CREATE INDEX instructions_run_verdict ON instructions(run_id, verdict);
+    CREATE TABLE instances (
+        id INTEGER PRIMARY KEY,
+        instruction_id INTEGER NOT NULL REFERENCES instructions(id),
+        position INTEGER NOT NULL,
+        input TEXT NOT NULL,
+        output TEXT NOT NULL,
+        verdict TEXT NOT NULL DEFAULT 'keep',
+        reason TEXT,
+        detail TEXT NOT NULL DEFAULT '',
+        UNIQUE (instruction_id, position)
+    );
+    CREATE TABLE views (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        name TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        UNIQUE (run_id, name)
+    );
+    CREATE TABLE kv_cache (
+        namespace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (namespace, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE run_locks (
+        run_id INTEGER PRIMARY KEY REFERENCES runs(id),
+        owner TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        heartbeat REAL NOT NULL
+    );
+    """,
+]
