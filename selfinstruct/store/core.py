@@ -24,7 +24,7 @@ from ..records import Instance, Task
 from .schema import MIGRATIONS
 
 BUSY_TIMEOUT_S = 30.0
-LOCK_STALE_S = 90.0
+LOCK_STALE_S = 600.0  # another host's lock without a heartbeat for this long is dead
 
 
 class StoreError(RuntimeError):
@@ -245,9 +245,10 @@ class Store:
         with self.tx() as c:
             row = c.execute("SELECT * FROM run_locks WHERE run_id = ?", (run_id,)).fetchone()
             if row and not (row["host"] == host and row["pid"] == pid and row["owner"] == owner):
-                alive = now - row["heartbeat"] < LOCK_STALE_S and (
-                    row["host"] != host or _pid_alive(row["pid"])
-                )
+                if row["host"] == host:
+                    alive = _pid_alive(row["pid"])
+                else:
+                    alive = now - row["heartbeat"] < LOCK_STALE_S
                 if alive:
                     raise RunLockedError(
                         f"workspace {self.path}: run {run_id} is being written by {row['owner']} "
@@ -477,6 +478,40 @@ class Store:
         )
         return [dict(r) | {"in_context": json.loads(r["in_context"])} for r in rows]
 
+    def save_iteration(
+        self,
+        run_id: int,
+        iteration: int,
+        prompts: Sequence[tuple[list[dict[str, str]], int]],
+        candidates: Sequence[dict[str, Any]],
+    ) -> None:
+        """Land one iteration whole: its prompts, candidates with verdicts, instances, and the mark
+        that it is complete. Until that mark exists, a resumed run redoes the iteration."""
+        with self.tx() as c:
+            prompt_ids = []
+            for slot, (in_context, call_id) in enumerate(prompts):
+                cur = c.execute(
+                    "INSERT INTO prompts(run_id, iteration, slot, in_context, call_id) VALUES (?,?,?,?,?)",
+                    (run_id, iteration, slot, json.dumps(in_context), call_id),
+                )
+                prompt_ids.append(cur.lastrowid)
+            seq = _next_seq(c, run_id)
+            for cand in candidates:
+                iid = c.insert_instruction(
+                    run_id=run_id, seq=seq, text=cand["text"], origin="machine", iteration=iteration,
+                    prompt_id=prompt_ids[cand["slot"]], is_classification=cand.get("is_classification"),
+                    clf_call_id=cand.get("clf_call_id"), inst_call_id=cand.get("inst_call_id"),
+                    verdict="keep" if cand["keep"] else "drop", reason=cand["reason"], detail=cand["detail"],
+                    max_rouge=cand["max_rouge"], similar=cand["similar"],
+                )
+                seq += 1
+                for pos, (inst, v) in enumerate(cand.get("instances", [])):
+                    c.insert_instance(iid, pos, inst.input, inst.output, "keep" if v.keep else "drop", v.reason, v.detail)
+            c.execute(
+                "INSERT INTO iterations(run_id, iteration, completed_at) VALUES (?,?,?)",
+                (run_id, iteration, time.time()),
+            )
+
     # ------------------------------------------------------------------ views
     def save_view(self, run_id: int, name: str, settings: dict[str, Any]) -> None:
         with self.tx() as c:
@@ -566,11 +601,6 @@ def _split_sql(script: str) -> list[str]:
 
 def _next_seq(c: _Tx, run_id: int) -> int:
     return int(c.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM instructions WHERE run_id = ?", (run_id,)).fetchone()[0])
-
-
-def next_seq(c: _Tx, run_id: int) -> int:
-    """The next free position in a run's arrival order (inside a transaction)."""
-    return _next_seq(c, run_id)
 
 
 def _pid_alive(pid: int) -> bool:
