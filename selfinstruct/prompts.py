@@ -45,7 +45,7 @@ CLASSIFICATION_EXAMPLES: tuple[tuple[str, bool], ...] = (
     ("Sort the animal into mammal, bird, reptile, amphibian or fish.", True),
     ("Summarise the meeting notes in no more than three bullet points.", False),
     ("Given a sentence, say whether it is written in the active or the passive voice.", True),
-    ("Convert the temperature from Celsius to Fahrenheit.", False),
+    ("Convert the distance from miles to kilometres.", False),
     ("Plan a one-day walking tour of a city you know well.", False),
     ("Classify the recipe as vegetarian or non-vegetarian based on its ingredient list.", True),
     ("Rewrite the paragraph so that it sounds more polite.", False),

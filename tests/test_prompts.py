@@ -58,7 +58,10 @@ def test_render_instruction_completion_format():
 @pytest.mark.parametrize(
     "completion, expected",
     [
-        (" Name three rivers.\n10. Explain tides.\n11. Sort the list.", ["Name three rivers.", "Explain tides.", "Sort the list."]),
+        (
+            " Name three rivers.\n10. Explain tides.\n11. Sort the list.",
+            ["Name three rivers.", "Explain tides.", "Sort the list."],
+        ),
         (" A.\n10 . B.\n11 .C.", ["A.", "B.", "C."]),
         ("\n10. A.\n11. B.", ["A.", "B."]),
         (" A.\r\n10. B.\r\n11. C.", ["A.", "B.", "C."]),
@@ -267,8 +270,14 @@ def _lo(text, **kw):
         ("Example 1\nInput: a\nOutput: b\n\nExample 2\nInput: c\nOutput: d", [("a", "b"), ("c", "d")]),
         ("Example 1\nInput:\nOutput: only output", [("", "only output")]),
         ("Example 1\nOutput: no input line", [("", "no input line")]),
-        ("Example 1\nInput: line one\nline two\nOutput: out one\n\nout two\n\n", [("line one\nline two", "out one\n\nout two")]),
-        ("Example 1\r\nInput: a\r\nOutput: b\r\n\r\nExample 2\r\nInput: c\r\nOutput: d\r\n", [("a", "b"), ("c", "d")]),
+        (
+            "Example 1\nInput: line one\nline two\nOutput: out one\n\nout two\n\n",
+            [("line one\nline two", "out one\n\nout two")],
+        ),
+        (
+            "Example 1\r\nInput: a\r\nOutput: b\r\n\r\nExample 2\r\nInput: c\r\nOutput: d\r\n",
+            [("a", "b"), ("c", "d")],
+        ),
         ("Example 1:\n  Input 1: a\n  Output 1 : b\nExample 2.\nInput:c\nOutput:d", [("a", "b"), ("c", "d")]),
         ("Example 1\nInput: a\n\nExample 2\nInput: c\nOutput: d", [("c", "d")]),  # no Output: skipped
         ("Example 1\nInput: a\nOutput: b\nInput: c\nOutput: d", [("a", "b"), ("c", "d")]),  # missing header
@@ -276,7 +285,7 @@ def _lo(text, **kw):
         ("Sure! Here they are.\nExample 1\nInput: a\nOutput: b", [("a", "b")]),  # preamble ignored
         ("Example 1\nInput: a\nOutput: b\n\nTask: Next task\nExample 1\nInput: x\nOutput: y", [("a", "b")]),
         ("Example 1\nInput: a\nOutput:\n", [("a", "")]),  # empty output kept for the filters
-        ("Example 1\nInput: a\nOutput: Input and Output: are words here", [("a", "Input and Output: are words here")]),
+        ("Example 1\nInput: a\nOutput: say Input: twice", [("a", "say Input: twice")]),  # mid-line: text
         ("", []),
         ("just some words", []),
         ("Output: x", [("", "x")]),
@@ -290,11 +299,17 @@ def test_parse_instances_input_first(completion, expected):
     "completion, expected",
     [
         ("Class label: Yes\nInput: a\n\nClass label: No\nInput: b", [("Yes", "a"), ("No", "b")]),
-        ("Class label: Python\nInput: for x in y:\n    pass\n\nClass label: C\nInput: int x;", [("Python", "for x in y:\n    pass"), ("C", "int x;")]),
+        (
+            "Class label: Python\nInput: for x in y:\n    pass\n\nClass label: C\nInput: int x;",
+            [("Python", "for x in y:\n    pass"), ("C", "int x;")],
+        ),
         ("Class Label: A\r\nInput: a\r\n", [("A", "a")]),
         ("Class label: A\n\nClass label: B\nInput: b", [("B", "b")]),  # no Input: skipped
         ("Class label: A\nInput: a1\nInput: a2", [("A", "a1"), ("A", "a2")]),
-        ("Example 1\nClass label: A\nInput: a\nExample 2\nClass label: B\nInput: b", [("A", "a"), ("B", "b")]),
+        (
+            "Example 1\nClass label: A\nInput: a\nExample 2\nClass label: B\nInput: b",
+            [("A", "a"), ("B", "b")],
+        ),
         ("Class label: A\nInput: a\nTask: next\nClass label: B\nInput: b", [("A", "a")]),
         ("Class label: A\nInput:", [("A", "")]),
         ("", []),
@@ -310,8 +325,10 @@ def test_parse_instances_length_drops_open_instance():
     assert _io(text, finish_reason="length") == [("a", "b")]
     assert _io(text, finish_reason="stop") == [("a", "b"), ("c", "half of")]
     # Cut before the Output: line: the open block had no output anyway; earlier ones stay.
-    assert _io("Example 1\nInput: a\nOutput: b\n\nExample 2\nInput: c", finish_reason="length") == [("a", "b")]
-    assert _lo("Class label: A\nInput: a\n\nClass label: B\nInput: cut", finish_reason="length") == [("A", "a")]
+    cut_early = "Example 1\nInput: a\nOutput: b\n\nExample 2\nInput: c"
+    assert _io(cut_early, finish_reason="length") == [("a", "b")]
+    cut_label = "Class label: A\nInput: a\n\nClass label: B\nInput: cut"
+    assert _lo(cut_label, finish_reason="length") == [("A", "a")]
 
 
 def test_parse_instances_length_with_task_line_keeps_last():
@@ -357,6 +374,7 @@ marker_soup = st.lists(
 
 @given(marker_soup, st.booleans(), st.sampled_from(["stop", "length"]))
 def test_parsers_survive_marker_soup(text, is_cls, reason):
-    assert all(isinstance(i, Instance) for i in parse_instances(text, is_classification=is_cls, finish_reason=reason))
+    found = parse_instances(text, is_classification=is_cls, finish_reason=reason)
+    assert all(isinstance(i, Instance) for i in found)
     assert all(isinstance(s, str) for s in parse_instructions(text, finish_reason=reason))
     assert parse_classification(text) in (True, False, None)
