@@ -1,0 +1,83 @@
+"""The paper's order-dependent ROUGE-L filter over a whole batch of candidates.
+
+Each candidate is compared with the pool as it stood when its turn came (seeds
+plus every earlier candidate that was kept). Candidates are processed in blocks:
+one batched call scores a block against the pool at the block's start, a small
+block-by-block matrix covers candidates kept earlier in the same block, and a
+short sequential pass makes the keep/drop decisions in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .core import exact_matrix, exact_top, rows_for_block, sim_block
+from .index import NoveltyIndex
+
+
+@dataclass
+class GreedyResult:
+    """Per candidate: its highest ROUGE-L vs the pool as it stood then, whether it
+    was kept (score <= threshold), and its k most similar pool texts."""
+
+    scores: list[float]
+    kept: list[bool]
+    nearest: list[list[tuple[str, float]]]
+
+
+def greedy_filter(
+    candidates: Sequence[str], pool: Sequence[str], threshold: float = 0.7, *,
+    k: int = 10, tokenizer: str = "rouge", stem: bool = False,
+    block: int | None = None,
+) -> GreedyResult:
+    """Keep each candidate whose max ROUGE-L against the pool is <= ``threshold``;
+    kept ones join the pool. ``pool`` is not modified."""
+    index = NoveltyIndex(list(pool) + list(candidates), tokenizer=tokenizer, stem=stem)
+    n_pool0 = len(pool)
+    codes, lens = index.codes, index.lengths
+    ids = list(range(n_pool0))  # pool slot -> position in ``index`` (seeds, then kept)
+    scores: list[float] = []
+    kept: list[bool] = []
+    nearest: list[list[tuple[str, float]]] = []
+    start = n_pool0
+    end_all = len(index)
+    while start < end_all:
+        b = block or rows_for_block(len(ids))
+        stop = min(start + b, end_all)
+        q_codes, q_lens = codes[start:stop], lens[start:stop]
+        p_idx = np.asarray(ids, dtype=np.int64)
+        p_codes = [codes[i] for i in ids]
+        s = sim_block(q_codes, p_codes, q_lens, lens[p_idx])
+        best, tops = exact_top(s, q_lens, lens[p_idx], k)
+        del s
+        intra = exact_matrix(sim_block(q_codes, q_codes, q_lens, q_lens), q_lens, q_lens)
+        kept_in_block: list[int] = []  # row numbers within this block
+        for r in range(stop - start):
+            score = float(best[r])
+            near = tops[r]
+            if kept_in_block:
+                row = intra[r, kept_in_block]
+                score = max(score, float(row.max()))
+                if k > 0:
+                    base = len(ids)  # block members kept so far sit after the pool
+                    extra = [(base + i, float(v)) for i, v in enumerate(row.tolist()) if v > 0]
+                    near = sorted(near + extra, key=lambda t: (-t[1], t[0]))[:k]
+            keep = score <= threshold
+            scores.append(score)
+            kept.append(keep)
+            nearest.append([(index.texts[_slot(ids, kept_in_block, start, j)], v)
+                            for j, v in near])
+            if keep:
+                kept_in_block.append(r)
+        ids.extend(start + r for r in kept_in_block)
+        start = stop
+    return GreedyResult(scores, kept, nearest)
+
+
+def _slot(ids: list[int], kept_in_block: list[int], start: int, j: int) -> int:
+    """Index position of pool slot ``j``: an existing pool member, or a member kept
+    earlier in the current block (slots past ``len(ids)``)."""
+    return ids[j] if j < len(ids) else start + kept_in_block[j - len(ids)]
