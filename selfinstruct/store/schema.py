@@ -110,4 +110,29 @@ MIGRATIONS: list[str] = [
         heartbeat REAL NOT NULL
     );
     """,
+    # 2: response sets: other answers to a run's instances (a stronger model, a tuned model under
+    # evaluation, a translation's answers), each kept beside the original output.
+    """
+    CREATE TABLE response_sets (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        name TEXT NOT NULL,
+        model TEXT NOT NULL DEFAULT '',
+        kind TEXT NOT NULL DEFAULT 'answer',        -- answer | prediction (imported model outputs)
+        config TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL,
+        UNIQUE (run_id, name)
+    );
+    CREATE TABLE responses (
+        id INTEGER PRIMARY KEY,
+        set_id INTEGER NOT NULL REFERENCES response_sets(id),
+        instance_id INTEGER NOT NULL REFERENCES instances(id),
+        text TEXT NOT NULL,
+        call_id INTEGER REFERENCES lm_calls(id),
+        finish_reason TEXT,
+        created_at REAL NOT NULL,
+        UNIQUE (set_id, instance_id)
+    );
+    CREATE INDEX responses_instance ON responses(instance_id);
+    """,
 ]
