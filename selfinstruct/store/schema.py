@@ -135,4 +135,41 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX responses_instance ON responses(instance_id);
     """,
+    # 3: evaluation: people's and judges' answers to the four quality questions, people's A-D
+    # ratings of responses, and a judge model's 1-10 scores (one response alone, or two side by side).
+    """
+    CREATE TABLE reviews (
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        instance_id INTEGER NOT NULL REFERENCES instances(id),
+        rater TEXT NOT NULL,                        -- 'human' or 'judge:<model>'
+        question INTEGER NOT NULL,                  -- 1..4, the paper's quality questions
+        answer INTEGER NOT NULL,                    -- 1 yes, 0 no
+        call_id INTEGER REFERENCES lm_calls(id),    -- the judge's call; NULL for people
+        created_at REAL NOT NULL,
+        PRIMARY KEY (instance_id, rater, question)
+    );
+    CREATE INDEX reviews_run ON reviews(run_id, rater);
+    CREATE TABLE ratings (
+        set_id INTEGER NOT NULL REFERENCES response_sets(id),
+        instance_id INTEGER NOT NULL REFERENCES instances(id),
+        rater TEXT NOT NULL,
+        grade TEXT NOT NULL,                        -- A | B | C | D
+        created_at REAL NOT NULL,
+        PRIMARY KEY (set_id, instance_id, rater)
+    );
+    CREATE TABLE judgments (
+        id INTEGER PRIMARY KEY,
+        instance_id INTEGER NOT NULL REFERENCES instances(id),
+        judge TEXT NOT NULL,                        -- the judge model's name
+        template TEXT NOT NULL,                     -- hash of the judge prompt template
+        set_a INTEGER NOT NULL REFERENCES response_sets(id),
+        set_b INTEGER NOT NULL DEFAULT 0,           -- 0: set_a judged alone; else shown second
+        score_a REAL,                               -- NULL when the answer held no readable score
+        score_b REAL,
+        call_id INTEGER REFERENCES lm_calls(id),
+        created_at REAL NOT NULL,
+        UNIQUE (instance_id, judge, template, set_a, set_b)
+    );
+    CREATE INDEX judgments_set ON judgments(set_a, judge);
+    """,
 ]
