@@ -117,7 +117,7 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
-        return _build(cls, data, "config")
+        return from_mapping(cls, data, "config")
 
     def to_toml(self) -> str:
         return tomli_w.dumps(self.to_dict())
@@ -141,7 +141,8 @@ class ConfigError(ValueError):
     """A config value is unknown or of the wrong type; the message names the key."""
 
 
-def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+def from_mapping(cls: type, data: dict[str, Any], where: str) -> Any:
+    """Build config dataclass ``cls`` from a mapping, rejecting unknown keys and wrong types by name."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a table, got {type(data).__name__}")
     known = {f.name: f for f in fields(cls)}
@@ -154,7 +155,7 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
         default = getattr(defaults, name)
         key = f"{where}.{name}"
         if is_dataclass(default):
-            kwargs[name] = _build(type(default), value, key)
+            kwargs[name] = from_mapping(type(default), value, key)
         else:
             kwargs[name] = _coerce(default, value, key)
     return cls(**kwargs)

@@ -1,0 +1,47 @@
+# Self-Instruct Studio: `make run` starts the dashboard, `make test` runs the tests.
+# Both create .venv and install everything on first use.
+
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# llama-cpp-python is built from source once, without native CPU flags (the native
+# build crashes on CPUs with AMX), into a wheel folder outside the repo, then reused.
+LLAMA_VERSION := 0.3.36
+WHEELS := $(HOME)/.cache/selfinstruct/wheels
+LLAMA_WHEEL := $(WHEELS)/.llama-cpp-python-$(LLAMA_VERSION)
+STAMP := $(VENV)/.installed
+PORT ?= 8501
+
+.PHONY: run test bench setup browser clean
+
+run: $(STAMP)
+	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	@set -e; for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f $(BENCH_ARGS); done
+
+setup: $(STAMP)
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+$(LLAMA_WHEEL): | $(BIN)/python
+	mkdir -p $(WHEELS)
+	ls $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || \
+	  CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip wheel --no-cache-dir --no-deps -w $(WHEELS) llama-cpp-python==$(LLAMA_VERSION)
+	touch $@
+
+$(STAMP): requirements.txt $(LLAMA_WHEEL) | $(BIN)/python
+	$(BIN)/pip install --find-links $(WHEELS) -r requirements.txt
+	touch $@
+
+# Browser tests drive Debian's Chromium; install it when missing (needs root, as on CI).
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium) \
+	  || echo "warning: could not install chromium; browser tests will be skipped"
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

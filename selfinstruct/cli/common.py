@@ -1,0 +1,105 @@
+"""Options and helpers several commands share: workspace, run, and LM selection."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from ..config import LMConfig
+from ..lm.base import LM
+from ..store import RunInfo, Store
+
+DEFAULT_SEEDS = Path(__file__).resolve().parents[2] / "seeds" / "seed_tasks.jsonl"
+
+
+def add_workspace_arg(p: argparse.ArgumentParser, *, required: bool = True) -> None:
+    env = os.environ.get("SELFINSTRUCT_WORKSPACE")
+    p.add_argument(
+        "--workspace", "-w", default=env, required=required and env is None, metavar="FILE",
+        help="workspace file (SQLite); default: $SELFINSTRUCT_WORKSPACE",
+    )
+
+
+def add_run_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", metavar="NAME", help="run (data set) in the workspace; default: the newest")
+
+
+def add_lm_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("language model")
+    g.add_argument("--lm", choices=("llamacpp", "openai", "fake"), default=None,
+                   help="backend: embedded llama.cpp (default), any OpenAI-compatible endpoint, or the test fake")
+    g.add_argument("--model", help="model name at the endpoint (openai) or a label")
+    g.add_argument("--base-url", help="OpenAI-compatible base URL (default: $OPENAI_BASE_URL or OpenAI)")
+    g.add_argument("--api-mode", choices=("completion", "chat"), help="completions (base models, as in the paper) or chat")
+    g.add_argument("--model-path", help="GGUF file for the embedded backend (default: the packaged Gemma 3 270M)")
+    g.add_argument("--concurrency", type=int, help="parallel requests to a remote endpoint")
+    g.add_argument("--timeout", type=float, help="seconds before a request is abandoned and retried")
+    g.add_argument("--max-retries", type=int, help="attempts per request on rate limits and server errors")
+    g.add_argument("--price-in", type=float, help="dollars per million prompt tokens, for cost estimates")
+    g.add_argument("--price-out", type=float, help="dollars per million completion tokens")
+
+
+def lm_config_from_args(args: argparse.Namespace, base: LMConfig | None = None) -> LMConfig:
+    """Flags override ``base`` (e.g. a run's stored LM settings); unset flags keep it."""
+    cfg = LMConfig(**vars(base)) if base is not None else LMConfig()
+    for flag, attr in (
+        ("lm", "backend"), ("model", "model"), ("base_url", "base_url"), ("api_mode", "api_mode"),
+        ("model_path", "model_path"), ("concurrency", "concurrency"), ("timeout", "timeout_s"),
+        ("max_retries", "max_retries"), ("price_in", "price_in_per_1m"), ("price_out", "price_out_per_1m"),
+    ):
+        value = getattr(args, flag, None)
+        if value is not None:
+            setattr(cfg, attr, value)
+    return cfg
+
+
+def make_lm(cfg: LMConfig) -> LM:
+    """The backend for ``cfg``; the fake honours $SELFINSTRUCT_FAKE_DELAY (seconds per call) for tests."""
+    if cfg.backend == "fake":
+        from ..lm.fake import FakeLM
+
+        return FakeLM(delay_s=float(os.environ.get("SELFINSTRUCT_FAKE_DELAY", "0") or 0))
+    from ..lm import make_lm as build
+
+    return build(cfg)
+
+
+def open_store(args: argparse.Namespace) -> Store:
+    if not args.workspace:
+        raise ValueError("no workspace given: pass --workspace FILE or set SELFINSTRUCT_WORKSPACE")
+    return Store(args.workspace)
+
+
+def open_run(store: Store, args: argparse.Namespace) -> RunInfo:
+    name = getattr(args, "run", None)
+    return store.run(name) if name else store.default_run()
+
+
+def add_source_args(p: argparse.ArgumentParser) -> None:
+    """A data set to analyse: a workspace run (optionally a view), a seed file, or a data file."""
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--workspace", "-w", metavar="FILE", help="workspace file")
+    src.add_argument("--seeds", type=Path, metavar="FILE", help="a seed task file (official JSONL format)")
+    src.add_argument("--file", type=Path, metavar="FILE", help="a data file (seed or user-oriented JSONL)")
+    p.add_argument("--run", metavar="NAME", help="with --workspace: the run (default: the newest)")
+    p.add_argument("--view", metavar="NAME", help="with --workspace: a saved filtered view of the run")
+
+
+def load_source(args: argparse.Namespace) -> tuple[str, list, list[str] | None, object, Store | None, RunInfo | None]:
+    """(label, tasks, seed instructions or None, parse cache, store, run) for ``add_source_args``."""
+    from ..analysis import DictCache
+    from ..seeds import load_tasks
+
+    if args.workspace:
+        from ..views import view_tasks
+
+        store = Store(args.workspace)
+        run = open_run(store, args)
+        tasks = view_tasks(store, run, args.view)
+        seeds = [r.text for r in store.instructions(run.id, origin="seed")] or None
+        label = f"{run.name}" + (f" [{args.view}]" if args.view else "")
+        return label, tasks, seeds, store, store, run
+    path = args.seeds or args.file
+    tasks = load_tasks(path)
+    return path.name, tasks, None, DictCache(), None, None

@@ -1,0 +1,124 @@
+"""``generate``: grow a run's pool of machine instructions until the target."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from .common import DEFAULT_SEEDS, add_lm_args, add_run_arg, add_workspace_arg, lm_config_from_args, make_lm, open_store
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generate", help="run Self-Instruct (starts a run, or resumes it)",
+                       description="Start a Self-Instruct run, or resume it where it stopped. "
+                                   "Every LM call is cached, so a resumed run pays for nothing twice.")
+    add_workspace_arg(p)
+    p.add_argument("--run", default="default", metavar="NAME", help="run name (default: 'default')")
+    p.add_argument("--seeds", type=Path, help=f"seed task file (JSONL); default for a new run: {DEFAULT_SEEDS.name}")
+    p.add_argument("--config", type=Path, help="TOML file with any RunConfig fields (flags override it)")
+    p.add_argument("--target", type=int, help="number of machine instructions to keep (default 100)")
+    p.add_argument("--seed", type=int, help="random seed for sampling in-context instructions")
+    p.add_argument("--max-iterations", type=int, help="stop the run after this many iterations in total")
+    p.add_argument("--iterations", type=int, help="do at most this many iterations in this invocation")
+    p.add_argument("--request-batch-size", type=int, help="instruction prompts per iteration (default 5)")
+    p.add_argument("--rouge-threshold", type=float, help="drop instructions more similar than this (default 0.7)")
+    p.add_argument("--max-tokens", type=int, help="token limit of an instruction-generation completion")
+    p.add_argument("--no-progress", action="store_true", help="print one line per iteration instead of a bar")
+    add_lm_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config import RunConfig
+    from ..pipeline import Pipeline, start_run
+    from ..seeds import load_tasks
+    from ..store import StoreError
+
+    store = open_store(args)
+    existing = {r.name: r for r in store.runs()}
+    if args.run in existing:
+        info = existing[args.run]
+        if info.kind != "generate":
+            raise StoreError(f"run {args.run!r} is an {info.kind} data set, not a generation run")
+        config = RunConfig.from_dict(info.config)
+        if args.seeds:
+            stored = [r.text for r in store.instructions(info.id, origin="seed")]
+            if [t.instruction for t in load_tasks(args.seeds)] != stored:
+                raise StoreError(f"run {args.run!r} was started with other seeds than {args.seeds}; "
+                                 "use --run NEW to start another run")
+    else:
+        config = RunConfig.load(args.config) if args.config else RunConfig()
+        seeds_path = args.seeds or DEFAULT_SEEDS
+        seeds = load_tasks(seeds_path)
+    _apply_flags(config, args)
+    if args.run in existing:
+        store.set_run_config(info.id, config.to_dict())
+        info = store.run(info.id)
+        print(f"resuming run {args.run!r}: {store.counts(info.id)['kept']} of {config.target} kept so far",
+              file=sys.stderr)
+    else:
+        info = start_run(store, args.run, seeds, config)
+        print(f"started run {args.run!r} from {len(seeds)} seeds in {seeds_path}", file=sys.stderr)
+
+    lm = make_lm(config.lm)
+    pipeline = Pipeline(store, info, lm, owner="cli")
+    progress = _Progress(config.target, pipeline.kept, quiet=args.no_progress)
+    try:
+        for event in pipeline.events(iterations=args.iterations):
+            progress.update(event, store, info.id)
+    finally:
+        progress.close()
+    final = store.run(info.id)
+    print(f"run {final.name!r}: {final.state} ({final.status})", file=sys.stderr)
+    return 0
+
+
+def _apply_flags(config, args: argparse.Namespace) -> None:
+    for flag, (section, attr) in {
+        "target": (None, "target"), "seed": (None, "seed"), "max_iterations": (None, "max_iterations"),
+        "request_batch_size": ("generate", "request_batch_size"), "max_tokens": ("generate", "max_tokens"),
+        "rouge_threshold": ("filters", "rouge_threshold"),
+    }.items():
+        value = getattr(args, flag)
+        if value is not None:
+            setattr(getattr(config, section) if section else config, attr, value)
+    config.lm = lm_config_from_args(args, config.lm)
+
+
+class _Progress:
+    """A tqdm bar over kept instructions, with the numbers a user watches."""
+
+    def __init__(self, target: int, start: int, *, quiet: bool):
+        from tqdm import tqdm
+
+        self.quiet = quiet
+        self.started = time.monotonic()
+        self.bar = None if quiet else tqdm(total=target, initial=min(start, target), unit="instr",
+                                           desc="kept", file=sys.stderr, dynamic_ncols=True)
+
+    def update(self, event, store, run_id: int) -> None:
+        if event.kind != "saved":
+            return
+        counts, usage = event.data["counts"], event.data["usage"]
+        reasons = Counter(counts["reasons"]).most_common(3)
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        info = {
+            "iter": event.iteration,
+            "kept/gen": f"{counts['kept']}/{counts['generated']}",
+            "drops": ",".join(f"{r}:{n}" for r, n in reasons) or "-",
+            "tokens": usage["tokens_in"] + usage["tokens_out"],
+            "tok/s": f"{usage['tokens_out'] / max(usage['lm_seconds'], 1e-9):.0f}",
+            "elapsed": f"{elapsed:.0f}s",
+        }
+        if self.bar is None:
+            print(" ".join(f"{k}={v}" for k, v in info.items()), file=sys.stderr, flush=True)
+        else:
+            self.bar.n = min(counts["kept"], self.bar.total)
+            self.bar.set_postfix(info, refresh=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
