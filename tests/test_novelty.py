@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rouge_score import rouge_scorer, tokenize as rs_tokenize
 from nltk.stem import porter
 
-from selfinstruct.novelty import NoveltyIndex, greedy_filter, rouge_l, tokenize
+from selfinstruct.novelty import (NoveltyIndex, WhatIfGraph, greedy_filter, max_against,
+                                  max_within, pairwise_histogram, rouge_l, tokenize)
 
 SCORER = rouge_scorer.RougeScorer(["rougeL"])
 STEM_SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
@@ -116,3 +118,63 @@ def test_greedy_equals_rouge_score_loop(threshold, n):
     assert got.kept == kept
     assert got.nearest == nearest
     assert 0 < sum(kept) < len(kept)
+
+
+def test_whatif_at_07_equals_greedy_filter():
+    rng = random.Random(11)
+    seeds = [sentence(rng, 1) for _ in range(20)]
+    cands = [sentence(rng) for _ in range(800)]
+    graph = WhatIfGraph.build(seeds, cands)
+    for t in (0.3, 0.5, 0.7, 0.8, 1.0):
+        got, want = graph.run(t), greedy_filter(cands, seeds, t, k=1)
+        assert got.kept == want.kept
+        for g, w in zip(got.scores, want.scores):
+            assert g == w if w > 0.3 else g <= w <= 0.3
+        for g, w, near in zip(got.blocker, want.scores, want.nearest):
+            if w > 0.3:  # the blocker is the exactly most similar pool member
+                text = seeds[-1 - g] if g < 0 else cands[g]
+                assert (text, w) == near[0]
+
+
+def test_whatif_raising_threshold_can_drop_a_later_candidate():
+    seed = "tell me a joke about cats"
+    a = "write a short poem about the sea"
+    b = "write a short poem about the sea and sky"  # 0.875 vs a
+    c = "a short poem about the sea and sky please"  # 0.75 vs a, 0.889 vs b
+    graph = WhatIfGraph.build([seed], [a, b, c])
+    assert graph.run(0.85).kept == [True, False, True]  # b blocked by a; c only 0.75
+    high = graph.run(0.88)  # b now passes, joins the pool, and blocks c
+    assert high.kept == [True, True, False]
+    assert high.blocker[2] == 1 and high.scores[2] == rouge_l(b, c)
+
+
+def test_whatif_eligible_and_bytes_round_trip():
+    rng = random.Random(5)
+    seeds = [sentence(rng, 1) for _ in range(10)]
+    cands = [sentence(rng) for _ in range(300)]
+    eligible = [rng.random() < 0.8 for _ in cands]
+    graph = WhatIfGraph.from_bytes(WhatIfGraph.build(seeds, cands).to_bytes())
+    got = graph.run(0.6, eligible)
+    pool, kept = list(seeds), []
+    for c, e in zip(cands, eligible):
+        m = max(ref(c, p) for p in pool)
+        kept.append(e and m <= 0.6)
+        if kept[-1]:
+            pool.append(c)
+    assert got.kept == kept
+    with pytest.raises(ValueError):
+        graph.run(0.2)
+
+
+def test_distributions_equal_brute_force():
+    rng = random.Random(8)
+    texts = [sentence(rng) for _ in range(150)]
+    ref_set = [sentence(rng, 1) for _ in range(40)]
+    assert max_against(texts, ref_set) == [max(ref(t, r) for r in ref_set) for t in texts]
+    assert max_within(texts) == [max(ref(t, u) for j, u in enumerate(texts) if j != i)
+                                 for i, t in enumerate(texts)]
+    pairs = [ref(texts[i], texts[j]) for i in range(150) for j in range(i + 1, 150)]
+    for bins in (10, [0.0, 0.3, 0.5, 0.7, 1.0]):
+        counts, edges = pairwise_histogram(texts, bins)
+        want, want_edges = np.histogram(pairs, np.linspace(0, 1, 11) if bins == 10 else bins)
+        assert counts.tolist() == want.tolist() and np.array_equal(edges, want_edges)

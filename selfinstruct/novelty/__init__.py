@@ -5,8 +5,13 @@ LCS does the heavy lifting (see ``core``).
 """
 
 from .core import rouge_l
+from .distributions import max_against, max_within, pairwise_histogram
 from .greedy import GreedyResult, greedy_filter
 from .index import NoveltyIndex
 from .tokens import TOKENIZERS, tokenize
+from .whatif import WhatIfGraph, WhatIfResult
 
-__all__ = ["TOKENIZERS", "GreedyResult", "NoveltyIndex", "greedy_filter", "rouge_l", "tokenize"]
+__all__ = [
+    "TOKENIZERS", "GreedyResult", "NoveltyIndex", "WhatIfGraph", "WhatIfResult",
+    "greedy_filter", "max_against", "max_within", "pairwise_histogram", "rouge_l", "tokenize",
+]

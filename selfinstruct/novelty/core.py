@@ -72,9 +72,9 @@ def sim_block(
     return s
 
 
-def rows_for_block(n_cols: int) -> int:
-    """How many query rows fit in one similarity block against ``n_cols`` choices."""
-    return int(max(32, min(4096, BLOCK_ELEMS // max(n_cols, 1))))
+def rows_for_block(n_cols: int, elems: int = BLOCK_ELEMS) -> int:
+    """How many query rows fit in one block of ``elems`` entries against ``n_cols``."""
+    return int(max(32, min(4096, elems // max(n_cols, 1))))
 
 
 def exact_top(

@@ -17,6 +17,9 @@ import numpy as np
 from .core import exact_matrix, exact_top, rows_for_block, sim_block
 from .index import NoveltyIndex
 
+# Largest block: the exact within-block matrix is INTRA_MAX**2 float64 entries.
+INTRA_MAX = 1024
+
 
 @dataclass
 class GreedyResult:
@@ -44,40 +47,41 @@ def greedy_filter(
     nearest: list[list[tuple[str, float]]] = []
     start = n_pool0
     end_all = len(index)
+
+    def pool_text(slot: int) -> str:
+        return index.texts[ids[slot]]
+
     while start < end_all:
-        b = block or rows_for_block(len(ids))
+        b = block or min(INTRA_MAX, rows_for_block(len(ids)))
         stop = min(start + b, end_all)
         q_codes, q_lens = codes[start:stop], lens[start:stop]
         p_idx = np.asarray(ids, dtype=np.int64)
-        p_codes = [codes[i] for i in ids]
-        s = sim_block(q_codes, p_codes, q_lens, lens[p_idx])
+        s = sim_block(q_codes, [codes[i] for i in ids], q_lens, lens[p_idx])
         best, tops = exact_top(s, q_lens, lens[p_idx], k)
         del s
         intra = exact_matrix(sim_block(q_codes, q_codes, q_lens, q_lens), q_lens, q_lens)
-        kept_in_block: list[int] = []  # row numbers within this block
+        in_pool = np.zeros(stop - start, dtype=bool)  # block rows kept so far
+        base = len(ids)  # block members kept join the pool after these slots
         for r in range(stop - start):
             score = float(best[r])
             near = tops[r]
-            if kept_in_block:
-                row = intra[r, kept_in_block]
+            if base < len(ids):
+                row = np.where(in_pool[:r], intra[r, :r], 0.0)
                 score = max(score, float(row.max()))
                 if k > 0:
-                    base = len(ids)  # block members kept so far sit after the pool
-                    extra = [(base + i, float(v)) for i, v in enumerate(row.tolist()) if v > 0]
-                    near = sorted(near + extra, key=lambda t: (-t[1], t[0]))[:k]
+                    floor = near[-1][1] if len(near) == k else 0.0
+                    hits = np.flatnonzero(row >= max(floor, 1e-300))
+                    if hits.size:
+                        slots = np.cumsum(in_pool[:r])[hits] - 1 + base
+                        extra = list(zip(slots.tolist(), row[hits].tolist()))
+                        near = sorted(near + extra, key=lambda t: (-t[1], t[0]))[:k]
             keep = score <= threshold
             scores.append(score)
             kept.append(keep)
-            nearest.append([(index.texts[_slot(ids, kept_in_block, start, j)], v)
-                            for j, v in near])
+            nearest.append([(pool_text(j), v) for j, v in near])
             if keep:
-                kept_in_block.append(r)
-        ids.extend(start + r for r in kept_in_block)
+                in_pool[r] = True
+                ids.append(start + r)
         start = stop
     return GreedyResult(scores, kept, nearest)
 
-
-def _slot(ids: list[int], kept_in_block: list[int], start: int, j: int) -> int:
-    """Index position of pool slot ``j``: an existing pool member, or a member kept
-    earlier in the current block (slots past ``len(ids)``)."""
-    return ids[j] if j < len(ids) else start + kept_in_block[j - len(ids)]
