@@ -14,10 +14,12 @@ import os
 import random
 import re
 import statistics
+import threading
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from functools import cache
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
+from multiprocessing.context import BaseContext
 from typing import TYPE_CHECKING, Any, Iterable, Literal, Protocol, Sequence
 
 from .records import Task
@@ -29,8 +31,9 @@ if TYPE_CHECKING:
 VERB_NOUN_NAMESPACE = "verbnoun:v1"
 # How far below the sentence root we look for a verb (first child each step).
 MAX_VERB_DEPTH = 4
-# Below this many texts to parse, worker start-up costs more than it saves.
-PARALLEL_MIN_TEXTS = 4000
+# Below this many texts to parse, worker start-up costs more than it saves:
+# forked workers inherit the loaded model, spawned ones import spaCy afresh.
+PARALLEL_MIN_TEXTS = {"fork": 1500, "spawn": 20000}
 ROUGE_BINS = 20
 PAIRWISE_SAMPLE = 2000
 
@@ -206,13 +209,22 @@ def _parse_chunk(texts: list[str], batch_size: int) -> list[Pair]:
     return [pair_from_doc(d) for d in load_nlp().pipe(texts, batch_size=batch_size)]
 
 
-def _parse(texts: list[str], batch_size: int, n_process: int) -> list[Pair]:
+def _pool_context() -> BaseContext:
+    """fork when ours is the only thread (CLI, bench): workers start at once with
+    the model already loaded. Otherwise (the dashboard runs scripts in threads)
+    spawn, since forking could copy a lock another thread holds."""
+    alone = threading.active_count() == 1 and "fork" in get_all_start_methods()
+    return get_context("fork" if alone else "spawn")
+
+
+def _parse(texts: list[str], batch_size: int, n_process: int,
+           context: BaseContext | None = None) -> list[Pair]:
     if n_process <= 1 or len(texts) < 2 * batch_size:
         return _parse_chunk(texts, batch_size)
-    # spawn: safe from the dashboard's threads; workers send back pairs, not Docs.
+    # Workers send back pairs, not Docs: nothing big crosses the process boundary.
     step = max(batch_size, -(-len(texts) // (n_process * 4)))
     chunks = [texts[i:i + step] for i in range(0, len(texts), step)]
-    with ProcessPoolExecutor(n_process, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(n_process, mp_context=context or _pool_context()) as pool:
         parts = pool.map(_parse_chunk, chunks, [batch_size] * len(chunks))
         return [p for part in parts for p in part]
 
@@ -232,7 +244,7 @@ def verb_noun(
 
     Results are stored per sha1 of the text in namespace ``verbnoun:v1``, so a
     second call over the same texts never touches spaCy. ``n_process`` None
-    means all cores once there are ``PARALLEL_MIN_TEXTS`` texts to parse.
+    means all cores once there are enough texts to parse to pay for the workers.
     """
     keys = [text_key(t) for t in texts]
     unique = dict(zip(keys, texts))
@@ -240,9 +252,11 @@ def verb_noun(
     known: dict[str, Pair] = {k: tuple(json.loads(v)) for k, v in found.items()}  # type: ignore[misc]
     todo = [k for k in unique if k not in known]
     if todo:
+        context = _pool_context()
         if n_process is None:
-            n_process = (os.cpu_count() or 1) if len(todo) >= PARALLEL_MIN_TEXTS else 1
-        parsed = _parse([unique[k] for k in todo], batch_size, n_process)
+            enough = len(todo) >= PARALLEL_MIN_TEXTS[context.get_start_method()]
+            n_process = (os.cpu_count() or 1) if enough else 1
+        parsed = _parse([unique[k] for k in todo], batch_size, n_process, context)
         fresh = dict(zip(todo, parsed))
         known.update(fresh)
         if cache is not None:
