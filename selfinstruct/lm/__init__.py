@@ -1,0 +1,67 @@
+"""LM backends behind one interface, and ``make_lm`` to pick one from an ``LMConfig``.
+
+Backends are imported lazily so that using the fake or a remote endpoint never
+loads llama.cpp, and the embedded model never needs the openai SDK.
+"""
+
+from __future__ import annotations
+
+from selfinstruct.config import LMConfig
+from selfinstruct.lm.base import (
+    LM,
+    LMError,
+    LMFatalError,
+    LMRequest,
+    LMResponse,
+    LMUnavailable,
+    TokenCallback,
+    execute_serially,
+)
+
+BACKENDS = ("llamacpp", "openai", "fake")
+API_MODES = ("completion", "chat")
+
+__all__ = [
+    "API_MODES",
+    "BACKENDS",
+    "LM",
+    "LMError",
+    "LMFatalError",
+    "LMRequest",
+    "LMResponse",
+    "LMUnavailable",
+    "TokenCallback",
+    "execute_serially",
+    "make_lm",
+]
+
+
+def make_lm(cfg: LMConfig, *, api_key: str | None = None) -> LM:
+    """Build the backend ``cfg.backend`` names.
+
+    ``api_key`` (openai only) defaults to ``$OPENAI_API_KEY``; the base URL to
+    ``cfg.base_url`` or ``$OPENAI_BASE_URL``. Raises ``ValueError`` for a
+    configuration that cannot work, before any model is loaded or called.
+    """
+    if cfg.backend == "llamacpp":
+        from selfinstruct.lm.llamacpp import LlamaCppLM
+
+        return LlamaCppLM(cfg)
+    if cfg.backend == "openai":
+        if cfg.api_mode not in API_MODES:
+            raise ValueError(
+                f"unknown api_mode {cfg.api_mode!r}: use 'completion' (base models) or 'chat'"
+            )
+        if not cfg.model.strip():
+            raise ValueError(
+                "the openai backend needs a model name (LMConfig.model, e.g. 'gpt-4o-mini' "
+                "or the name your vLLM/Ollama server serves)"
+            )
+        from selfinstruct.lm.openai_compat import OpenAICompatLM
+
+        return OpenAICompatLM(cfg, api_key=api_key)
+    if cfg.backend == "fake":
+        from selfinstruct.lm.fake import FakeLM
+
+        return FakeLM()
+    raise ValueError(f"unknown LM backend {cfg.backend!r}: use one of {', '.join(BACKENDS)}")

@@ -1,0 +1,353 @@
+"""Any OpenAI-compatible endpoint (OpenAI, vLLM, llama.cpp server, Ollama) via the openai SDK.
+
+The SDK's own retries are off (``max_retries=0``): this module retries, so each
+transient fault (rate limit, 5xx, timeout, dropped connection, garbled or empty
+response) is recorded in ``LMResponse.faults`` and visible to the run log.
+Faults retrying cannot fix (wrong key, unknown model, bad request) raise
+``LMFatalError`` at once. The API key never appears in messages or reprs.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import math
+import os
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Mapping, Sequence
+from urllib.parse import urlparse
+
+import openai
+
+from selfinstruct.config import LMConfig
+from selfinstruct.lm.base import (
+    LMError,
+    LMFatalError,
+    LMRequest,
+    LMResponse,
+    LMUnavailable,
+    TokenCallback,
+    execute_serially,
+)
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
+DUMMY_KEY = "not-needed"
+_STATUS_LABELS = {
+    408: "request timeout",
+    409: "conflict",
+    429: "rate limited",
+    500: "server error",
+    502: "bad gateway",
+    503: "service unavailable",
+    504: "gateway timeout",
+}
+
+
+class _Malformed(Exception):
+    """The server answered 200 but the answer cannot be used (garbled, empty)."""
+
+
+def is_local(base_url: str) -> bool:
+    """True for loopback endpoints, which usually need no key."""
+    host = urlparse(base_url).hostname or ""
+    return host in LOCAL_HOSTS or host.endswith(".localhost")
+
+
+def estimate_tokens(text: str) -> int:
+    """About four characters a token: used when a server reports no usage."""
+    return math.ceil(len(text) / 4)
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms``, or ``Retry-After`` (seconds or an HTTP date)."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = (headers.get("retry-after") or "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+class _Relay:
+    """Forwards streamed text to the caller once, even when a retry streams it again.
+
+    A retried stream re-sends text the caller already has; only what goes beyond
+    it is forwarded (and nothing more if the retry diverges).
+    """
+
+    def __init__(self, on_token: TokenCallback):
+        self._on_token = on_token
+        self._shown = ""
+        self._current = ""
+
+    def restart(self) -> None:
+        self._current = ""
+
+    def feed(self, piece: str) -> None:
+        self._current += piece
+        if len(self._current) > len(self._shown) and self._current.startswith(self._shown):
+            self._on_token(self._current[len(self._shown):])
+            self._shown = self._current
+
+
+class OpenAICompatLM:
+    """Completion (base models, as in the paper) or chat against an OpenAI-compatible URL.
+
+    ``api_key`` defaults to ``$OPENAI_API_KEY`` and the URL to ``cfg.base_url`` or
+    ``$OPENAI_BASE_URL``. ``cfg.max_retries`` retries follow the first attempt,
+    with exponential backoff (``backoff_base_s`` doubling up to
+    ``backoff_max_s``, with jitter) or the server's ``Retry-After`` (capped at
+    ``retry_after_cap_s``); ``sleep`` is injectable so tests need not wait.
+    """
+
+    def __init__(
+        self,
+        cfg: LMConfig,
+        *,
+        api_key: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        backoff_base_s: float = 1.0,
+        backoff_max_s: float = 30.0,
+        retry_after_cap_s: float = 60.0,
+        rng: random.Random | None = None,
+    ):
+        if cfg.api_mode not in ("completion", "chat"):
+            raise ValueError(f"unknown api_mode {cfg.api_mode!r}: use 'completion' or 'chat'")
+        if not cfg.model.strip():
+            raise ValueError("the openai backend needs a model name (LMConfig.model)")
+        self.model = cfg.model.strip()
+        self.api_mode = cfg.api_mode
+        self.base_url = (cfg.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.name = f"openai:{self.model}@{self.base_url}"
+        self.timeout_s = cfg.timeout_s
+        self.max_retries = max(0, cfg.max_retries)
+        self.concurrency = max(1, cfg.concurrency)
+        self._sleep = sleep
+        self._backoff_base_s = backoff_base_s
+        self._backoff_max_s = backoff_max_s
+        self._retry_after_cap_s = retry_after_cap_s
+        self._rng = rng or random.Random()
+        key = (api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")).strip()
+        if not key:
+            if not is_local(self.base_url):
+                raise LMFatalError(
+                    f"no API key for {self.base_url}: set the OPENAI_API_KEY environment "
+                    "variable (or enter a key in the dashboard)"
+                )
+            key = DUMMY_KEY
+        self._secret = key if key != DUMMY_KEY else ""
+        self._client = openai.OpenAI(
+            api_key=key, base_url=self.base_url, timeout=cfg.timeout_s, max_retries=0
+        )
+
+    def __repr__(self) -> str:
+        return f"OpenAICompatLM(name={self.name!r}, api_mode={self.api_mode!r})"
+
+    # --- public ---------------------------------------------------------
+
+    def execute(self, request: LMRequest, on_token: TokenCallback | None = None) -> LMResponse:
+        start = time.monotonic()
+        relay = _Relay(on_token) if on_token is not None else None
+        faults: list[str] = []
+        for attempt in range(self.max_retries + 1):
+            if relay is not None:
+                relay.restart()
+            try:
+                response = self._attempt(request, relay)
+            except Exception as e:
+                fault, wait = self._diagnose(e)
+                faults.append(fault)
+                if attempt == self.max_retries:
+                    break
+                self._sleep(self._delay(attempt, wait))
+                continue
+            response.faults = faults
+            response.latency_s = time.monotonic() - start
+            return response
+        raise LMUnavailable(
+            f"{self.base_url} failed {len(faults)} time(s) in a row for model "
+            f"{self.model!r}; last: {faults[-1]}",
+            faults,
+        )
+
+    def execute_many(self, requests: Sequence[LMRequest]) -> list[LMResponse | LMError]:
+        """Up to ``cfg.concurrency`` requests at once; results in request order."""
+        if self.concurrency == 1 or len(requests) <= 1:
+            return execute_serially(self, requests)
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(requests))) as pool:
+            return list(pool.map(self._execute_caught, requests))
+
+    # --- one attempt ----------------------------------------------------
+
+    def _execute_caught(self, request: LMRequest) -> LMResponse | LMError:
+        try:
+            return self.execute(request)
+        except LMError as e:
+            return e
+
+    def _params(self, request: LMRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": self.model,
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "max_tokens": request.max_tokens,
+        }
+        if request.stop:
+            params["stop"] = list(request.stop)
+        if request.seed is not None:
+            params["seed"] = request.seed
+        if request.presence_penalty:
+            params["presence_penalty"] = request.presence_penalty
+        if request.frequency_penalty:
+            params["frequency_penalty"] = request.frequency_penalty
+        if self.api_mode == "chat":
+            messages = [{"role": "system", "content": request.system}] if request.system else []
+            messages.append({"role": "user", "content": request.prompt})
+            params["messages"] = messages
+        else:
+            params["prompt"] = request.prompt if not request.system else f"{request.system}\n\n{request.prompt}"
+        return params
+
+    def _create(self, params: dict[str, Any]) -> Any:
+        if self.api_mode == "chat":
+            return self._client.chat.completions.create(**params)
+        return self._client.completions.create(**params)
+
+    def _piece(self, choice: Any, streaming: bool) -> str | None:
+        if self.api_mode == "completion":
+            return choice.text
+        holder = choice.delta if streaming else choice.message
+        return holder.content if holder is not None else None
+
+    def _attempt(self, request: LMRequest, relay: _Relay | None) -> LMResponse:
+        params = self._params(request)
+        if relay is not None:
+            text, finish, usage = self._stream(params, relay)
+        else:
+            out = self._create(params)
+            choices = getattr(out, "choices", None)
+            if not isinstance(choices, list):
+                raise _Malformed("unparsable response (not an OpenAI completion object)")
+            if not choices:
+                raise _Malformed("empty choices")
+            text = self._piece(choices[0], streaming=False)
+            if text is None and self.api_mode == "completion":
+                raise _Malformed("malformed response (choice without text)")
+            text = text or ""
+            finish, usage = choices[0].finish_reason, out.usage
+        prompt_text = "\n".join(m["content"] for m in params.get("messages", ())) or params.get("prompt", "")
+        return LMResponse(
+            text=text,
+            finish_reason="length" if finish == "length" else "stop",
+            tokens_in=usage.prompt_tokens if usage and usage.prompt_tokens else estimate_tokens(prompt_text),
+            tokens_out=usage.completion_tokens if usage and usage.completion_tokens is not None else estimate_tokens(text),
+        )
+
+    def _stream(self, params: dict[str, Any], relay: _Relay) -> tuple[str, str | None, Any]:
+        stream = self._create({**params, "stream": True, "stream_options": {"include_usage": True}})
+        pieces: list[str] = []
+        finish: str | None = None
+        usage = None
+        saw_choice = False
+        try:
+            for chunk in stream:
+                if not hasattr(chunk, "choices"):
+                    raise _Malformed("unparsable stream chunk")
+                usage = getattr(chunk, "usage", None) or usage
+                if not chunk.choices:
+                    continue
+                saw_choice = True
+                choice = chunk.choices[0]
+                piece = self._piece(choice, streaming=True)
+                if piece:
+                    pieces.append(piece)
+                    relay.feed(piece)
+                finish = choice.finish_reason or finish
+        finally:
+            stream.close()
+        if not saw_choice:
+            raise _Malformed("empty choices")
+        return "".join(pieces), finish, usage
+
+    # --- faults ---------------------------------------------------------
+
+    def _scrub(self, text: str, limit: int = 300) -> str:
+        if self._secret:
+            text = text.replace(self._secret, "***")
+        return text if len(text) <= limit else text[: limit - 1] + "…"
+
+    def _server_message(self, e: openai.APIStatusError) -> str:
+        body = e.body
+        if isinstance(body, dict):
+            error = body.get("error", body)
+            message = error.get("message") if isinstance(error, dict) else error
+            if message:
+                return self._scrub(str(message))
+        if isinstance(body, str) and body.strip():
+            return self._scrub(body.strip())
+        return "no details"
+
+    def _diagnose(self, e: Exception) -> tuple[str, float | None]:
+        """A short fault string and the server's requested wait; raises LMFatalError if retrying cannot help."""
+        if isinstance(e, _Malformed):
+            return str(e), None
+        if isinstance(e, json.JSONDecodeError):
+            return "malformed response (invalid JSON)", None
+        if isinstance(e, openai.APITimeoutError):
+            return f"timeout after {self.timeout_s:g}s", None
+        if isinstance(e, openai.APIConnectionError):
+            cause = type(e.__cause__).__name__ if e.__cause__ else "connection error"
+            return f"connection failed or dropped ({cause})", None
+        if isinstance(e, openai.APIResponseValidationError):
+            return "malformed response (unexpected shape)", None
+        if isinstance(e, openai.APIStatusError):
+            return self._diagnose_status(e)
+        if isinstance(e, openai.APIError):
+            return f"error from server: {self._scrub(str(e.message), 120)}", None
+        if isinstance(e, openai.OpenAIError):
+            raise LMFatalError(f"openai SDK error for {self.base_url}: {self._scrub(str(e))}") from None
+        raise e
+
+    def _diagnose_status(self, e: openai.APIStatusError) -> tuple[str, float | None]:
+        code = e.status_code
+        message = self._server_message(e)
+        if code in (401, 403):
+            raise LMFatalError(
+                f"the endpoint at {self.base_url} rejected the API key ({code}): {message}; "
+                "check OPENAI_API_KEY (or the key entered in the dashboard)"
+            ) from None
+        if code == 404:
+            raise LMFatalError(
+                f"model {self.model!r} was not found at {self.base_url} (404): {message}; "
+                "check LMConfig.model and that base_url ends in /v1"
+            ) from None
+        if code == 429 and "insufficient_quota" in (e.code, e.type):
+            raise LMFatalError(
+                f"the account behind the API key for {self.base_url} is out of quota (429): {message}"
+            ) from None
+        if code in _STATUS_LABELS or code >= 500:
+            wait = parse_retry_after(e.response.headers)
+            label = f"{code} {_STATUS_LABELS.get(code, 'server error')}"
+            return (f"{label} (retry after {wait:g}s)" if wait is not None else label), wait
+        raise LMFatalError(f"the endpoint at {self.base_url} refused the request ({code}): {message}") from None
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self._retry_after_cap_s)
+        ceiling = min(self._backoff_max_s, self._backoff_base_s * 2**attempt)
+        return ceiling * (0.5 + self._rng.random() / 2)
