@@ -22,6 +22,9 @@ from multiprocessing import get_all_start_methods, get_context
 from multiprocessing.context import BaseContext
 from typing import TYPE_CHECKING, Any, Iterable, Literal, Protocol, Sequence
 
+import numpy as np
+
+from . import novelty
 from .records import Task
 
 if TYPE_CHECKING:
@@ -378,14 +381,14 @@ def length_stats(values: Sequence[float]) -> dict[str, float]:
 
 
 def rouge_edges(bins: int = ROUGE_BINS) -> list[float]:
-    """Shared bin edges over [0, 1] so histograms of two data sets line up."""
-    return [round(i / bins, 10) for i in range(bins + 1)]
+    """Shared bin edges over [0, 1] so histograms of two data sets line up; the
+    same floats as ``np.linspace`` (and ``novelty.pairwise_histogram``), so a
+    score on an edge lands in the same bin everywhere."""
+    return np.linspace(0.0, 1.0, bins + 1).tolist()
 
 
 def histogram(values: Sequence[float], edges: Sequence[float]) -> list[int]:
     """Counts per [edge_i, edge_i+1) bin, the last bin closed (numpy's rule)."""
-    import numpy as np
-
     counts, _ = np.histogram(np.asarray(values, dtype=float), bins=np.asarray(edges))
     return counts.astype(int).tolist()
 
@@ -404,15 +407,11 @@ def overlap_summary(scores: Sequence[float], bins: int = ROUGE_BINS) -> dict[str
 
 def rouge_vs_seeds(texts: Sequence[str], seeds: Sequence[str]) -> list[float]:
     """Each text's highest ROUGE-L against the seed instructions (the paper's figure)."""
-    from . import novelty
-
     return list(novelty.max_against(list(texts), list(seeds))) if texts and seeds else []
 
 
 def rouge_within(texts: Sequence[str]) -> list[float]:
     """Each text's highest ROUGE-L against the rest of the pool."""
-    from . import novelty
-
     return list(novelty.max_within(list(texts))) if len(texts) > 1 else []
 
 
@@ -425,8 +424,6 @@ def sample_texts(texts: Sequence[str], limit: int, seed: int = 0) -> list[str]:
 def pairwise_summary(texts: Sequence[str], bins: int = ROUGE_BINS,
                      limit: int = PAIRWISE_SAMPLE) -> dict[str, Any]:
     """Distribution of ROUGE-L over all pairs of (a sample of) ``texts``."""
-    from . import novelty
-
     sample = sample_texts(texts, limit)
     if len(sample) < 2:
         return {"n": len(sample), "n_pairs": 0, "counts": [0] * bins, "edges": rouge_edges(bins)}

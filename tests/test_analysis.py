@@ -12,18 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rouge_score import rouge_scorer
 
-from selfinstruct import analysis, novelty
+from selfinstruct import analysis
 from selfinstruct.records import Instance, Task
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "self-instruct"
 SEEDS = DATA / "seed_tasks.jsonl"
 USER = DATA / "user_oriented_instructions.jsonl"
-
-needs_novelty = pytest.mark.skipif(
-    not all(hasattr(novelty, f) for f in ("max_against", "max_within", "pairwise_histogram")),
-    reason="selfinstruct.novelty does not offer max_against/max_within/pairwise_histogram yet",
-)
-
 
 def load_jsonl(path: Path, origin: str) -> list[Task]:
     """The official JSONL format; is_classification is None when the file lacks it."""
@@ -222,7 +216,6 @@ def reference_rouge(a: str, b: str, scorer=rouge_scorer.RougeScorer(["rougeL"]))
     return scorer.score(a, b)["rougeL"].fmeasure
 
 
-@needs_novelty
 def test_rouge_vs_seeds_equals_rouge_score(seeds: list[Task], user: list[Task]) -> None:
     seed_texts = [t.instruction for t in seeds]
     texts = [t.instruction for t in user[:40]]
@@ -235,7 +228,6 @@ def test_rouge_vs_seeds_equals_rouge_score(seeds: list[Task], user: list[Task]) 
     assert summary["counts"] == np.histogram(want, bins=20, range=(0, 1))[0].tolist()
 
 
-@needs_novelty
 def test_rouge_within_and_pairwise_equal_rouge_score(seeds: list[Task]) -> None:
     texts = [t.instruction for t in seeds[:50]]
     want = [max(reference_rouge(a, b) for j, b in enumerate(texts) if j != i)
@@ -248,7 +240,6 @@ def test_rouge_within_and_pairwise_equal_rouge_score(seeds: list[Task]) -> None:
     assert got["counts"] == np.histogram(pairs, bins=10, range=(0, 1))[0].tolist()
 
 
-@needs_novelty
 def test_full_report_and_compare(seeds: list[Task], user: list[Task]) -> None:
     cache = analysis.DictCache()
     seed_texts = [t.instruction for t in seeds]
