@@ -1,0 +1,109 @@
+"""``answer``: re-answer a data set's instances with another model into a response set."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .common import add_lm_args, add_run_arg, add_workspace_arg, lm_config_from_args, make_lm, open_run, open_store
+
+
+def add_job_args(p: argparse.ArgumentParser) -> None:
+    """Options answer and translate share: what to work on, budget and batching."""
+    p.add_argument("--view", metavar="NAME", help="work on what this saved filtered view keeps")
+    p.add_argument("--include-seeds", action="store_true", help="with a generation run: the seed tasks too")
+    p.add_argument("--limit", type=int, metavar="N", help="at most the first N records of the data set")
+    p.add_argument("--max-tokens", type=int, help="token limit of each completion (default 1024)")
+    p.add_argument("--temperature", type=float, help="sampling temperature (default 0)")
+    p.add_argument("--max-cost", type=float, metavar="DOLLARS",
+                   help="stop between batches once this much was spent (needs --price-in/--price-out)")
+    p.add_argument("--batch-size", type=int, metavar="N",
+                   help="requests per batch: saved and budget-checked together (default: --concurrency)")
+    p.add_argument("--estimate-only", action="store_true", help="print the estimate and stop")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "answer", help="answer every instance of a data set with another model (a response set)",
+        description="Write a response set: one answer per (instruction, input) of a run, beside the "
+                    "original output. Resumable: answered instances are skipped and every LM call is cached.")
+    add_workspace_arg(p)
+    add_run_arg(p)
+    p.add_argument("--name", required=True, help="response set name, e.g. gpt4-answers")
+    p.add_argument("--system", metavar="TEXT", help="system text (chat mode), or put on top of the prompt")
+    add_job_args(p)
+    add_lm_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..responses import AnswerSettings, answer_request, answer_set, estimate, run_items
+    from ..store import StoreError
+    from ..store.responses import answered_instance_ids, response_set
+
+    store = open_store(args)
+    run_info = open_run(store, args)
+    cfg = lm_config_from_args(args)
+    settings = AnswerSettings(mode=cfg.api_mode, system=args.system)
+    if args.max_tokens is not None:
+        settings.max_tokens = args.max_tokens
+    if args.temperature is not None:
+        settings.temperature = args.temperature
+    items = run_items(store, run_info, args.view, include_seeds=args.include_seeds)
+    if args.limit is not None:
+        items = items[: max(0, args.limit)]
+    try:
+        done = answered_instance_ids(store, response_set(store, run_info.id, args.name).id)
+    except StoreError:
+        done = set()
+    todo = [it for it in items if it.instance_id not in done]
+    est = estimate([answer_request(it.instruction, it.input, settings) for it in todo],
+                   [it.reference for it in todo], cfg)
+    print(f"answering {len(items):,} instances of run {run_info.name!r} into response set {args.name!r} "
+          f"({len(items) - len(todo):,} already answered)", file=sys.stderr)
+    print(f"estimate: {est.describe()} (tokens ~ max(chars/4, words*1.3))", file=sys.stderr)
+    if args.estimate_only:
+        return 0
+    lm = make_lm(cfg)
+    with JobBar(len(items), "answered", quiet=args.no_progress) as bar:
+        result = answer_set(store, run_info, lm, cfg, name=args.name, settings=settings, items=items,
+                            max_cost=args.max_cost, batch_size=args.batch_size, on_progress=bar.update)
+    return report(result, f"response set {args.name!r}")
+
+
+class JobBar:
+    """A tqdm bar over records done, with calls, cache hits, tokens and cost."""
+
+    def __init__(self, total: int, unit: str, *, quiet: bool):
+        from tqdm import tqdm
+
+        self.bar = None if quiet else tqdm(total=total, unit=" rec", desc=unit, file=sys.stderr, dynamic_ncols=True)
+
+    def update(self, p) -> None:
+        if self.bar is None:
+            return
+        self.bar.n = p.done
+        self.bar.set_postfix({"calls": p.calls, "cached": p.cached, "tokens": p.tokens_in + p.tokens_out,
+                              "cost": f"${p.cost:.4f}"}, refresh=True)
+
+    def __enter__(self) -> "JobBar":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def report(result, what: str) -> int:
+    """Print how the job ended; exit 0 when finished or stopped at the budget, 1 on an LM failure."""
+    p = result.progress
+    print(f"{what}: {p.done:,}/{p.total:,} done; this session {p.calls:,} LM calls, {p.cached:,} from cache, "
+          f"{p.tokens_in:,} prompt + {p.tokens_out:,} output tokens, ${p.cost:.4f}", file=sys.stderr)
+    if result.stopped == "budget":
+        print("stopped: the --max-cost budget is spent; run again with a higher budget to go on", file=sys.stderr)
+    if result.error:
+        print(f"error: {result.error}\nwhat was answered is saved; run the same command again to resume",
+              file=sys.stderr)
+        return 1
+    return 0

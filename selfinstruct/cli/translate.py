@@ -1,0 +1,59 @@
+"""``translate``: a translated copy of a data set, linked record by record to its source."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .answer import JobBar, add_job_args, report
+from .common import add_lm_args, add_run_arg, add_workspace_arg, lm_config_from_args, make_lm, open_run, open_store
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "translate", help="translate a data set's instructions and inputs into a new run",
+        description="Make a run of kind 'translation': every kept instruction and input (and with --outputs "
+                    "every output) translated, each instruction pointing at its source. Resumable and cached.")
+    add_workspace_arg(p)
+    add_run_arg(p)
+    p.add_argument("--to", required=True, metavar="LANG", help="target language: a code (zh, de) or a name")
+    p.add_argument("--name", help="name of the new run (default: <run>-<code>)")
+    p.add_argument("--outputs", action="store_true", help="translate the outputs too (else kept as they are)")
+    add_job_args(p)
+    add_lm_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..responses import TranslateSettings, estimate, resolve_language, run_records, translate_request, translate_run
+
+    store = open_store(args)
+    source = open_run(store, args)
+    cfg = lm_config_from_args(args)
+    settings = TranslateSettings(mode=cfg.api_mode, outputs=args.outputs)
+    if args.max_tokens is not None:
+        settings.max_tokens = args.max_tokens
+    if args.temperature is not None:
+        settings.temperature = args.temperature
+    code, lang = resolve_language(args.to)
+    name = args.name or f"{source.name}-{code}"
+    records = run_records(store, source, args.view, include_seeds=args.include_seeds)
+    if args.limit is not None:
+        records = records[: max(0, args.limit)]
+    done = set()
+    if name in {r.name for r in store.runs()}:
+        done = {r.source_id for r in store.instructions(store.run(name).id)}
+    texts = [t for r in records if r.instruction_id not in done
+             for t in [r.text, *(i for _, i, _ in r.instances), *(o for _, _, o in r.instances if args.outputs)]
+             if t.strip()]
+    est = estimate([translate_request(t, lang, "English", settings) for t in texts], texts, cfg)
+    print(f"translating {len(records):,} records of run {source.name!r} into {lang} as run {name!r} "
+          f"({sum(r.instruction_id in done for r in records):,} already translated)", file=sys.stderr)
+    print(f"estimate: {est.describe()} (tokens ~ max(chars/4, words*1.3))", file=sys.stderr)
+    if args.estimate_only:
+        return 0
+    lm = make_lm(cfg)
+    with JobBar(len(records), "translated", quiet=args.no_progress) as bar:
+        result = translate_run(store, source, lm, cfg, to=args.to, name=name, settings=settings, records=records,
+                               max_cost=args.max_cost, batch_size=args.batch_size, on_progress=bar.update)
+    return report(result, f"translation run {name!r}")

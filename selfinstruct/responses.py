@@ -1,0 +1,629 @@
+"""Re-answer a data set with another model, or translate it: the two data-making
+steps of "Instruction Tuning with GPT-4" (Peng et al., 2023).
+
+``answer_set`` writes a response set: one answer per (instruction, input) of a
+run, the original output kept beside it. ``translate_run`` makes a new run of
+kind "translation" whose instructions point at their sources. Both go through
+``RecordedLM`` in batches (``call_many``, concurrent on remote endpoints), save
+after every batch, and skip what is already saved, so a killed job resumes
+without paying for any call twice. Prompt builders and the translation parser
+are pure functions.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Sequence
+
+from .config import LMConfig
+from .lm.base import LM, LMError, LMRequest, LMResponse
+from .lm.cache import RecordedLM
+from .store import RunInfo, Store, StoreError
+from .store.responses import ResponseSet, answered_instance_ids, create_response_set, save_responses
+
+ANSWER_STEP = "answer"
+TRANSLATE_STEP = "translate"
+MODES = ("completion", "chat")
+
+
+class ResponsesError(ValueError):
+    """A job cannot start or go on; the message names the run, set or option at fault."""
+
+
+# ------------------------------------------------------------------ answer prompt (pure)
+
+ANSWER_LEAD = "Carry out the request below. Reply with the answer only."
+
+
+def answer_prompt(instruction: str, input: str = "", *, mode: str = "completion", system: str | None = None) -> str:
+    """The text sent to the model for one instance.
+
+    Chat: the instruction, then the input after a blank line (the system text
+    travels separately). Completion: a labelled layout ending in ``Answer:`` for
+    the model to continue, with the system text, if any, on top.
+    """
+    instruction, input = instruction.strip(), input.strip()
+    if mode == "chat":
+        return f"{instruction}\n\n{input}" if input else instruction
+    if mode != "completion":
+        raise ResponsesError(f"unknown api mode {mode!r}: use one of {', '.join(MODES)}")
+    parts = [system.strip()] if system and system.strip() else []
+    parts += [ANSWER_LEAD, f"Request:\n{instruction}"]
+    if input:
+        parts.append(f"Input:\n{input}")
+    parts.append("Answer:")
+    return "\n\n".join(parts)
+
+
+ANSWER_STOP_COMPLETION = ("\nRequest:",)
+
+
+@dataclass
+class AnswerSettings:
+    """How each instance is asked; part of a response set's config, so a resumed set stays consistent."""
+
+    mode: str = "completion"
+    system: str | None = None
+    max_tokens: int = 1024
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = 42
+
+
+def answer_request(instruction: str, input: str, settings: AnswerSettings) -> LMRequest:
+    return LMRequest(
+        prompt=answer_prompt(instruction, input, mode=settings.mode, system=settings.system),
+        step=ANSWER_STEP,
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        max_tokens=settings.max_tokens,
+        stop=ANSWER_STOP_COMPLETION if settings.mode == "completion" else (),
+        seed=settings.seed,
+        system=settings.system if settings.mode == "chat" and settings.system else None,
+    )
+
+
+def clean_answer(text: str) -> str:
+    """The answer as stored: surrounding whitespace removed, nothing else touched."""
+    return text.strip()
+
+
+# ------------------------------------------------------------------ estimates and cost (pure)
+
+# Scripts written without spaces (Han, kana, Thai, Lao, Tibetan, Myanmar, Khmer):
+# BPE tokenizers spend about one token per character on them.
+_NO_SPACE = re.compile("[\u0e00-\u0eff\u0f00-\u0fff\u1000-\u109f\u1780-\u17ff"
+                       "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def estimate_tokens(text: str) -> int:
+    """Rough BPE token count without a tokenizer.
+
+    The larger of characters/4 and words*1.3 (the usual rules of thumb for
+    English; the maximum guards against long words and against short ones),
+    plus one token per character of a script written without spaces.
+    """
+    n_dense = len(_NO_SPACE.findall(text))
+    rest = _NO_SPACE.sub(" ", text) if n_dense else text
+    return math.ceil(max(len(rest.strip()) / 4, len(rest.split()) * 1.3)) + n_dense
+
+
+def cost_of(tokens_in: int, tokens_out: int, price_in_per_1m: float, price_out_per_1m: float) -> float:
+    return tokens_in * price_in_per_1m / 1e6 + tokens_out * price_out_per_1m / 1e6
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a job is expected to cost before it starts (requests not yet answered only)."""
+
+    requests: int
+    prompt_tokens: int
+    output_tokens: int
+    cost: float
+
+    def describe(self) -> str:
+        money = f"{self.cost:,.2f}" if self.cost >= 1 else f"{self.cost:.4f}"
+        price = f", about ${money}" if self.cost else " (no prices given: cost unknown)"
+        return (f"{self.requests:,} requests, about {self.prompt_tokens:,} prompt + "
+                f"{self.output_tokens:,} output tokens{price}")
+
+
+def estimate(
+    requests: Sequence[LMRequest], expected_outputs: Sequence[str], lm: LMConfig | None = None,
+) -> Estimate:
+    """Prompt tokens from the prompts (and system texts); output tokens from the text each
+    request is expected to produce (the reference output, or the text being translated),
+    capped at its ``max_tokens``. Texts with nothing to go on count half of ``max_tokens``."""
+    tin = sum(estimate_tokens(r.prompt) + (estimate_tokens(r.system) if r.system else 0) for r in requests)
+    tout = 0
+    for r, expected in zip(requests, expected_outputs):
+        guess = estimate_tokens(expected) if expected.strip() else r.max_tokens // 2
+        tout += min(r.max_tokens, guess)
+    cost = cost_of(tin, tout, lm.price_in_per_1m, lm.price_out_per_1m) if lm else 0.0
+    return Estimate(len(requests), tin, tout, cost)
+
+
+@dataclass
+class Progress:
+    """Where a job stands. ``done``/``total`` count instances (answer) or instructions
+    (translate), earlier sessions included; the rest counts this session only.
+    Cache hits add to ``cached`` and cost nothing."""
+
+    total: int = 0
+    done: int = 0
+    calls: int = 0
+    cached: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+    errors: int = 0
+
+
+@dataclass
+class JobResult:
+    progress: Progress
+    stopped: str | None = None  # None: finished; "budget": --max-cost reached; "stopped": asked to stop
+    error: str | None = None  # the LM failure that ended the job early, if any
+    response_set: ResponseSet | None = None
+    run: RunInfo | None = None
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class _Caller:
+    """Batches through ``RecordedLM``, with usage and cost kept from the actual responses."""
+
+    def __init__(self, lm: LM, store: Store, run_id: int, cfg: LMConfig, progress: Progress):
+        self.rec = RecordedLM(lm, store, run_id)
+        self.cfg = cfg
+        self.progress = progress
+
+    def call_many(self, reqs: Sequence[LMRequest]) -> list[tuple[int, LMResponse] | LMError]:
+        unique = list(dict.fromkeys(reqs))  # identical requests in one batch: one call
+        answers = dict(zip(unique, self.rec.call_many(unique)))
+        p = self.progress
+        for req, ans in answers.items():
+            if isinstance(ans, LMError):
+                p.errors += 1
+                continue
+            _, resp = ans
+            if resp.cached:
+                p.cached += 1
+                continue
+            tin = resp.tokens_in or estimate_tokens(req.prompt)
+            tout = resp.tokens_out or estimate_tokens(resp.text)
+            p.calls += 1
+            p.tokens_in += tin
+            p.tokens_out += tout
+            p.cost += cost_of(tin, tout, self.cfg.price_in_per_1m, self.cfg.price_out_per_1m)
+        return [answers[r] for r in reqs]
+
+
+def _check_budget(max_cost: float | None, cfg: LMConfig) -> None:
+    if max_cost is not None and not (cfg.price_in_per_1m or cfg.price_out_per_1m):
+        raise ResponsesError("--max-cost needs prices: pass --price-in and --price-out (dollars per million tokens)")
+
+
+def _stop_reason(progress: Progress, max_cost: float | None, should_stop: Callable[[], bool] | None) -> str | None:
+    """Checked between batches: a job overshoots its budget by at most one batch."""
+    if max_cost is not None and progress.cost >= max_cost:
+        return "budget"
+    if should_stop is not None and should_stop():
+        return "stopped"
+    return None
+
+
+def _first_error(answers: Sequence[Any]) -> str | None:
+    for a in answers:
+        if isinstance(a, LMError):
+            return f"{type(a).__name__}: {a}"
+    return None
+
+
+# ------------------------------------------------------------------ what a job works on
+
+
+@dataclass(frozen=True)
+class Item:
+    """One instance to answer, with the original output it will sit beside."""
+
+    instance_id: int
+    instruction_id: int
+    instruction: str
+    input: str
+    reference: str
+
+
+@dataclass(frozen=True)
+class Record:
+    """One instruction to translate with its kept instances (in position order)."""
+
+    instruction_id: int
+    seq: int
+    text: str
+    is_classification: bool | None
+    external_id: str | None
+    name: str
+    instances: tuple[tuple[int, str, str], ...]  # (position, input, output)
+
+
+def run_records(store: Store, run: RunInfo, view: str | None = None, *, include_seeds: bool = False) -> list[Record]:
+    """The records a run (or one of its saved views) keeps, in data set order.
+
+    Like ``views.view_tasks``: a generation run gives its kept machine
+    instructions (and the seeds with ``include_seeds``); an imported or translated
+    data set gives every kept record.
+    """
+    if view is not None:
+        from .views import replay, view_settings
+
+        if run.kind != "generate":
+            raise ResponsesError(f"run {run.name!r} is an {run.kind} data set; filtered views apply to generation runs")
+        rp = replay(store, run, view_settings(store, run, view))
+        chosen = [(r, [i for i, ok in zip(rp.instances.get(r.id, []), rp.instance_keep[r.id]) if ok])
+                  for r, k in zip(rp.rows, rp.keep) if k]
+        if include_seeds:
+            seeds = store.instructions(run.id, origin="seed", verdict="keep")
+            by = _kept_instances(store, run)
+            chosen = [(r, by.get(r.id, [])) for r in seeds] + chosen
+    else:
+        origin: Any = None
+        if run.kind == "generate":
+            origin = ("seed", "machine") if include_seeds else "machine"
+        rows = store.instructions(run.id, origin=origin, verdict="keep")
+        by = _kept_instances(store, run)
+        chosen = [(r, by.get(r.id, [])) for r in rows]
+    return [
+        Record(r.id, r.seq, r.text, r.is_classification, r.external_id, r.name,
+               tuple((i.position, i.input, i.output) for i in insts))
+        for r, insts in chosen
+    ]
+
+
+def _kept_instances(store: Store, run: RunInfo) -> dict[int, list]:
+    by: dict[int, list] = {}
+    for inst in store.instances(run_id=run.id):
+        if inst.verdict == "keep":
+            by.setdefault(inst.instruction_id, []).append(inst)
+    return by
+
+
+def run_items(store: Store, run: RunInfo, view: str | None = None, *, include_seeds: bool = False) -> list[Item]:
+    """Every kept instance of ``run_records``, with its instance id."""
+    records = run_records(store, run, view, include_seeds=include_seeds)
+    ids = {(i.instruction_id, i.position): i.id for i in store.instances(run_id=run.id)}
+    return [Item(ids[(rec.instruction_id, pos)], rec.instruction_id, rec.text, inp, out)
+            for rec in records for pos, inp, out in rec.instances]
+
+
+# ------------------------------------------------------------------ answer job
+
+
+def answer_set(
+    store: Store,
+    run: RunInfo,
+    lm: LM,
+    cfg: LMConfig,
+    *,
+    name: str,
+    settings: AnswerSettings | None = None,
+    view: str | None = None,
+    include_seeds: bool = False,
+    items: Sequence[Item] | None = None,
+    max_cost: float | None = None,
+    batch_size: int | None = None,
+    on_progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> JobResult:
+    """Answer every instance of ``run`` (or ``items``) with ``lm`` into the response set ``name``.
+
+    Instances the set already answers are skipped. Answers are saved after each
+    batch of ``batch_size`` (default: ``cfg.concurrency``); the budget and
+    ``should_stop`` are checked between batches. An LM failure saves the batch's
+    good answers and ends the job with ``error`` set (run it again to resume).
+    """
+    settings = settings or AnswerSettings()
+    _check_budget(max_cost, cfg)
+    if not name.strip():
+        raise ResponsesError("a response set needs a name (--name)")
+    if items is None:
+        items = run_items(store, run, view, include_seeds=include_seeds)
+    config = {"settings": asdict(settings), "view": view, "include_seeds": include_seeds}
+    rset = create_response_set(store, run.id, name.strip(), model=lm.name, kind="answer", config=config)
+    _check_resume(rset, lm.name, config)
+    done = answered_instance_ids(store, rset.id)
+    todo = [it for it in items if it.instance_id not in done]
+    progress = Progress(total=len(items), done=len(items) - len(todo))
+    caller = _Caller(lm, store, run.id, cfg, progress)
+    size = max(1, batch_size or cfg.concurrency or 1)
+    result = JobResult(progress, response_set=rset, run=run)
+    if on_progress:
+        on_progress(progress)
+    for start in range(0, len(todo), size):
+        result.stopped = _stop_reason(progress, max_cost, should_stop)
+        if result.stopped:
+            break
+        batch = todo[start:start + size]
+        answers = caller.call_many([answer_request(it.instruction, it.input, settings) for it in batch])
+        good = [(it.instance_id, clean_answer(a[1].text), a[0], a[1].finish_reason)
+                for it, a in zip(batch, answers) if not isinstance(a, LMError)]
+        save_responses(store, rset.id, good)
+        progress.done += len(good)
+        if on_progress:
+            on_progress(progress)
+        result.error = _first_error(answers)
+        if result.error:
+            break
+    return result
+
+
+def _check_resume(rset: ResponseSet, model: str, config: dict[str, Any]) -> None:
+    """A set answered by another model or with other settings would mix two data sets."""
+    if rset.model and rset.model != model:
+        raise ResponsesError(f"response set {rset.name!r} was answered by {rset.model}, not {model}; "
+                             "choose another --name")
+    theirs = rset.config.get("settings")
+    if theirs is not None and theirs != config["settings"]:
+        diff = ", ".join(f"{k}: {theirs.get(k)!r} -> {v!r}" for k, v in config["settings"].items()
+                         if theirs.get(k) != v)
+        raise ResponsesError(f"response set {rset.name!r} was answered with other settings ({diff}); "
+                             "choose another --name")
+
+
+# ------------------------------------------------------------------ translation (pure parts)
+
+LANGUAGES: dict[str, str] = {
+    "ar": "Arabic", "bn": "Bengali", "cs": "Czech", "da": "Danish", "de": "German", "el": "Greek",
+    "en": "English", "es": "Spanish", "fa": "Persian", "fi": "Finnish", "fr": "French", "he": "Hebrew",
+    "hi": "Hindi", "hu": "Hungarian", "id": "Indonesian", "it": "Italian", "ja": "Japanese", "ko": "Korean",
+    "ms": "Malay", "nl": "Dutch", "no": "Norwegian", "pl": "Polish", "pt": "Portuguese", "ro": "Romanian",
+    "ru": "Russian", "sv": "Swedish", "sw": "Swahili", "ta": "Tamil", "th": "Thai", "tr": "Turkish",
+    "uk": "Ukrainian", "ur": "Urdu", "vi": "Vietnamese", "zh": "Chinese", "zh-hant": "Traditional Chinese",
+}
+
+
+def resolve_language(spec: str) -> tuple[str, str]:
+    """(code, name) from a code ("zh", "pt-BR") or a name ("Chinese", "german").
+
+    Unknown names are kept as given (any language a model knows can be asked
+    for); their code is the lower-cased name.
+    """
+    s = spec.strip()
+    if not s:
+        raise ResponsesError("no target language given (--to): use a code like zh or a name like Chinese")
+    low = s.lower().replace("_", "-")
+    if low in LANGUAGES:
+        return low, LANGUAGES[low]
+    if low in ("zh-tw", "zh-hk"):
+        return "zh-hant", LANGUAGES["zh-hant"]
+    for code, name in LANGUAGES.items():
+        if name.lower() == low:
+            return code, name
+    base, _, region = low.partition("-")
+    if base in LANGUAGES and region:
+        return low, f"{LANGUAGES[base]} ({region.upper()})"
+    return low, s if any(ch.isupper() for ch in s) else s.title()
+
+
+def translate_prompt(text: str, *, target: str, source: str = "English") -> str:
+    """Ask for a faithful translation and nothing else; the text sits between markers."""
+    return (
+        f"Translate the text between <text> and </text> from {source} into {target}. "
+        "Keep the meaning, tone, line breaks and formatting; leave code, numbers, names and "
+        "placeholders as they are. If the text is a task or a question, translate it; do not "
+        "carry it out or answer it. Reply with the translation only.\n\n"
+        f"<text>\n{text.strip()}\n</text>\n\n"
+        f"{target} translation:"
+    )
+
+
+TRANSLATE_STOP_COMPLETION = ("</translation>", "\n<text>")
+
+_PREAMBLE = re.compile(
+    r"^(?:(?:sure|okay|ok|certainly|of course)[!,.]?\s*)?"
+    r"(?:here(?:'s| is) (?:the|my|your)? ?(?:\w+ )?translation[^\n:]*|"
+    r"(?:the )?(?:\w+ )?translation(?: into \w+)?(?: is)?|译文|翻译(?:如下)?)\s*[:：]\s*",
+    re.IGNORECASE,
+)
+_QUOTES = (('"', '"'), ("“", "”"), ("'", "'"), ("‘", "’"), ("「", "」"), ("『", "』"), ("«", "»"), ("„", "“"))
+
+
+def parse_translation(raw: str, source: str = "") -> str:
+    """The translation out of a model's reply, forgiving the usual wrapping.
+
+    Strips whitespace, a leading "Translation:"/"Here is the translation:"/"译文："
+    line, ``<text>`` or ``<translation>`` tags, a code fence and quotes around
+    the whole reply, each only when the source text itself did not have them.
+    Returns "" when nothing is left.
+    """
+    text = raw.strip()
+    for _ in range(3):  # wrappings can nest: a preamble, then quotes, then tags
+        before = text
+        text = _PREAMBLE.sub("", text, count=1).strip()
+        for tag in ("text", "translation"):
+            if text.startswith(f"<{tag}>") and f"<{tag}>" not in source:
+                text = text[len(tag) + 2:]
+                end = text.find(f"</{tag}>")
+                text = (text[:end] if end >= 0 else text).strip()
+        text = text.split("</text>")[0].strip() if "</text>" not in source else text
+        if text.startswith("```") and text.endswith("```") and len(text) >= 6 and not source.strip().startswith("```"):
+            text = text[3:-3]
+            text = text.split("\n", 1)[1] if "\n" in text and not text.split("\n", 1)[0].strip().count(" ") else text
+            text = text.strip()
+        for a, b in _QUOTES:
+            src = source.strip()
+            if len(text) >= 2 and text.startswith(a) and text.endswith(b) and not (src.startswith(a) and src.endswith(b)):
+                inner = text[1:-1]
+                if a not in inner and b not in inner:  # '"a" or "b"' is two quotes, not a wrapping
+                    text = inner.strip()
+                break
+        if text == before:
+            break
+    return text
+
+
+@dataclass
+class TranslateSettings:
+    mode: str = "completion"
+    max_tokens: int = 1024
+    temperature: float = 0.0
+    seed: int | None = 42
+    outputs: bool = False  # translate the outputs too (else they are kept as they are)
+
+
+def translate_request(text: str, target: str, source: str, settings: TranslateSettings) -> LMRequest:
+    return LMRequest(
+        prompt=translate_prompt(text, target=target, source=source),
+        step=TRANSLATE_STEP,
+        temperature=settings.temperature,
+        max_tokens=settings.max_tokens,
+        stop=TRANSLATE_STOP_COMPLETION if settings.mode == "completion" else (),
+        seed=settings.seed,
+    )
+
+
+# ------------------------------------------------------------------ translation job
+
+
+def translation_run(store: Store, source: RunInfo, *, to: str, name: str | None, settings: TranslateSettings,
+                    view: str | None, include_seeds: bool, model: str) -> RunInfo:
+    """The target run: created, or found again (same source and language) to resume."""
+    code, lang = resolve_language(to)
+    name = (name or f"{source.name}-{code}").strip()
+    try:
+        run = store.run(name)
+    except StoreError:
+        config = {"to": code, "language_name": lang, "source_run": source.name, "model": model,
+                  "settings": asdict(settings), "view": view, "include_seeds": include_seeds,
+                  "outputs_translated": settings.outputs}
+        return store.create_run(name, kind="translation", config=config, language=code, source_run_id=source.id)
+    if run.kind != "translation" or run.source_run_id != source.id or run.language != code:
+        raise ResponsesError(f"run {name!r} exists and is not a {code} translation of {source.name!r}; "
+                             "choose another --name")
+    if run.config.get("model") != model or run.config.get("settings") != asdict(settings):
+        raise ResponsesError(f"translation {name!r} was started with another model or settings "
+                             f"({run.config.get('model')}); choose another --name")
+    return run
+
+
+@dataclass
+class _Pending:
+    record: Record
+    instruction: LMRequest
+    inputs: list[LMRequest | None]
+    outputs: list[LMRequest | None]
+
+    def requests(self) -> list[LMRequest]:
+        return [self.instruction, *(r for r in self.inputs + self.outputs if r is not None)]
+
+
+def translate_run(
+    store: Store,
+    source: RunInfo,
+    lm: LM,
+    cfg: LMConfig,
+    *,
+    to: str,
+    name: str | None = None,
+    settings: TranslateSettings | None = None,
+    view: str | None = None,
+    include_seeds: bool = False,
+    records: Sequence[Record] | None = None,
+    max_cost: float | None = None,
+    batch_size: int | None = None,
+    on_progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> JobResult:
+    """Translate the instructions and inputs (and with ``settings.outputs`` the outputs) of
+    ``source`` (or just ``records`` of it) into a run of kind "translation" named ``name``
+    (default ``<source>-<code>``).
+
+    Each translated instruction keeps its source's ``seq`` (same order) and
+    ``source_id``; its instances keep their positions. A reply that parses to
+    nothing marks the record dropped with reason ``translation_empty``, so it is
+    visible and never silently lost. Resumes by skipping translated sources.
+    """
+    settings = settings or TranslateSettings()
+    _check_budget(max_cost, cfg)
+    target = translation_run(store, source, to=to, name=name, settings=settings, view=view,
+                             include_seeds=include_seeds, model=lm.name)
+    lang = target.config.get("language_name") or resolve_language(target.language)[1]
+    src_lang = resolve_language(source.language)[1] if source.language else "English"
+    if records is None:
+        records = run_records(store, source, view, include_seeds=include_seeds)
+    done = {r.source_id for r in store.instructions(target.id)}
+    todo = [r for r in records if r.instruction_id not in done]
+    progress = Progress(total=len(records), done=len(records) - len(todo))
+    caller = _Caller(lm, store, target.id, cfg, progress)
+    result = JobResult(progress, run=target)
+
+    def req(text: str) -> LMRequest | None:
+        return translate_request(text, lang, src_lang, settings) if text.strip() else None
+
+    # A batch holds whole records and about ``size`` requests, so concurrency stays busy.
+    size = max(1, batch_size or cfg.concurrency or 1)
+    pending = [_Pending(r, req(r.text), [req(i) for _, i, _ in r.instances],  # type: ignore[arg-type]
+                        [req(o) if settings.outputs else None for _, _, o in r.instances]) for r in todo]
+    batches: list[list[_Pending]] = []
+    for p in pending:
+        if not batches or sum(len(q.requests()) for q in batches[-1]) >= size:
+            batches.append([])
+        batches[-1].append(p)
+    if on_progress:
+        on_progress(progress)
+    for batch in batches:
+        result.stopped = _stop_reason(progress, max_cost, should_stop)
+        if result.stopped:
+            break
+        reqs = [r for p in batch for r in p.requests()]
+        answers = dict(zip(reqs, caller.call_many(reqs)))
+        complete = [p for p in batch if not any(isinstance(answers[r], LMError) for r in p.requests())]
+        _save_translations(store, target, complete, answers)
+        progress.done += len(complete)
+        if on_progress:
+            on_progress(progress)
+        result.error = _first_error(list(answers.values()))
+        if result.error:
+            break
+    return result
+
+
+def _save_translations(store: Store, target: RunInfo, done: Sequence[_Pending], answers: dict) -> None:
+    """Land whole records (instruction with all its instances) in one transaction."""
+
+    def text_of(r: LMRequest | None, original: str) -> str:
+        return original if r is None else parse_translation(answers[r][1].text, original)
+
+    with store.tx() as c:
+        for p in done:
+            rec = p.record
+            text = text_of(p.instruction, rec.text)
+            instances = []
+            for (pos, inp, out), ri, ro in zip(rec.instances, p.inputs, p.outputs):
+                t_in = text_of(ri, inp)
+                t_out = text_of(ro, out)
+                bad = bool((inp.strip() and not t_in) or (out.strip() and not t_out))
+                instances.append((pos, t_in, t_out, bad))
+            iid = c.insert_instruction(
+                run_id=target.id, seq=rec.seq, text=text, origin="translation", source_id=rec.instruction_id,
+                external_id=rec.external_id, name=rec.name, is_classification=rec.is_classification,
+                verdict="drop" if not text else "keep",
+                reason="translation_empty" if not text else None,
+                detail="the model's reply held no translation" if not text else "",
+            )
+            for pos, t_in, t_out, bad in instances:
+                c.insert_instance(iid, pos, t_in, t_out, "drop" if bad else "keep",
+                                  "translation_empty" if bad else None,
+                                  "the model's reply held no translation" if bad else "")
+
+
+__all__ = [
+    "ANSWER_LEAD", "ANSWER_STEP", "AnswerSettings", "Estimate", "Item", "JobResult", "LANGUAGES", "Progress",
+    "Record", "ResponsesError", "TRANSLATE_STEP", "TranslateSettings", "answer_prompt", "answer_request",
+    "answer_set", "clean_answer", "cost_of", "estimate", "estimate_tokens", "parse_translation",
+    "resolve_language", "run_items", "run_records", "translate_prompt", "translate_request", "translate_run",
+    "translation_run",
+]
