@@ -1,0 +1,237 @@
+"""Quality review: the paper's four questions over a random sample of a run's instances.
+
+The sample is the paper's: N instructions drawn at random, one instance of
+each. "Random" is a hash of the seed and each instruction's place in the run,
+so the same run and seed give the same sample in every session, and a run
+that grows keeps the instructions already drawn unless newer ones outrank them.
+People answer in the browser or the terminal; a judge model can answer the
+same questions, and the two are compared (percent agreement, Cohen's kappa).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from ..lm.base import LM, LMError, LMRequest
+from ..lm.cache import RecordedLM
+from ..store import InstanceRow, RunInfo, Store
+from ..store.evals import ReviewAnswer, review_answers, save_review_answers
+from .judge import BATCH, check_template, render
+
+QUESTIONS = (
+    "Does the instruction describe a valid task?",
+    "Is the input appropriate for the instruction?",
+    "Is the output a correct and acceptable response to the instruction and input?",
+    "Do all fields (instruction, input, output) together make a valid example?",
+)
+DEFAULT_SAMPLE = 200
+HUMAN = "human"
+
+REVIEW_TEMPLATE = """\
+Below is a training example for an instruction-following model: an instruction, an optional input and \
+an output. Check its quality.
+
+Instruction: {instruction}
+Input: {input}
+Output: {output}
+
+Answer each question with Yes or No:
+1. Does the instruction describe a valid task?
+2. Is the input appropriate for the instruction? (An empty input is appropriate when the instruction \
+needs none.)
+3. Is the output a correct and acceptable response to the instruction and input?
+4. Do all fields (instruction, input, output) together make a valid example?
+
+Reply with four lines, one per question, like "1. Yes".
+"""
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    instance_id: int
+    instruction: str
+    input: str
+    output: str
+
+
+def _rank(seed: int, *parts: object) -> bytes:
+    return hashlib.sha256(":".join(map(str, (seed, *parts))).encode()).digest()
+
+
+def review_sample(store: Store, run: RunInfo, n: int = DEFAULT_SAMPLE, seed: int = 0) -> list[ReviewItem]:
+    """N kept instructions (generated ones for a generation run), one kept instance each."""
+    origin = "machine" if run.kind == "generate" else None
+    instructions = {r.id: r for r in store.instructions(run.id, origin=origin, verdict="keep")}
+    chosen: dict[int, tuple[bytes, InstanceRow]] = {}
+    for inst in store.instances(run_id=run.id):
+        row = instructions.get(inst.instruction_id)
+        if row is None or inst.verdict != "keep":
+            continue
+        key = _rank(seed, row.seq, inst.position)
+        if inst.instruction_id not in chosen or key < chosen[inst.instruction_id][0]:
+            chosen[inst.instruction_id] = (key, inst)
+    order = sorted(chosen, key=lambda i: _rank(seed, instructions[i].seq))[:n]
+    return [
+        ReviewItem(chosen[i][1].id, instructions[i].text, chosen[i][1].input, chosen[i][1].output) for i in order
+    ]
+
+
+def next_unanswered(items: Sequence[ReviewItem], answers: Sequence[ReviewAnswer]) -> tuple[int, int] | None:
+    """(item index, question 1-4) a reviewer resumes at; None when every question is answered."""
+    have = {(a.instance_id, a.question) for a in answers}
+    for i, item in enumerate(items):
+        for q in range(1, len(QUESTIONS) + 1):
+            if (item.instance_id, q) not in have:
+                return i, q
+    return None
+
+
+@dataclass(frozen=True)
+class QuestionRate:
+    question: int
+    yes: int
+    n: int
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.yes / self.n if self.n else 0.0
+
+
+def yes_rates(answers: Sequence[ReviewAnswer], instance_ids: Sequence[int] | None = None) -> list[QuestionRate]:
+    """Yes count and total per question (the paper's 92/79/58/54 table), optionally over some instances."""
+    keep = None if instance_ids is None else set(instance_ids)
+    out = []
+    for q in range(1, len(QUESTIONS) + 1):
+        got = [a.answer for a in answers if a.question == q and (keep is None or a.instance_id in keep)]
+        out.append(QuestionRate(q, sum(got), len(got)))
+    return out
+
+
+def cohen_kappa(pairs: Sequence[tuple[bool, bool]]) -> float | None:
+    """Cohen's kappa of two raters' yes/no answers; None when chance agreement is total
+    (both raters gave one and the same answer throughout) or there are no pairs."""
+    n = len(pairs)
+    if not n:
+        return None
+    po = sum(a == b for a, b in pairs) / n
+    pa, pb = sum(a for a, _ in pairs) / n, sum(b for _, b in pairs) / n
+    pe = pa * pb + (1 - pa) * (1 - pb)
+    if pe == 1:
+        return None
+    return (po - pe) / (1 - pe)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    question: int
+    n: int
+    agree: int
+    kappa: float | None
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.agree / self.n if self.n else 0.0
+
+
+def agreement(first: Sequence[ReviewAnswer], second: Sequence[ReviewAnswer]) -> list[Agreement]:
+    """Per question, over instances both raters answered: how often they agree, and kappa."""
+    theirs = {(a.instance_id, a.question): a.answer for a in second}
+    out = []
+    for q in range(1, len(QUESTIONS) + 1):
+        pairs = [(a.answer, theirs[(a.instance_id, q)]) for a in first
+                 if a.question == q and (a.instance_id, q) in theirs]
+        out.append(Agreement(q, len(pairs), sum(x == y for x, y in pairs), cohen_kappa(pairs)))
+    return out
+
+
+# ------------------------------------------------------------------ the judge answers
+
+_ANSWER = re.compile(r"^\W*(?:q(?:uestion)?\s*)?([1-4])\s*[.):\-]?\s*\**\s*(yes|no)\b", re.I)
+_BARE = re.compile(r"\b(yes|no)\b", re.I)
+
+
+def parse_review(text: str) -> list[bool | None]:
+    """Four yes/no answers from a judge's reply ("1. Yes" lines, or four bare Yes/No in order);
+    None for a question whose answer cannot be read."""
+    found: dict[int, bool] = {}
+    for line in text.splitlines():
+        m = _ANSWER.match(line.strip())
+        if m and int(m.group(1)) not in found:
+            found[int(m.group(1))] = m.group(2).lower() == "yes"
+    if not found:
+        bare = _BARE.findall(text)
+        if len(bare) == len(QUESTIONS):
+            return [b.lower() == "yes" for b in bare]
+    return [found.get(q) for q in range(1, len(QUESTIONS) + 1)]
+
+
+def review_prompt(template: str, item: ReviewItem) -> str:
+    return render(template, instruction=item.instruction.strip(), input=item.input.strip() or "(empty)",
+                  output=item.output.strip())
+
+
+def judge_rater(lm_name: str) -> str:
+    return f"judge:{lm_name}"
+
+
+@dataclass(frozen=True)
+class ReviewJudgeReport:
+    answered: int
+    unreadable: int
+
+
+def judge_review(
+    store: Store, run: RunInfo, lm: LM, items: Sequence[ReviewItem], *, template: str = REVIEW_TEMPLATE,
+    max_tokens: int = 48, on_progress: Callable[[int, int], None] | None = None,
+) -> ReviewJudgeReport:
+    """Have ``lm`` answer the four questions for each item; answers are stored as rater
+    ``judge:<model>`` beside people's. Unreadable answers are left out (and counted)."""
+    check_template(template, ("instruction", "input", "output"), "review")
+    rlm = RecordedLM(lm, store, run.id)
+    rater = judge_rater(rlm.name)
+    answered = unreadable = 0
+    for start in range(0, len(items), BATCH):
+        chunk = items[start : start + BATCH]
+        reqs = [LMRequest(review_prompt(template, it), step="judge_review", temperature=0.0, max_tokens=max_tokens)
+                for it in chunk]
+        saved, error = [], None
+        for item, res in zip(chunk, rlm.call_many(reqs)):
+            if isinstance(res, LMError):
+                error = error or res
+                continue
+            call_id, response = res
+            for q, ans in enumerate(parse_review(response.text), start=1):
+                if ans is None:
+                    unreadable += 1
+                else:
+                    saved.append(ReviewAnswer(run.id, item.instance_id, rater, q, ans, call_id))
+        save_review_answers(store, saved)
+        answered += len(saved)
+        if on_progress:
+            on_progress(min(start + BATCH, len(items)), len(items))
+        if error is not None:
+            raise error
+    return ReviewJudgeReport(answered, unreadable)
+
+
+@dataclass(frozen=True)
+class ReviewSummary:
+    """Yes rates per rater and, for each judge, its agreement with people."""
+
+    rates: dict[str, list[QuestionRate]]
+    agreement: dict[str, list[Agreement]]
+
+
+def review_summary(store: Store, run: RunInfo) -> ReviewSummary:
+    answers = review_answers(store, run.id)
+    by_rater: dict[str, list[ReviewAnswer]] = {}
+    for a in answers:
+        by_rater.setdefault(a.rater, []).append(a)
+    human = by_rater.get(HUMAN, [])
+    return ReviewSummary(
+        rates={r: yes_rates(a) for r, a in by_rater.items()},
+        agreement={r: agreement(human, a) for r, a in by_rater.items() if r != HUMAN and human},
+    )

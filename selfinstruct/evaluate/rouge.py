@@ -1,0 +1,139 @@
+"""ROUGE-L of model predictions against reference outputs, as in the paper's SuperNI table.
+
+A prediction file holds one JSON object per line with ``instruction``,
+``input``, ``response`` (the model's answer) and ``target`` (the reference),
+like the Self-Instruct release's ``predictions/*.jsonl``. Scores are
+rouge-score's ROUGE-L F-measure (``novelty.rouge_l``, bit-identical), Porter
+stemming on by default as in the paper's evaluation. The same files can be
+imported into a workspace as response sets, so judging and rating work on them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from ..novelty import rouge_l
+from ..store import RunInfo, Store
+from ..store.responses import ResponseSet, create_response_set, response_set, responses, save_responses
+
+PREDICTION_FIELDS = ("instruction", "input", "response", "target")
+
+
+class PredictionFileError(ValueError):
+    """A prediction file cannot be used; the message starts with ``path:line:``."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    instruction: str
+    input: str
+    response: str
+    target: str
+
+
+@dataclass(frozen=True)
+class RougeScore:
+    """Mean ROUGE-L F of one model (a prediction file or a response set) over ``count`` records."""
+
+    name: str
+    mean: float
+    count: int
+
+
+def model_name(path: str | Path) -> str:
+    """``davinci_predictions.jsonl`` -> ``davinci``: the file's stem without the usual suffix."""
+    stem = Path(path).name.removesuffix(".jsonl").removesuffix(".json")
+    return stem.removesuffix("_predictions") or stem
+
+
+def load_predictions(path: str | Path) -> list[Prediction]:
+    """Every record of a prediction file; the first bad line stops the load, named by file:line."""
+    p = Path(path)
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise PredictionFileError(f"{p}: no such file") from None
+    except UnicodeDecodeError as e:
+        raise PredictionFileError(f"{p}: not valid UTF-8 (byte {e.start})") from None
+    except OSError as e:
+        raise PredictionFileError(f"{p}: cannot read: {e.strerror or e}") from None
+    out: list[Prediction] = []
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise PredictionFileError(f"{p}:{lineno}: invalid JSON: {e.msg} at column {e.colno}") from None
+        if not isinstance(obj, dict):
+            raise PredictionFileError(f"{p}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+        missing = [k for k in PREDICTION_FIELDS if not isinstance(obj.get(k, "" if k == "input" else None), str)]
+        if missing:
+            raise PredictionFileError(
+                f"{p}:{lineno}: needs string field(s) {', '.join(map(repr, missing))} "
+                f"(a prediction record has {', '.join(PREDICTION_FIELDS)})"
+            )
+        out.append(Prediction(obj["instruction"], obj.get("input", ""), obj["response"], obj["target"]))
+    if not out:
+        raise PredictionFileError(f"{p}: holds no records")
+    return out
+
+
+def mean_rouge(pairs: Sequence[tuple[str, str]], *, stem: bool = True) -> float:
+    """Mean ROUGE-L F of (reference, prediction) pairs; 0.0 for none."""
+    if not pairs:
+        return 0.0
+    return sum(rouge_l(ref, pred, stem=stem) for ref, pred in pairs) / len(pairs)
+
+
+def score_file(path: str | Path, *, stem: bool = True) -> RougeScore:
+    preds = load_predictions(path)
+    return RougeScore(model_name(path), mean_rouge([(p.target, p.response) for p in preds], stem=stem), len(preds))
+
+
+def score_sets(store: Store, run: RunInfo, names: Sequence[str], *, stem: bool = True) -> list[RougeScore]:
+    """Each response set of ``run`` against the instances' outputs (those with a reference only)."""
+    out = []
+    for name in names:
+        rows = [r for r in responses(store, response_set(store, run.id, name).id) if r.reference.strip()]
+        out.append(RougeScore(name, mean_rouge([(r.reference, r.text) for r in rows], stem=stem), len(rows)))
+    return out
+
+
+def match_key(instruction: str, input: str) -> tuple[str, str]:
+    """What ties a prediction to an instance: instruction and input, outer whitespace ignored."""
+    return instruction.strip(), input.strip()
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    set: ResponseSet
+    matched: int
+    unmatched: int
+
+
+def import_predictions(store: Store, run: RunInfo, path: str | Path, name: str | None = None) -> ImportReport:
+    """Store a prediction file's responses as a response set (kind "prediction") of ``run``,
+    matching records to the run's instances by instruction and input."""
+    preds = load_predictions(path)
+    name = name or model_name(path)
+    index: dict[tuple[str, str], int] = {}
+    texts = {r.id: r.text for r in store.instructions(run.id)}
+    for inst in store.instances(run_id=run.id):
+        index.setdefault(match_key(texts[inst.instruction_id], inst.input), inst.id)
+    items = []
+    for p in preds:
+        iid = index.get(match_key(p.instruction, p.input))
+        if iid is not None:
+            items.append((iid, p.response, None, None))
+    if not items:
+        raise PredictionFileError(
+            f"{path}: none of its {len(preds)} records matches an instance of run {run.name!r} by "
+            "instruction and input; import the evaluation set these predictions answer first"
+        )
+    rs = create_response_set(store, run.id, name, model=name, kind="prediction", config={"source": str(path)})
+    save_responses(store, rs.id, items)
+    return ImportReport(rs, len(items), len(preds) - len(items))
