@@ -1,0 +1,113 @@
+"""The CLI end to end on the fake LM, including resume after SIGKILL."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+from selfinstruct.cli import main
+from selfinstruct.store import Store
+from selfinstruct.store.check import check
+
+from conftest import ROOT, USER_ORIENTED, shared_file
+
+
+def cli(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "selfinstruct", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def test_generate_status_stats_check(workspace, capsys):
+    assert main(["generate", "-w", str(workspace), "--lm", "fake", "--target", "25", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "kept/gen=" in err and "done" in err
+    assert main(["status", "-w", str(workspace), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)[0]
+    assert status["state"] == "done" and status["counts"]["kept"] == 25
+    assert main(["stats", "-w", str(workspace), "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    for key in ("n_instructions", "n_classification", "n_non_classification", "n_instances", "n_empty_input",
+                "avg_instruction_words", "avg_nonempty_input_words", "avg_output_words"):
+        assert key in stats
+    assert stats["n_instructions"] == 25
+    assert stats["n_classification"] + stats["n_non_classification"] == 25
+    assert main(["check", "-w", str(workspace)]) == 0
+
+
+def test_stats_on_a_seed_file_equals_a_direct_count(capsys):
+    path = shared_file(USER_ORIENTED)
+    assert main(["stats", "--seeds", str(path), "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    assert stats["n_instructions"] == len(rows) == 252
+    assert stats["n_instances"] == sum(len(r["instances"]) for r in rows)
+    words = [len(r["instruction"].split()) for r in rows]
+    assert abs(stats["avg_instruction_words"] - sum(words) / len(words)) < 1e-9
+
+
+def test_errors_are_one_clear_line(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"instruction": "x"}\n')
+    assert main(["generate", "-w", str(tmp_path / "w.sqlite"), "--seeds", str(bad), "--lm", "fake"]) == 2
+    assert f"error: {bad}:1: missing field 'instances'" in capsys.readouterr().err
+    assert main(["status", "-w", str(tmp_path / "w.sqlite"), "--run", "nope"]) == 2
+    assert "no run 'nope'" in capsys.readouterr().err
+
+
+def test_killed_twenty_times_and_resumed_equals_an_uninterrupted_run(tmp_path):
+    def generate(ws):
+        return ["generate", "-w", str(ws), "--lm", "fake", "--target", "150", "--no-progress"]
+
+    env = {"SELFINSTRUCT_FAKE_DELAY": "0.01"}
+    ref = tmp_path / "ref.sqlite"
+    assert cli(*generate(ref), env=env).returncode == 0
+
+    ws = tmp_path / "killed.sqlite"
+    rng = random.Random(7)
+    kills = 0
+    for _ in range(20):
+        p = subprocess.Popen([sys.executable, "-m", "selfinstruct", *generate(ws)], cwd=ROOT,
+                             env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.4, 1.6))
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            kills += 1
+        p.wait()
+    assert kills >= 10
+    done = cli(*generate(ws), env=env)
+    assert done.returncode == 0, done.stderr
+
+    a, b = Store(ref), Store(ws)
+    ra, rb = a.default_run(), b.default_run()
+    assert rb.state == "done"
+    assert [(r.text, r.verdict, r.reason) for r in a.instructions(ra.id)] == \
+           [(r.text, r.verdict, r.reason) for r in b.instructions(rb.id)]
+    assert len(a.instances(run_id=ra.id)) == len(b.instances(run_id=rb.id))
+    ok_calls = b.scalar("SELECT COUNT(*) FROM lm_calls WHERE error IS NULL")
+    assert ok_calls == a.scalar("SELECT COUNT(*) FROM lm_calls WHERE error IS NULL")  # none paid twice
+    assert not any(check(b).values())
+    assert cli("check", "-w", str(ws)).returncode == 0
+
+
+def test_second_writer_on_a_running_run_is_refused(tmp_path):
+    ws = tmp_path / "w.sqlite"
+    env = {"SELFINSTRUCT_FAKE_DELAY": "0.05"}
+    p = subprocess.Popen([sys.executable, "-m", "selfinstruct", "generate", "-w", str(ws), "--lm", "fake",
+                          "--target", "500", "--no-progress"], cwd=ROOT, env={**os.environ, **env},
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if ws.exists() and Store(ws).runs() and Store(ws).run_lock(Store(ws).default_run().id):
+                break
+            time.sleep(0.2)
+        second = cli("generate", "-w", str(ws), "--lm", "fake", "--target", "500", env=env)
+        assert second.returncode == 2 and "being written by cli" in second.stderr
+        status = cli("status", "-w", str(ws))  # readers are never blocked
+        assert status.returncode == 0 and "running" in status.stdout
+    finally:
+        p.kill()
+        p.wait()
