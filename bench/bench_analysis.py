@@ -98,7 +98,7 @@ def main() -> int:
     assert first == second and first[:single_sample] == single
 
     print(f"Verb-noun parsing of {n:,} synthetic instructions "
-          f"({analysis.os.cpu_count()} cores; sampled rows extrapolate)")
+          f"({analysis.usable_cores()} cores; sampled rows extrapolate)")
     header = f"{'method':<44}{'texts':>8}{'seconds':>10}{'est. for N':>12}{'instr/s':>11}{'ratio':>9}"
     print(header)
     print("-" * len(header))

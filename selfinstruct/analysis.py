@@ -227,9 +227,19 @@ def _parse(texts: list[str], batch_size: int, n_process: int,
     # Workers send back pairs, not Docs: nothing big crosses the process boundary.
     step = max(batch_size, -(-len(texts) // (n_process * 4)))
     chunks = [texts[i:i + step] for i in range(0, len(texts), step)]
-    with ProcessPoolExecutor(n_process, mp_context=context or _pool_context()) as pool:
+    context = context or _pool_context()
+    if context.get_start_method() == "fork":
+        load_nlp()  # load before forking, so every worker inherits it
+    with ProcessPoolExecutor(n_process, mp_context=context) as pool:
         parts = pool.map(_parse_chunk, chunks, [batch_size] * len(chunks))
         return [p for part in parts for p in part]
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (a container may see more than it gets)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def text_key(text: str) -> str:
@@ -258,7 +268,7 @@ def verb_noun(
         context = _pool_context()
         if n_process is None:
             enough = len(todo) >= PARALLEL_MIN_TEXTS[context.get_start_method()]
-            n_process = (os.cpu_count() or 1) if enough else 1
+            n_process = usable_cores() if enough else 1
         parsed = _parse([unique[k] for k in todo], batch_size, n_process, context)
         fresh = dict(zip(todo, parsed))
         known.update(fresh)
@@ -341,8 +351,10 @@ GROUPS = ("all", "classification", "non_classification", "unknown_classification
 
 
 def _groups_of(task: Task) -> tuple[str, ...]:
-    label = {True: "classification", False: "non_classification"}.get(
-        task.is_classification, "unknown_classification")  # type: ignore[arg-type]
+    if task.is_classification is None:
+        label = "unknown_classification"
+    else:
+        label = "classification" if task.is_classification else "non_classification"
     return ("all", label, task.origin)
 
 
