@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import statistics
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -155,10 +157,20 @@ def test_cache_second_call_skips_spacy(monkeypatch: pytest.MonkeyPatch) -> None:
     assert counter.texts == 3
 
 
-def test_parallel_parse_matches_in_process() -> None:
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_parallel_parse_matches_in_process(method: str) -> None:
     texts = [f"Write a short story number {i} about the sea." for i in range(40)]
     texts += ["What is love?", "Given a text, summarize it."]
-    assert analysis._parse(texts, batch_size=8, n_process=2) == analysis._parse(texts, 8, 1)
+    context = multiprocessing.get_context(method)
+    assert analysis._parse(texts, 8, 2, context) == analysis._parse(texts, 8, 1)
+
+
+def test_workers_are_spawned_when_other_threads_run() -> None:
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(analysis._pool_context()))
+    thread.start()
+    thread.join()
+    assert seen[0].get_start_method() == "spawn"
 
 
 def test_verb_noun_summary_counts() -> None:
