@@ -1,0 +1,66 @@
+"""Self-Instruct Studio: the dashboard. Start it with ``make run`` (``streamlit run app.py``).
+
+This file only routes: the pages live in ``pages/``, the logic in ``selfinstruct/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from pages.common import open_store, workspace_path
+
+HERE = Path(__file__).resolve().parent
+
+st.set_page_config(page_title="Self-Instruct Studio", page_icon="🌱", layout="wide")
+
+PAGES = {
+    "Build": [
+        ("pages/runs.py", "Runs", "🗂️"),
+        ("pages/seeds.py", "Seeds", "🌱"),
+        ("pages/generate.py", "Generate", "⚙️"),
+        ("pages/filters.py", "Filters", "🎚️"),
+    ],
+    "Study": [
+        ("pages/analysis.py", "Analysis", "📊"),
+        ("pages/data.py", "Data", "🔎"),
+        ("pages/responses.py", "Responses", "💬"),
+        ("pages/evaluate.py", "Evaluate", "⚖️"),
+        ("pages/export.py", "Export", "📦"),
+    ],
+    "Present": [
+        ("pages/demo.py", "Demo", "🎬"),
+    ],
+}
+
+
+def sidebar() -> None:
+    """Workspace and run chosen once for every page."""
+    store = open_store()
+    with st.sidebar:
+        st.caption(f"Workspace: `{Path(workspace_path()).name}`")
+        if store is None:
+            return
+        runs = store.runs()
+        if not runs:
+            st.caption("No run yet")
+            return
+        ids = [r.id for r in runs]
+        if st.session_state.get("run_id") not in ids:
+            st.session_state["run_id"] = ids[-1]
+        st.session_state["run_pick"] = st.session_state["run_id"]
+        names = {r.id: f"{r.name} · {r.kind} · {r.state}" for r in runs}
+        st.selectbox("Run", ids, key="run_pick", format_func=names.__getitem__, on_change=_pick)
+
+
+def _pick() -> None:
+    st.session_state["run_id"] = st.session_state["run_pick"]
+
+
+navigation = st.navigation({
+    section: [st.Page(path, title=title, icon=icon) for path, title, icon in pages if (HERE / path).exists()]
+    for section, pages in PAGES.items()
+})
+sidebar()
+navigation.run()

@@ -1,0 +1,115 @@
+"""Analysis: the paper's figures and Table 1 for a run, a filtered view or the
+seeds, alone or two side by side. Heavy numbers are cached per data version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from pages.common import data_version, open_store, workspace_path
+from selfinstruct import analysis, charts
+from selfinstruct.store import RunInfo, Store
+from selfinstruct.views import view_tasks
+
+AUTO_LIMIT = 5000  # above this many instructions, wait for a click before parsing
+
+st.title("📊 Analysis")
+store = open_store()
+if store is None or not store.runs():
+    st.info("No run yet: create one on the **Runs** page.", icon="ℹ️")
+    st.stop()
+
+
+def sources(store: Store) -> dict[str, tuple[int, str, str | None]]:
+    """Label -> (run id, what, view): every data set this workspace can analyse."""
+    out: dict[str, tuple[int, str, str | None]] = {}
+    for r in store.runs():
+        out[f"{r.name} · kept"] = (r.id, "kept", None)
+        for v in store.views(r.id) if r.kind == "generate" else []:
+            out[f"{r.name} · view {v}"] = (r.id, "view", v)
+        if r.kind == "generate":
+            out[f"{r.name} · seeds"] = (r.id, "seeds", None)
+    return out
+
+
+def tasks_of(store: Store, run: RunInfo, what: str, view: str | None) -> list:
+    if what == "seeds":
+        return store.tasks(run.id, origin="seed")
+    return view_tasks(store, run, view)
+
+
+@st.cache_data(show_spinner="Computing the analysis…", max_entries=16)
+def report(path: str, run_id: int, what: str, view: str | None, version: tuple) -> dict[str, Any]:
+    """Full report and lengths of one data set; ``version`` invalidates it when the data changes."""
+    s = open_store(path)
+    run = s.run(run_id)
+    tasks = tasks_of(s, run, what, view)
+    seeds = [t.instruction for t in s.tasks(run_id, origin="seed")]
+    return {"report": analysis.full_report(tasks, seeds=seeds or None, cache=s),
+            "lengths": analysis.lengths(tasks), "n": len(tasks)}
+
+
+opts = sources(store)
+labels = list(opts)
+default = next((i for i, l in enumerate(labels) if opts[l][0] == st.session_state.get("run_id")), 0)
+c1, c2, c3 = st.columns([3, 1, 3], vertical_alignment="bottom")
+a_label = c1.selectbox("Data set", labels, index=default, key="an_a")
+compare = c2.toggle("Compare", key="an_compare")
+b_label = c3.selectbox("with", labels, index=min(default + 1, len(labels) - 1), key="an_b", disabled=not compare)
+
+picked = [a_label] + ([b_label] if compare else [])
+counts = [store.counts(opts[label][0]) for label in picked]
+big = any(c["seeds"] + c["generated"] > AUTO_LIMIT for c in counts)
+if big and not st.session_state.get("an_go"):
+    st.info(f"Over {AUTO_LIMIT:,} instructions: the first verb–noun parse takes a while (it is cached after).",
+            icon="⏳")
+    if st.button("Compute the analysis", type="primary"):
+        st.session_state["an_go"] = True
+        st.rerun()
+    st.stop()
+
+results = []
+for label in picked:
+    rid, what, view = opts[label]
+    run = store.run(rid)
+    results.append(report(str(store.path), rid, what, view, data_version(store, run) + (what, view)))
+names = picked
+a, b = results[0], (results[1] if compare else None)
+
+m = st.columns(5)
+ra = a["report"]
+m[0].metric("Instructions", f"{ra['n_instructions']:,}")
+m[1].metric("Instances", f"{ra['n_instances']:,}")
+m[2].metric("Distinct root verbs", ra["distinct_verbs"] or 0)
+m[3].metric("Mean ROUGE-L vs seeds", "—" if ra["rouge_vs_seeds_mean"] is None else f"{ra['rouge_vs_seeds_mean']:.3f}")
+m[4].metric("Classification share", "—" if ra["classification_share"] is None else f"{ra['classification_share']:.0%}")
+
+rb = b["report"] if b else None
+tabs = st.tabs(["🌞 Verb–noun", "📏 Lengths", "🔁 ROUGE-L overlap", "📋 Table 1"])
+with tabs[0]:
+    st.plotly_chart(charts.sunburst(ra, rb, names=names), key="sunburst", height=620)
+with tabs[1]:
+    groups = st.segmented_control("Split by", ["all", "classification / not", "seed / machine"], default="all",
+                                  key="an_groups")
+    split = {"classification / not": ("classification", "non_classification"),
+             "seed / machine": ("seed", "machine")}.get(groups or "all", ("all",))
+    st.plotly_chart(charts.length_histograms(a["lengths"], b["lengths"] if b else None, names=names, groups=split),
+                    key="lengths")
+with tabs[2]:
+    share = bool(b)
+    st.plotly_chart(charts.overlap_histogram(ra["rouge_vs_seeds_hist"], rb["rouge_vs_seeds_hist"] if rb else None,
+                                             names=names, share=share), key="rouge_seeds")
+    st.plotly_chart(charts.within_histogram(ra["rouge_within_hist"], rb["rouge_within_hist"] if rb else None,
+                                            names=names, share=share), key="rouge_within")
+    st.plotly_chart(charts.pairwise_histogram_chart(ra["rouge_pairwise_hist"],
+                                                    rb["rouge_pairwise_hist"] if rb else None, names=names),
+                    key="rouge_pairs")
+with tabs[3]:
+    st.code(analysis.format_table1(*[r["report"] for r in results], names=names), language=None)
+    scal = [analysis.scalar_metrics(r["report"]) for r in results]
+    frame = pd.DataFrame(scal, index=names).T
+    if b:
+        frame["diff"] = frame[names[1]] - frame[names[0]] if names[0] != names[1] else 0.0
+    st.dataframe(frame, width="stretch")

@@ -1,0 +1,170 @@
+"""What every dashboard page shares: the open workspace, the chosen run, the job
+registry, and safe ways to show generated text.
+
+Generated text is untrusted: it is shown with ``st.text``/``st.code``/
+``st.dataframe`` or escaped Markdown, never as HTML.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from selfinstruct.demo import CandidateView, IterationView
+from selfinstruct.jobs import JobRegistry
+from selfinstruct.records import Task
+from selfinstruct.seeds import load_tasks
+from selfinstruct.store import RunInfo, Store, StoreError
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_WORKSPACE = "runs/studio.sqlite"
+OFFICIAL_SEEDS = ROOT.parent / "shared" / "data" / "self-instruct" / "seed_tasks.jsonl"
+OWN_SEEDS = ROOT / "seeds" / "seed_tasks.jsonl"
+ORIGIN_MARK = {"seed": "🧑 human", "machine": "🤖 machine", "import": "📥 import", "translation": "🌐 translation"}
+
+
+def fake_allowed() -> bool:
+    """The scripted fake LM is for tests and offline demos only: opt in with SELFINSTRUCT_ALLOW_FAKE=1."""
+    return os.environ.get("SELFINSTRUCT_ALLOW_FAKE") == "1"
+
+
+def default_workspace() -> str:
+    return os.environ.get("SELFINSTRUCT_WORKSPACE") or str(ROOT / DEFAULT_WORKSPACE)
+
+
+def workspace_path() -> str:
+    if "workspace" not in st.session_state:
+        st.session_state["workspace"] = default_workspace()
+    return st.session_state["workspace"]
+
+
+@st.cache_data(show_spinner=False)
+def default_seeds() -> list[Task]:
+    """Our own seed tasks: what a run starts from unless the Seeds page says otherwise."""
+    return load_tasks(OWN_SEEDS)
+
+
+@st.cache_resource(show_spinner=False)
+def registry() -> JobRegistry:
+    """One job registry per server: every tab sees the same background jobs."""
+    return JobRegistry()
+
+
+@st.cache_resource(show_spinner=False)
+def _store(path: str) -> Store:
+    return Store(path)
+
+
+def open_store(path: str | None = None) -> Store | None:
+    """The workspace, opened once per server; shows the error and returns None when it cannot be."""
+    path = path or workspace_path()
+    try:
+        return _store(str(Path(path).expanduser().resolve()))
+    except StoreError as e:
+        st.error(str(e))
+        return None
+
+
+def current_run(store: Store, kinds: tuple[str, ...] | None = None) -> RunInfo | None:
+    """The run chosen in the sidebar (restricted to ``kinds``), or None with a hint."""
+    runs = [r for r in store.runs() if kinds is None or r.kind in kinds]
+    if not runs:
+        st.info("No run here yet. Create one on the **Runs** page.", icon="ℹ️")
+        return None
+    wanted = st.session_state.get("run_id")
+    return next((r for r in runs if r.id == wanted), runs[-1])
+
+
+def data_version(store: Store, run: RunInfo) -> tuple[Any, ...]:
+    """Changes whenever the run's stored data does: the key for cached analysis."""
+    fresh = store.run(run.id)
+    return (str(store.path), run.id, fresh.updated_at, store.completed_iterations(run.id),
+            store.counts(run.id)["generated"])
+
+
+def md(text: str) -> str:
+    """Escape text for Markdown (no links, images, HTML or emphasis survive)."""
+    out = []
+    for ch in text:
+        if ch in "\\`*_{}[]()<>#+-.!|~$&":
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def verdict_label(keep: bool, reason: str | None) -> str:
+    return "✅ kept" if keep else f"❌ {reason or 'dropped'}"
+
+
+def render_iteration(view: IterationView, key: str) -> None:
+    """One iteration: prompts with their in-context instructions, completions, candidates, instances."""
+    st.subheader(f"Iteration {view.iteration}")
+    for s in view.slots:
+        label = f"Prompt {s.slot + 1}: {sum(i['origin'] != 'seed' for i in s.in_context)} machine + " \
+                f"{sum(i['origin'] == 'seed' for i in s.in_context)} human instructions"
+        with st.expander(label, expanded=s.slot == 0):
+            left, right = st.columns(2)
+            with left:
+                st.markdown("**In-context instructions**")
+                st.dataframe(
+                    {"origin": [ORIGIN_MARK.get(i["origin"], i["origin"]) for i in s.in_context],
+                     "instruction": [i["text"] for i in s.in_context]},
+                    hide_index=True, width="stretch",
+                )
+                st.markdown("**Exact prompt**")
+                st.code(s.prompt, language=None, wrap_lines=True, height=220)
+            with right:
+                status = "streaming…" if not s.done else f"finish: {s.finish_reason}"
+                st.markdown(f"**Raw completion** · {status}" + (f" · {s.tokens_out} tokens" if s.tokens_out else ""))
+                st.code(s.completion + ("▌" if not s.done else ""), language=None, wrap_lines=True)
+    if not view.candidates:
+        st.caption("No candidates parsed yet.")
+        return
+    render_candidates(view.candidates, key)
+
+
+def render_candidates(candidates: list[CandidateView], key: str) -> None:
+    kept = sum(c.keep for c in candidates)
+    st.markdown(f"**Candidates** · {kept} kept of {len(candidates)}")
+    st.dataframe(
+        {
+            "prompt": [c.slot + 1 for c in candidates],
+            "verdict": [verdict_label(c.keep, c.reason) for c in candidates],
+            "max ROUGE-L": [round(c.max_rouge or 0.0, 3) for c in candidates],
+            "instruction": [c.text for c in candidates],
+            "why": [c.detail for c in candidates],
+            "classification": [{True: "yes", False: "no"}.get(c.is_classification, "") for c in candidates],
+            "instances kept": [sum(i["keep"] for i in c.instances) for c in candidates],
+        },
+        hide_index=True, width="stretch", key=f"{key}-cands",
+    )
+    pick = st.selectbox(
+        "Inspect a candidate", range(len(candidates)), key=f"{key}-pick",
+        format_func=lambda i: f"{i + 1}. {candidates[i].text[:90]}",
+    )
+    c = candidates[pick]
+    cols = st.columns([3, 2])
+    with cols[0]:
+        st.markdown(f"**Verdict:** {verdict_label(c.keep, c.reason)}")
+        st.text(c.text)
+        if c.detail:
+            st.caption(md(c.detail))
+        st.markdown("**Most similar pool instructions**")
+        st.dataframe({"ROUGE-L": [round(s, 3) for _, s in c.similar], "instruction": [t for t, _ in c.similar]},
+                     hide_index=True, width="stretch")
+    with cols[1]:
+        clf = {True: "yes (output-first instances)", False: "no (input-first instances)"}.get(c.is_classification, "—")
+        st.markdown(f"**Classification task:** {clf}")
+        st.markdown("**Instances**")
+        if c.instances:
+            st.dataframe(
+                {"verdict": [verdict_label(i["keep"], i["reason"]) for i in c.instances],
+                 "input": [i["input"] for i in c.instances], "output": [i["output"] for i in c.instances]},
+                hide_index=True, width="stretch",
+            )
+        else:
+            st.caption("none (dropped candidates get no instances)" if not c.keep else "not generated yet")

@@ -1,0 +1,72 @@
+"""Data: every instruction of a run with its verdict, reason and scores; pick one
+to see its instances, the prompt it came from and the model's raw completion."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from pages.common import ORIGIN_MARK, current_run, data_version, open_store, render_candidates
+from selfinstruct.demo import instances_table, instruction_table, provenance
+
+st.title("🔎 Data")
+store = open_store()
+run = current_run(store) if store is not None else None
+if run is None:
+    st.stop()
+
+
+@st.cache_data(show_spinner="Loading the run…", max_entries=8)
+def table(path: str, run_id: int, version: tuple):
+    return instruction_table(open_store(path), run_id)
+
+
+frame = table(str(store.path), run.id, data_version(store, run))
+c1, c2, c3, c4 = st.columns([3, 1, 1, 2])
+query = c1.text_input("Search instructions", key="data_q", placeholder="words to find")
+verdict = c2.selectbox("Verdict", ["all", "keep", "drop"], key="data_v")
+origin = c3.selectbox("Origin", ["all", *sorted(frame["origin"].unique())], key="data_o")
+reasons = sorted(r for r in frame["reason"].unique() if r)
+reason = c4.multiselect("Drop reason", reasons, key="data_r")
+
+shown = frame
+if query:
+    shown = shown[shown["instruction"].str.contains(query, case=False, regex=False)]
+if verdict != "all":
+    shown = shown[shown["verdict"] == verdict]
+if origin != "all":
+    shown = shown[shown["origin"] == origin]
+if reason:
+    shown = shown[shown["reason"].isin(reason)]
+st.caption(f"{len(shown):,} of {len(frame):,} instructions · click a column header to sort, a row to inspect")
+pick = st.dataframe(
+    shown, hide_index=True, width="stretch", height=420, on_select="rerun", selection_mode="single-row",
+    key="data_table",
+    column_config={
+        "instruction": st.column_config.TextColumn("instruction", width="large"),
+        "max_rouge": st.column_config.NumberColumn("max ROUGE-L", format="%.3f"),
+        "detail": st.column_config.TextColumn("why"),
+    },
+)
+rows = pick.selection.rows
+if not rows or rows[0] >= len(shown):
+    st.stop()
+row = shown.iloc[rows[0]]
+st.divider()
+st.subheader(f"Instruction {row['id']} · {ORIGIN_MARK.get(row['origin'], row['origin'])}")
+st.text(row["instruction"])
+inst = instances_table(store, int(row["id"]))
+st.markdown("**Instances**")
+st.dataframe(inst, hide_index=True, width="stretch")
+if row["origin"] == "machine" and pd.notna(row["iteration"]):
+    found = provenance(store, run.id, int(row["id"]), int(row["iteration"]))
+    if found is not None:
+        slot, cand = found
+        left, right = st.columns(2)
+        with left:
+            st.markdown(f"**Prompt** (iteration {int(row['iteration'])}, prompt {slot.slot + 1})")
+            st.code(slot.prompt, language=None, wrap_lines=True, height=320)
+        with right:
+            st.markdown(f"**Raw completion** · finish: {slot.finish_reason}")
+            st.code(slot.completion, language=None, wrap_lines=True, height=320)
+        render_candidates([cand], key="data_cand")

@@ -1,0 +1,95 @@
+"""Filters: move a slider and see at once what the run would keep, recomputed from
+the stored candidates with no LM call (``selfinstruct.views.replay``, greedy order
+kept). Apply saves the setting as a named view for Analysis and Export."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from pages.common import current_run, open_store, verdict_label
+from selfinstruct.config import RunConfig
+from selfinstruct.views import MIN_THRESHOLD, replay, save_view
+
+st.title("🎚️ Filters")
+store = open_store()
+run = current_run(store, kinds=("generate",)) if store is not None else None
+if run is None:
+    st.stop()
+base = RunConfig.from_dict(run.config).filters
+
+
+def lines(label: str, values: list[str], key: str, help: str) -> list[str]:
+    text = st.text_area(label, "\n".join(values), key=key, help=help, height=140)
+    return [w.strip() for w in text.splitlines() if w.strip()]
+
+
+k = f"flt{run.id}"
+with st.sidebar:
+    st.markdown("### Filter settings")
+    rouge = st.slider("ROUGE-L threshold", MIN_THRESHOLD, 1.0, max(MIN_THRESHOLD, base.rouge_threshold), 0.01,
+                      key=f"{k}.rouge", help="Drop a candidate more similar than this to an instruction kept before it.")
+    words = st.slider("Instruction length (words)", 0, 300, (base.min_words, min(base.max_words, 300)),
+                      key=f"{k}.words", help="Drop instructions shorter or longer than this.")
+    max_inst = st.slider("Max instances per instruction", 1, 20, base.max_instances, key=f"{k}.maxinst")
+    tog = {
+        "drop_punctuation_start": "Drop if it starts with punctuation",
+        "drop_non_ascii_start": "Drop if it starts with a non-ASCII character",
+        "drop_duplicates": "Drop exact duplicates",
+        "drop_empty_output": "Instances: drop empty outputs",
+        "drop_output_equals_input": "Instances: drop output = input",
+        "drop_conflicting_outputs": "Instances: drop conflicting outputs",
+        "drop_colon_ending": "Instances: drop text ending with ':'",
+    }
+    flags = {name: st.toggle(label, getattr(base, name), key=f"{k}.{name}") for name, label in tog.items()}
+    blacklist = lines("Blacklist words", base.blacklist, f"{k}.black", "One word or phrase per line.")
+    prefixes = lines("Forbidden prefixes", base.forbidden_prefixes, f"{k}.prefix", "One prefix per line.")
+
+settings = replace(base, rouge_threshold=float(rouge), min_words=words[0], max_words=words[1],
+                   max_instances=max_inst, blacklist=blacklist, forbidden_prefixes=prefixes, **flags)
+result = replay(store, run, settings)
+n = len(result.rows)
+if not n:
+    st.info("This run has no generated candidates yet.", icon="ℹ️")
+    st.stop()
+stored_kept = sum(r.verdict == "keep" for r in result.rows)
+inst_kept = sum(sum(v) for v in result.instance_keep.values())
+
+m = st.columns(5)
+m[0].metric("Candidates", f"{n:,}")
+m[1].metric("Kept", f"{result.kept:,}", delta=f"{result.kept - stored_kept:+,} vs run")
+m[2].metric("Dropped", f"{n - result.kept:,}")
+m[3].metric("Change verdict", f"{len(result.changed):,}")
+m[4].metric("Instances kept", f"{inst_kept:,}")
+
+left, right = st.columns([2, 3])
+with left:
+    counts = pd.DataFrame(sorted(result.counts.items(), key=lambda kv: -kv[1]), columns=["reason", "count"])
+    st.plotly_chart(px.bar(counts, x="count", y="reason", orientation="h", color="reason",
+                           title="Kept and dropped, by reason"), key="filter_counts")
+with right:
+    st.markdown(f"**Examples that change verdict** ({len(result.changed):,}; first 200)")
+    ch = result.changed[:200]
+    st.dataframe(
+        {"instruction": [result.rows[i].text for i in ch],
+         "run said": [verdict_label(result.rows[i].verdict == "keep", result.rows[i].reason) for i in ch],
+         "now": [verdict_label(result.keep[i], result.reason[i]) for i in ch],
+         "why": [result.detail[i] for i in ch]},
+        hide_index=True, width="stretch", height=360,
+    )
+
+with st.container(border=True):
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    name = c1.text_input("View name", value=f"rouge-{rouge:.2f}", key=f"{k}.name",
+                         help="Analysis and Export can use the data set this view keeps.")
+    if c2.button("Apply: save view", type="primary", icon="💾", width="stretch"):
+        try:
+            save_view(store, run, name, settings)
+            st.success(f"Saved view {name.strip()!r}: {result.kept:,} instructions kept.")
+        except ValueError as e:
+            st.error(str(e))
+    views = store.views(run.id)
+    st.caption("Saved views: " + (", ".join(f"`{v}`" for v in views) if views else "none yet"))

@@ -1,0 +1,199 @@
+"""Runs: open a workspace, see every run's size, cost and state, and start a new one."""
+
+from __future__ import annotations
+
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from pages.common import default_seeds, default_workspace, fake_allowed, open_store, workspace_path
+from selfinstruct.config import RunConfig
+from selfinstruct.demo import run_summary
+from selfinstruct.pipeline import PipelineError, start_run
+from selfinstruct.store import StoreError
+
+# Help text for every RunConfig field, shown beside its widget.
+HELP: dict[str, str] = {
+    "target": "Stop once this many machine instructions are kept.",
+    "seed": "Random seed for sampling in-context instructions: the same seed replays the same prompts.",
+    "max_iterations": "Stop after this many iterations (0: only the target stops the run).",
+    "n_prompt_instructions": "In-context instructions per prompt (the paper uses 8).",
+    "n_machine": "How many of them come from the machine pool once it has some (the paper uses 2).",
+    "request_batch_size": "Prompts per iteration.",
+    "temperature": "Sampling temperature.",
+    "top_p": "Nucleus sampling mass.",
+    "presence_penalty": "Penalty on tokens already present (pushes towards new tasks).",
+    "frequency_penalty": "Penalty growing with how often a token appeared.",
+    "max_tokens": "Longest completion, in tokens.",
+    "stop": "Stop sequences, one per line.",
+    "max_instances": "Most instances kept per instruction.",
+    "rouge_threshold": "Drop a candidate whose ROUGE-L with any pool instruction is above this.",
+    "similar_k": "How many most-similar pool instructions to record per candidate.",
+    "tokenizer": "'rouge' matches the paper (ASCII words); 'unicode' also splits other scripts.",
+    "min_words": "Drop instructions shorter than this.",
+    "max_words": "Drop instructions longer than this.",
+    "blacklist": "Drop instructions containing any of these words (one per line): tasks a text model cannot do.",
+    "forbidden_prefixes": "Drop instructions starting with these (one per line).",
+    "drop_punctuation_start": "Drop instructions that start with punctuation.",
+    "drop_non_ascii_start": "Drop instructions that start with a non-ASCII character.",
+    "drop_duplicates": "Drop exact repeats of a pool instruction.",
+    "drop_output_equals_input": "Drop instances whose output repeats the input.",
+    "drop_empty_output": "Drop instances with an empty output.",
+    "drop_conflicting_outputs": "Drop instances whose input has several different outputs.",
+    "drop_colon_ending": "Drop instances whose input or output ends with ':'.",
+}
+STEPS = {"generate": "1 · Instruction generation", "classify": "2 · Classification",
+         "instances": "3 · Instance generation", "filters": "4 · Filters"}
+LM_CHOICES = {"llamacpp": "Embedded model (Gemma 3 270M, llama.cpp, offline)",
+              "openai": "OpenAI-compatible endpoint"}
+
+
+def field_widgets(obj: Any, prefix: str) -> dict[str, Any]:
+    """A widget per dataclass field, typed by its default; returns the values."""
+    out: dict[str, Any] = {}
+    cols = st.columns(3)
+    for n, f in enumerate(fields(obj)):
+        value, key, label = getattr(obj, f.name), f"{prefix}.{f.name}", f.name.replace("_", " ")
+        with cols[n % 3]:
+            if is_dataclass(value):
+                continue
+            if isinstance(value, bool):
+                out[f.name] = st.toggle(label, value, key=key, help=HELP.get(f.name))
+            elif isinstance(value, int):
+                out[f.name] = int(st.number_input(label, value=value, min_value=0, step=1, key=key, help=HELP.get(f.name)))
+            elif isinstance(value, float):
+                out[f.name] = float(st.number_input(label, value=value, min_value=0.0, step=0.05, key=key,
+                                                    help=HELP.get(f.name), format="%.3f"))
+            elif isinstance(value, list):
+                text = st.text_area(label, "\n".join(value), key=key, help=HELP.get(f.name), height=100)
+                out[f.name] = [line for line in text.splitlines() if line]
+            else:
+                out[f.name] = st.text_input(label, value, key=key, help=HELP.get(f.name))
+    return out
+
+
+def lm_section(cfg: RunConfig) -> None:
+    """Pick the model; a typed key stays in this session's memory only."""
+    choices = dict(LM_CHOICES)
+    if fake_allowed():
+        choices["fake"] = "Fake scripted LM (tests only)"
+    cfg.lm.backend = st.radio("Language model", list(choices), format_func=choices.__getitem__,
+                              key="new.lm.backend", horizontal=True)
+    if cfg.lm.backend == "openai":
+        c1, c2, c3 = st.columns(3)
+        cfg.lm.model = c1.text_input("Model", key="new.lm.model", placeholder="gpt-4o-mini",
+                                     help="The model name the endpoint serves.")
+        cfg.lm.base_url = c2.text_input("Base URL", key="new.lm.base_url", placeholder="https://api.openai.com/v1",
+                                        help="Any OpenAI-compatible server: OpenAI, vLLM, Ollama, llama.cpp server…")
+        cfg.lm.api_mode = c3.selectbox("API", ["completion", "chat"], key="new.lm.api_mode",
+                                       help="'completion' for base models, as in the paper; 'chat' for chat models.")
+        c1, c2, c3 = st.columns(3)
+        cfg.lm.price_in_per_1m = c1.number_input("Price per 1M input tokens ($)", 0.0, key="new.lm.pin")
+        cfg.lm.price_out_per_1m = c2.number_input("Price per 1M output tokens ($)", 0.0, key="new.lm.pout")
+        cfg.lm.concurrency = int(c3.number_input("Concurrent requests", 1, 64, cfg.lm.concurrency, key="new.lm.conc"))
+        key_box()
+    elif cfg.lm.backend == "llamacpp":
+        cfg.lm.model_path = st.text_input("GGUF model file", key="new.lm.model_path",
+                                          help="Leave empty for the packaged Gemma 3 270M.")
+        cfg.lm.n_ctx = int(st.number_input("Context size (tokens)", 512, 131072, cfg.lm.n_ctx, key="new.lm.n_ctx"))
+
+
+def _take_key() -> None:
+    """Move a typed key out of the widget into memory, so it is never echoed back to the page."""
+    typed = st.session_state.get("api_key_input", "").strip()
+    if typed:
+        st.session_state["api_key"] = typed
+    st.session_state["api_key_input"] = ""
+
+
+def key_box() -> None:
+    held = bool(st.session_state.get("api_key"))
+    st.text_input("API key", type="password", key="api_key_input", on_change=_take_key,
+                  placeholder="key held (type to replace)" if held else "sk-…  (or set OPENAI_API_KEY)",
+                  help="Kept in this browser session's server memory only: never written to the workspace, "
+                       "a log or the page. Press Enter to use it.")
+    if held:
+        c1, c2 = st.columns([4, 1])
+        c1.success("An API key is held in memory for this session.", icon="🔑")
+        if c2.button("Forget key"):
+            st.session_state.pop("api_key", None)
+            st.rerun()
+
+
+def runs_table(store) -> None:
+    runs = store.runs()
+    if not runs:
+        st.info("This workspace holds no run yet: create one below.", icon="ℹ️")
+        return
+    frame = pd.DataFrame([run_summary(store, r) for r in runs])
+    st.dataframe(
+        frame, hide_index=True, width="stretch",
+        column_config={
+            "cost_usd": st.column_config.NumberColumn("cost ($)", format="%.4f"),
+            "tokens": st.column_config.NumberColumn("tokens", format="%d"),
+            "status": st.column_config.TextColumn("status", width="large"),
+        },
+    )
+
+
+def new_run(store) -> None:
+    seeds = st.session_state.get("seed_draft")
+    with st.container(border=True):
+        st.subheader("New run")
+        c1, c2 = st.columns([2, 3])
+        name = c1.text_input("Run name", value=f"run-{len(store.runs()) + 1}", key="new.name")
+        if seeds:
+            c2.info(f"Seeds: the {len(seeds)} tasks prepared on the **Seeds** page.", icon="🌱")
+        else:
+            c2.info("Seeds: our own `seeds/seed_tasks.jsonl` (edit them on the **Seeds** page).", icon="🌱")
+        cfg = RunConfig()
+        lm_section(cfg)
+        st.markdown("**Run**")
+        vals = field_widgets(cfg, "new.run")
+        cfg.target, cfg.seed, cfg.max_iterations = vals["target"], vals["seed"], vals["max_iterations"]
+        for step, title in STEPS.items():
+            with st.expander(title):
+                part = getattr(cfg, step)
+                for k, v in field_widgets(part, f"new.{step}").items():
+                    setattr(part, k, v)
+        if st.button("Create run", type="primary", icon="➕"):
+            create(store, name.strip(), cfg, seeds)
+
+
+def create(store, name: str, cfg: RunConfig, seeds) -> None:
+    if not name:
+        st.error("The run needs a name.")
+        return
+    if cfg.lm.backend == "openai" and not cfg.lm.model.strip():
+        st.error("The OpenAI-compatible endpoint needs a model name.")
+        return
+    try:
+        run = start_run(store, name, seeds or default_seeds(), cfg)
+    except (StoreError, PipelineError) as e:
+        st.error(str(e))
+        return
+    st.session_state["run_id"] = run.id
+    st.switch_page("pages/generate.py")
+
+
+def workspace_box() -> None:
+    c1, c2 = st.columns([5, 1], vertical_alignment="bottom")
+    path = c1.text_input("Workspace file", workspace_path(),
+                         help=f"A SQLite file holding runs, LM calls and decisions. Default {default_workspace()} "
+                              "(or $SELFINSTRUCT_WORKSPACE); a new path creates a new workspace.")
+    if c2.button("Open", width="stretch") and path != workspace_path():
+        if open_store(str(Path(path).expanduser())) is not None:
+            st.session_state["workspace"] = str(Path(path).expanduser())
+            st.session_state.pop("run_id", None)
+            st.rerun()
+
+
+st.title("🗂️ Runs")
+workspace_box()
+store = open_store()
+if store is not None:
+    runs_table(store)
+    new_run(store)

@@ -1,0 +1,122 @@
+"""Seeds: the human-written tasks a run starts from. Browse, search, edit, add,
+delete, upload; the prepared set is stored in the run when it is created."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from pages.common import OFFICIAL_SEEDS, OWN_SEEDS, default_seeds
+from selfinstruct.records import Instance, Task
+from selfinstruct.seeds import SeedFileError, load_tasks, parse_tasks, task_to_json
+
+st.title("🌱 Seeds")
+st.caption("The seed tasks prepared here are stored in a run when you create it on the **Runs** page.")
+
+if "seed_draft" not in st.session_state:
+    st.session_state["seed_draft"] = list(default_seeds())
+    st.session_state["seed_source"] = str(OWN_SEEDS.relative_to(OWN_SEEDS.parent.parent))
+draft: list[Task] = st.session_state["seed_draft"]
+
+
+def replace_draft(tasks: list[Task], source: str) -> None:
+    st.session_state["seed_draft"] = tasks
+    st.session_state["seed_source"] = source
+    st.session_state.pop("seed_pick", None)
+
+
+with st.container(border=True):
+    c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="bottom")
+    if c1.button("Our seed file", icon="🌱", help=f"{OWN_SEEDS}", width="stretch"):
+        replace_draft(list(default_seeds()), "seeds/seed_tasks.jsonl")
+        st.rerun()
+    if c2.button("Official 175 seeds", icon="📄", disabled=not OFFICIAL_SEEDS.exists(), width="stretch",
+                 help=str(OFFICIAL_SEEDS) if OFFICIAL_SEEDS.exists() else f"not found: {OFFICIAL_SEEDS}"):
+        try:
+            replace_draft(load_tasks(OFFICIAL_SEEDS), "official Self-Instruct seeds")
+            st.rerun()
+        except SeedFileError as e:
+            st.error(str(e))
+    upload = c3.file_uploader("Upload a seed file (JSONL, one task per line)", type=["jsonl", "json", "txt"])
+    if upload is not None and st.session_state.get("seed_upload_id") != upload.file_id:
+        st.session_state["seed_upload_id"] = upload.file_id
+        try:
+            replace_draft(parse_tasks(upload.getvalue(), upload.name), f"upload {upload.name}")
+            st.rerun()
+        except SeedFileError as e:
+            st.session_state["seed_upload_error"] = str(e)
+    if err := st.session_state.pop("seed_upload_error", None):
+        st.error(f"Seed file rejected, nothing was changed: {err}", icon="🚫")
+
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Seed tasks", len(draft))
+m2.metric("Classification", sum(t.is_classification is True for t in draft))
+m3.metric("Instances", sum(len(t.instances) for t in draft))
+m4.metric("Source", st.session_state.get("seed_source", ""))
+
+query = st.text_input("Search", placeholder="words in the instruction or name", key="seed_query")
+shown = [i for i, t in enumerate(draft) if query.lower() in (t.instruction + " " + t.name).lower()]
+table = st.dataframe(
+    {"id": [draft[i].id for i in shown], "name": [draft[i].name for i in shown],
+     "instruction": [draft[i].instruction for i in shown],
+     "classification": [bool(draft[i].is_classification) for i in shown],
+     "instances": [len(draft[i].instances) for i in shown]},
+    hide_index=True, width="stretch", height=320, on_select="rerun", selection_mode="single-row", key="seed_table",
+)
+rows = table.selection.rows
+picked = shown[rows[0]] if rows and rows[0] < len(shown) else None
+
+
+def editor(task: Task, index: int | None) -> None:
+    """Edit one task (index None: a new one)."""
+    with st.form(f"seed_form_{index}_{task.id}"):
+        c1, c2, c3 = st.columns([1, 2, 1])
+        tid = c1.text_input("id", task.id)
+        name = c2.text_input("name", task.name)
+        clf = c3.toggle("classification task", bool(task.is_classification))
+        instruction = st.text_area("instruction", task.instruction, height=90)
+        insts = st.data_editor(
+            [{"input": i.input, "output": i.output} for i in task.instances] or [{"input": "", "output": ""}],
+            num_rows="dynamic", width="stretch", key=f"seed_inst_{index}_{task.id}",
+            column_config={"input": st.column_config.TextColumn("input", width="large"),
+                           "output": st.column_config.TextColumn("output", width="large")},
+        )
+        save = st.form_submit_button("Save task" if index is not None else "Add task", type="primary")
+    if save:
+        instances = tuple(Instance(r.get("input") or "", r.get("output") or "") for r in insts
+                          if (r.get("input") or r.get("output")))
+        problem = None
+        if not instruction.strip():
+            problem = "the instruction is empty"
+        elif not instances:
+            problem = "a task needs at least one instance with an output"
+        elif any(t.id == tid.strip() for i, t in enumerate(draft) if i != index):
+            problem = f"another task already has id {tid.strip()!r}"
+        if problem:
+            st.error(f"Not saved: {problem}.")
+            return
+        new = Task(id=tid.strip(), instruction=instruction.strip(), instances=instances,
+                   is_classification=clf, name=name.strip())
+        if index is None:
+            draft.append(new)
+        else:
+            draft[index] = new
+        st.rerun()
+
+
+tab_edit, tab_add, tab_file = st.tabs(["✏️ Edit selected", "➕ Add", "💾 Download"])
+with tab_edit:
+    if picked is None:
+        st.caption("Select a row above to edit or delete it.")
+    else:
+        editor(draft[picked], picked)
+        if st.button("Delete this task", icon="🗑️"):
+            del draft[picked]
+            st.rerun()
+with tab_add:
+    editor(Task(id=f"seed_task_{len(draft)}", instruction="", instances=()), None)
+with tab_file:
+    st.download_button("Download the seeds as JSONL", "".join(json.dumps(task_to_json(t), ensure_ascii=False) + "\n"
+                                                             for t in draft),
+                       file_name="seed_tasks.jsonl", mime="application/jsonl", icon="⬇️")

@@ -1,0 +1,261 @@
+"""Read a stored run back iteration by iteration, and replay it without any LM.
+
+The workspace keeps every prompt, raw completion, candidate verdict and
+instance, so an iteration can be rebuilt exactly as it happened: for browsing
+past iterations, for the Data page's "where did this come from", and for the
+demo mode that plays a recorded run for an audience, its completions appearing
+as if streamed. The live worker's snapshot converts to the same shape, so the
+page draws live and stored iterations with one function.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import prompts
+from .config import RunConfig
+from .pipeline import estimate_cost
+from .store import InstructionRow, RunInfo, Store
+
+
+@dataclass(frozen=True)
+class SlotView:
+    """One prompt of an iteration and the model's continuation of it."""
+
+    slot: int
+    in_context: list[dict[str, str]]  # [{text, origin}] in prompt order
+    prompt: str
+    completion: str
+    finish_reason: str = "stop"
+    call_id: int | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    done: bool = True  # False while the completion is still streaming
+
+
+@dataclass(frozen=True)
+class CandidateView:
+    """A parsed candidate instruction with its verdict, evidence and instances."""
+
+    slot: int
+    text: str
+    keep: bool
+    reason: str | None
+    detail: str
+    max_rouge: float | None
+    similar: list[tuple[str, float]]
+    is_classification: bool | None = None
+    instances: list[dict[str, Any]] = field(default_factory=list)  # input, output, keep, reason, detail
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class IterationView:
+    iteration: int
+    slots: list[SlotView]
+    candidates: list[CandidateView]
+
+
+def _slot_sizes(slots: list[SlotView]) -> list[int]:
+    """How many candidates each slot's completion yielded: the pipeline's own parse, redone."""
+    return [
+        len(prompts.parse_instructions(s.completion, start=len(s.in_context) + 1, finish_reason=s.finish_reason))
+        for s in slots
+    ]
+
+
+def iteration_view(store: Store, run_id: int, iteration: int) -> IterationView:
+    """A stored iteration, rebuilt from its prompts, calls, instructions and instances."""
+    slots = []
+    for p in store.prompts(run_id, iteration):
+        call = store.call(p["call_id"]) if p["call_id"] is not None else {}
+        slots.append(SlotView(
+            slot=p["slot"], in_context=p["in_context"], prompt=call.get("prompt", ""),
+            completion=call.get("text") or "", finish_reason=call.get("finish_reason") or "stop",
+            call_id=p["call_id"], tokens_in=call.get("tokens_in", 0), tokens_out=call.get("tokens_out", 0),
+        ))
+    rows = store.instructions(run_id, origin="machine", iteration=iteration)
+    insts: dict[int, list[dict[str, Any]]] = {r.id: [] for r in rows}
+    for i in store.instances([r.id for r in rows]):
+        insts[i.instruction_id].append(
+            {"input": i.input, "output": i.output, "keep": i.verdict == "keep", "reason": i.reason, "detail": i.detail}
+        )
+    owner = [s for s, n in zip(range(len(slots)), _slot_sizes(slots)) for _ in range(n)]
+    candidates = [
+        CandidateView(
+            slot=owner[k] if k < len(owner) else (len(slots) - 1), text=r.text, keep=r.verdict == "keep",
+            reason=r.reason, detail=r.detail, max_rouge=r.max_rouge, similar=r.similar,
+            is_classification=r.is_classification, instances=insts[r.id], id=r.id,
+        )
+        for k, r in enumerate(rows)
+    ]
+    return IterationView(iteration, slots, candidates)
+
+
+def live_view(snap: Any) -> IterationView | None:
+    """The worker's in-memory snapshot (``jobs.Snapshot``) as an ``IterationView``."""
+    if snap.iteration is None:
+        return None
+    slots = []
+    for p in snap.prompts:
+        done = snap.completions.get(p["slot"])
+        slots.append(SlotView(
+            slot=p["slot"], in_context=p["in_context"], prompt=p["prompt"],
+            completion=done["text"] if done else snap.partial.get(p["slot"], ""),
+            finish_reason=done["finish_reason"] if done else "", call_id=done["call_id"] if done else None,
+            tokens_in=done["tokens_in"] if done else 0, tokens_out=done["tokens_out"] if done else 0,
+            done=done is not None,
+        ))
+    clf = {c["text"]: c["is_classification"] for c in snap.classifications}
+    inst = {i["text"]: i["instances"] for i in snap.instances}
+    candidates = [
+        CandidateView(
+            slot=c["slot"], text=c["text"], keep=c["keep"], reason=c["reason"], detail=c["detail"],
+            max_rouge=c["max_rouge"], similar=[tuple(s) for s in c["similar"]],
+            is_classification=clf.get(c["text"]) if c["keep"] else None,
+            instances=inst.get(c["text"], []) if c["keep"] else [],
+        )
+        for c in snap.candidates
+    ]
+    return IterationView(snap.iteration, slots, candidates)
+
+
+def reveal(view: IterationView, chars: int) -> tuple[IterationView, bool]:
+    """The iteration as an audience sees it after ``chars`` characters have "streamed".
+
+    Slots stream one after another; a slot's candidates appear once its
+    completion is whole, instances once every slot is. Returns (view, finished).
+    """
+    left = max(chars, 0)
+    slots, complete = [], set()
+    for s in view.slots:
+        shown = s.completion[:left]
+        left -= len(shown)
+        whole = len(shown) == len(s.completion)
+        if whole:
+            complete.add(s.slot)
+        slots.append(replace(s, completion=shown, done=whole))
+        if not whole:
+            left = 0
+    finished = len(complete) == len(view.slots)
+    candidates = [
+        c if finished else replace(c, instances=[], is_classification=None)
+        for c in view.candidates if c.slot in complete
+    ]
+    return IterationView(view.iteration, slots, candidates), finished
+
+
+def total_chars(view: IterationView) -> int:
+    return sum(len(s.completion) for s in view.slots)
+
+
+# --------------------------------------------------------------------------- whole runs
+
+
+def progress(rows: list[InstructionRow]) -> pd.DataFrame:
+    """Per iteration: generated, kept, and dropped by reason (machine candidates only)."""
+    per: dict[int, Counter[str]] = {}
+    for r in rows:
+        if r.origin != "machine" or r.iteration is None:
+            continue
+        c = per.setdefault(r.iteration, Counter())
+        c["generated"] += 1
+        c["kept" if r.verdict == "keep" else (r.reason or "dropped")] += 1
+    frame = pd.DataFrame.from_dict(per, orient="index").fillna(0).astype(int).sort_index()
+    frame.index.name = "iteration"
+    if not frame.empty:
+        frame["kept_total"] = frame["kept"].cumsum() if "kept" in frame else 0
+    return frame
+
+
+def run_summary(store: Store, run: RunInfo) -> dict[str, Any]:
+    """One line of the runs table: size, cost and state."""
+    counts = store.counts(run.id)
+    usage = store.usage(run.id)
+    try:
+        cost = estimate_cost(usage, RunConfig.from_dict(run.config))
+    except ValueError:
+        cost = 0.0
+    target = run.config.get("target") if run.kind == "generate" else None
+    return {
+        "id": run.id, "name": run.name, "kind": run.kind, "state": run.state, "status": run.status,
+        "model": run.config.get("lm", {}).get("backend", ""), "seeds": counts["seeds"],
+        "generated": counts["generated"], "kept": counts["kept"], "target": target,
+        "iterations": counts["iterations"], "instances": counts["instances_kept"],
+        "imported": counts.get("import", 0), "tokens": usage["tokens_in"] + usage["tokens_out"],
+        "calls": usage["calls"], "cost_usd": cost,
+    }
+
+
+def instruction_table(store: Store, run_id: int) -> pd.DataFrame:
+    """Every instruction of a run with its verdict, reason, scores and instance counts."""
+    rows = store.instructions(run_id)
+    kept: Counter[int] = Counter()
+    total: Counter[int] = Counter()
+    for i in store.instances(run_id=run_id):
+        total[i.instruction_id] += 1
+        kept[i.instruction_id] += i.verdict == "keep"
+    return pd.DataFrame({
+        "id": [r.id for r in rows],
+        "seq": [r.seq for r in rows],
+        "iteration": pd.array([r.iteration for r in rows], dtype="Int64"),
+        "origin": [r.origin for r in rows],
+        "instruction": [r.text for r in rows],
+        "verdict": [r.verdict for r in rows],
+        "reason": [r.reason or "" for r in rows],
+        "detail": [r.detail for r in rows],
+        "max_rouge": pd.array([r.max_rouge for r in rows], dtype="Float64"),
+        "classification": pd.array([r.is_classification for r in rows], dtype="boolean"),
+        "instances": [total[r.id] for r in rows],
+        "instances_kept": [kept[r.id] for r in rows],
+    })
+
+
+def instances_table(store: Store, instruction_id: int) -> pd.DataFrame:
+    rows = store.instances([instruction_id])
+    return pd.DataFrame({
+        "input": [i.input for i in rows], "output": [i.output for i in rows],
+        "verdict": [i.verdict for i in rows], "reason": [i.reason or "" for i in rows],
+        "detail": [i.detail for i in rows],
+    })
+
+
+def provenance(store: Store, run_id: int, instruction_id: int, iteration: int) -> tuple[SlotView, CandidateView] | None:
+    """The prompt and raw completion a machine instruction of ``iteration`` came from."""
+    view = iteration_view(store, run_id, iteration)
+    for c in view.candidates:
+        if c.id == instruction_id and c.slot < len(view.slots):
+            return view.slots[c.slot], c
+    return None
+
+
+def prepare_copy(src: str | Path, dst: str | Path) -> Path:
+    """A private copy of a recorded workspace to replay, so the shipped file is never written.
+
+    Copied atomically, and again whenever the source is newer than the copy.
+    """
+    src, dst = Path(src), Path(dst)
+    if not src.is_file():
+        raise FileNotFoundError(f"no recorded demo workspace at {src}")
+    if dst.exists() and dst.stat().st_mtime >= src.stat().st_mtime:
+        return dst
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        for extra in ("-wal", "-shm"):
+            Path(str(dst) + extra).unlink(missing_ok=True)
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dst

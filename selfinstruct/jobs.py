@@ -1,0 +1,251 @@
+"""Generation in a background thread, watched by any number of dashboard tabs.
+
+A ``Job`` drives one run's ``Pipeline`` on its own thread and keeps what the
+page needs to draw the current iteration in memory (prompts, the completion
+as it streams, candidates with verdicts, instances). Everything durable is in
+the workspace already, so a page that reloads, or a second tab, reads the same
+store and the same in-memory snapshot. Nothing here imports Streamlit: the
+page only polls ``Job.snapshot()``.
+
+Pause stops after the current iteration (nothing is lost). Cancel stops at
+the next streamed token: the iteration in flight is dropped and redone on
+resume, with every LM call that had already finished answered from the cache.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .config import LMConfig
+from .lm.base import LM
+from .pipeline import Event, Pipeline, PipelineError
+from .store import Store, StoreError
+
+OWNER = "dashboard"
+
+
+class JobBusy(RuntimeError):
+    """The run already has a live worker in this process."""
+
+
+class _Cancelled(Exception):
+    """Raised from the token callback to abandon the iteration in flight."""
+
+
+@dataclass
+class Snapshot:
+    """What a page shows of a job; a copy, safe to read while the worker goes on."""
+
+    state: str = "idle"  # idle | running | pausing | cancelling | stopped | failed
+    message: str = ""
+    iteration: int | None = None
+    prompts: list[dict[str, Any]] = field(default_factory=list)
+    partial: dict[int, str] = field(default_factory=dict)
+    completions: dict[int, dict[str, Any]] = field(default_factory=dict)
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    classifications: list[dict[str, Any]] = field(default_factory=list)
+    instances: list[dict[str, Any]] = field(default_factory=list)
+    counts: dict[str, Any] = field(default_factory=dict)
+    usage: dict[str, Any] = field(default_factory=dict)
+    streamed_pieces: int = 0
+    started_at: float = 0.0
+    iterations_done: int = 0
+    version: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("running", "pausing", "cancelling")
+
+    @property
+    def stream_rate(self) -> float:
+        """Streamed pieces (tokens, for the embedded model) per second since the job started."""
+        elapsed = time.time() - self.started_at if self.started_at else 0.0
+        return self.streamed_pieces / elapsed if elapsed > 0 else 0.0
+
+
+class Job:
+    """One run of one workspace, generated on a daemon thread."""
+
+    def __init__(self, workspace: str | Path, run_id: int, lm: LM, *, owner: str = OWNER):
+        self.workspace = Path(workspace)
+        self.run_id = run_id
+        self.lm = lm
+        self.owner = owner
+        self._lock = threading.Lock()
+        self._snap = Snapshot()
+        self._pause = threading.Event()
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ control
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, iterations: int | None = None) -> None:
+        """Generate until the target (or ``iterations`` more iterations) in the background."""
+        with self._lock:
+            if self.running:
+                raise JobBusy(f"run {self.run_id} is already generating in this process")
+            self._pause.clear()
+            self._cancel.clear()
+            self._snap = Snapshot(state="running", started_at=time.time(),
+                                  message="one iteration" if iterations == 1 else "generating")
+            self._thread = threading.Thread(
+                target=self._work, args=(iterations,), name=f"selfinstruct-run-{self.run_id}", daemon=True
+            )
+            self._thread.start()
+
+    def step(self) -> None:
+        """Generate exactly one iteration."""
+        self.start(iterations=1)
+
+    resume = start
+
+    def pause(self) -> None:
+        """Stop once the current iteration is saved."""
+        self._pause.set()
+        self._set(state="pausing", message="pausing after this iteration")
+
+    def cancel(self) -> None:
+        """Stop now; the iteration in flight is redone on resume (finished calls are cached)."""
+        self._cancel.set()
+        self._pause.set()
+        self._set(state="cancelling", message="cancelling")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the worker ends; True if it did (for tests and the CLI)."""
+        t = self._thread
+        if t is not None:
+            t.join(timeout)
+        return not self.running
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return copy.deepcopy(self._snap)
+
+    # ------------------------------------------------------------------ worker
+    def _set(self, **changes: Any) -> None:
+        with self._lock:
+            for k, v in changes.items():
+                setattr(self._snap, k, v)
+            self._snap.version += 1
+
+    def _on_token(self, slot: int, piece: str) -> None:
+        if self._cancel.is_set():
+            raise _Cancelled()
+        with self._lock:
+            s = self._snap
+            s.partial[slot] = s.partial.get(slot, "") + piece
+            s.streamed_pieces += 1
+            s.version += 1
+
+    def _apply(self, ev: Event) -> None:
+        with self._lock:
+            s = self._snap
+            d = ev.data
+            if ev.kind == "iteration":
+                s.iteration = ev.iteration
+                s.prompts = d["prompts"]
+                s.partial, s.completions = {}, {}
+                s.candidates, s.classifications, s.instances = [], [], []
+            elif ev.kind == "completion":
+                s.completions[d["slot"]] = d
+                s.partial[d["slot"]] = d["text"]
+            elif ev.kind == "candidate":
+                s.candidates.append(d)
+            elif ev.kind == "classification":
+                s.classifications.append(d)
+            elif ev.kind == "instances":
+                s.instances.append(d)
+            elif ev.kind == "saved":
+                s.counts, s.usage = d["counts"], d["usage"]
+                s.iterations_done += 1
+            elif ev.kind == "stopped":
+                s.state, s.message = "stopped", d.get("status", "")
+            s.version += 1
+
+    def _work(self, iterations: int | None) -> None:
+        store: Store | None = None
+        try:
+            store = Store(self.workspace)
+            pipe = Pipeline(store, store.run(self.run_id), self.lm, owner=self.owner)
+            for ev in pipe.events(iterations=iterations, should_stop=self._pause.is_set, on_token=self._on_token):
+                self._apply(ev)
+        except _Cancelled:
+            it = self._snap.iteration
+            status = f"cancelled by the user during iteration {it}; it is redone on resume"
+            if store is not None:
+                store.set_run_state(self.run_id, "paused", status)
+            self._set(state="stopped", message=status)
+        except (PipelineError, StoreError) as e:
+            self._set(state="failed", message=str(e))
+        except Exception as e:  # a bug must not leave the run marked "running" forever
+            status = f"the worker stopped on an unexpected error: {type(e).__name__}: {e}"
+            if store is not None:
+                try:
+                    store.set_run_state(self.run_id, "failed", status)
+                except StoreError:
+                    pass
+            self._set(state="failed", message=status)
+        finally:
+            if store is not None:
+                store.close()
+
+
+def _key(workspace: str | Path, run_id: int) -> tuple[str, int]:
+    return str(Path(workspace).resolve()), run_id
+
+
+class JobRegistry:
+    """Every job of this process, keyed by (workspace, run), and the LMs they share.
+
+    The dashboard holds one registry for the whole server, so every browser
+    tab finds the same job. LMs are kept so the embedded model loads once; an
+    API key only ever lives in this memory (its hash tells LMs apart).
+    """
+
+    def __init__(self, make_lm: Callable[..., LM] | None = None):
+        if make_lm is None:
+            from .lm import make_lm as default_make_lm
+
+            make_lm = default_make_lm
+        self._make_lm = make_lm
+        self._jobs: dict[tuple[str, int], Job] = {}
+        self._lms: dict[tuple[Any, ...], LM] = {}
+        self._lock = threading.Lock()
+
+    def get(self, workspace: str | Path, run_id: int) -> Job | None:
+        with self._lock:
+            return self._jobs.get(_key(workspace, run_id))
+
+    def lm(self, cfg: LMConfig, api_key: str | None = None) -> LM:
+        """The LM for ``cfg`` (built once per configuration and key)."""
+        key_hash = hashlib.sha256(api_key.encode()).hexdigest() if api_key else ""
+        key = (cfg.backend, cfg.model, cfg.base_url, cfg.api_mode, cfg.model_path, cfg.n_ctx,
+               cfg.threads, cfg.concurrency, cfg.timeout_s, cfg.max_retries, key_hash)
+        with self._lock:
+            if key not in self._lms:
+                self._lms[key] = self._make_lm(cfg, api_key=api_key)
+            return self._lms[key]
+
+    def job(self, workspace: str | Path, run_id: int, lm: LM) -> Job:
+        """The run's job, made afresh (with ``lm``) unless one is still working."""
+        k = _key(workspace, run_id)
+        with self._lock:
+            old = self._jobs.get(k)
+            if old is not None and old.running:
+                return old
+            job = Job(k[0], run_id, lm)
+            self._jobs[k] = job
+            return job
+
+    def active(self) -> list[Job]:
+        with self._lock:
+            return [j for j in self._jobs.values() if j.running]
