@@ -1,0 +1,58 @@
+"""``export``: write what a run (or a filtered view of it) keeps in a fine-tuning format."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..formats.catalog import FORMATS
+    from .common import add_run_arg, add_workspace_arg
+
+    p = sub.add_parser(
+        "export", help="write a run's kept data as GPT-3, Alpaca, chat, ShareGPT, Hugging Face, CSV or seed files",
+        description="Write exactly what a run keeps (or what a saved filtered view keeps) in a fine-tuning "
+                    "format, atomically, with a manifest of counts and provenance beside it.",
+    )
+    add_workspace_arg(p)
+    add_run_arg(p)
+    p.add_argument("--view", metavar="NAME", help="a saved filtered view of the run (default: its stored verdicts)")
+    p.add_argument("--responses", metavar="SETNAME",
+                   help="use the outputs of this response set instead of the original outputs")
+    p.add_argument("--format", "-f", required=True, metavar="FORMAT",
+                   help="; ".join(f"{f.name}: {f.description}" for f in FORMATS.values()))
+    p.add_argument("--out", "-o", required=True, metavar="PATH", help="output file (a folder for hf)")
+    p.add_argument("--seed", type=int, default=42, help="shuffle and template seed of the gpt3 encoding")
+    p.add_argument("--max-instances", type=int, default=5, help="instances per task in the gpt3 encoding")
+    p.add_argument("--system", default="", help="system message for chat and sharegpt records")
+    p.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..formats import ExportOptions, export_run
+    from .common import open_run, open_store
+
+    with open_store(args) as store:
+        info = open_run(store, args)
+        result = export_run(
+            store, info, fmt=args.format, out=args.out, view=args.view, responses=args.responses,
+            options=ExportOptions(seed=args.seed, max_instances=args.max_instances, system=args.system),
+        )
+    m = result.manifest
+    if args.json:
+        print(json.dumps(m, indent=2, ensure_ascii=False))
+        return 0
+    c = m["counts"]
+    print(f"wrote {c['records']:,} {m['format']} record(s) from run {m['run']!r}"
+          + (f" view {m['view']!r}" if m["view"] else "") + f" to {result.path}")
+    print(f"  {c['instructions_exported']:,} instruction(s) with {c['instances_exported']:,} instance(s); "
+          f"{c['instructions_without_instances']:,} left out with no kept instance")
+    for key in ("instances_without_response", "instances_skipped_empty", "instructions_without_valid_instances"):
+        if c.get(key):
+            print(f"  {key.replace('_', ' ')}: {c[key]:,}")
+    if c.get("instances_dropped_by_encoding"):
+        print("  dropped by the encoding: " + ", ".join(f"{k} {v}" for k, v in c["instances_dropped_by_encoding"].items()))
+    print(f"  manifest: {result.manifest_path}")
+    return 0

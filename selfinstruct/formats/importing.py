@@ -1,0 +1,260 @@
+"""Bring a data set file into a workspace as a run of kind "import".
+
+A file is read whole before anything is written: every bad record is found
+and named (``file:line`` or ``file record N``), and the import is refused
+unless the caller asks to skip them. Records with the same instruction
+become one task with several instances, so imported data can be analysed,
+filtered and exported like a generated run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from ..records import Instance, Task
+from ..seeds import SeedFileError, parse_tasks
+from ..store import RunInfo, Store
+from .catalog import resolve
+from .codecs import COLUMNS, RecordError, Row, alpaca_row, chat_row, gpt3_row, sharegpt_row, table_row
+from .files import FileFormatError, csv_records, json_records, parquet_records, read_text
+
+REQUIRED_COLUMNS = ("instruction", "output")
+SHOW_BAD = 20
+
+
+@dataclass(frozen=True)
+class BadRecord:
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass
+class Parsed:
+    """What a file holds: its tasks, how many records made them, and the records that were bad."""
+
+    path: Path
+    format: str
+    tasks: list[Task]
+    records: int
+    bad: list[BadRecord] = field(default_factory=list)
+
+    @property
+    def instances(self) -> int:
+        return sum(len(t.instances) for t in self.tasks)
+
+
+class ImportRefused(ValueError):
+    """The file has bad records (or none good); nothing was imported. ``bad`` lists them."""
+
+    def __init__(self, message: str, bad: list[BadRecord]):
+        super().__init__(message)
+        self.bad = bad
+
+
+@dataclass
+class ImportResult:
+    run: RunInfo
+    parsed: Parsed
+
+
+def detect_format(path: str | Path) -> str:
+    """The format of a file or folder, from its suffix or its first readable record."""
+    p = Path(path)
+    if p.is_dir() or p.suffix.lower() == ".parquet":
+        return "hf"
+    if p.suffix.lower() in {".csv", ".tsv"}:
+        return "csv"
+    text = read_text(p)
+    return _detect_json(p, text)
+
+
+def _detect_json(p: Path, text: str) -> str:
+    array = text.lstrip().startswith("[")
+    first_error = None
+    for where, obj in json_records(p, text):
+        if isinstance(obj, RecordError):
+            first_error = first_error or f"{where}: {obj}"
+            continue
+        keys = set(obj) if isinstance(obj, dict) else set()
+        if "conversations" in keys:
+            return "sharegpt"
+        if "messages" in keys:
+            return "chat"
+        if {"prompt", "completion"} & keys:
+            return "gpt3"
+        if "instances" in keys:
+            return "seeds"
+        if "instruction" in keys:
+            return "alpaca" if array else "alpaca-jsonl"
+        shown = ", ".join(sorted(keys)) if keys else type(obj).__name__
+        raise FileFormatError(
+            f"{where}: cannot tell the format from this record ({shown}); pass --format "
+            "(gpt3, alpaca, alpaca-jsonl, chat, sharegpt, hf, csv, seeds)"
+        )
+    raise FileFormatError(f"{first_error or p}: no readable JSON record to tell the format from; pass --format")
+
+
+def read_file(path: str | Path, fmt: str | None = None) -> Parsed:
+    """Parse a whole file into tasks and a list of bad records; raises FileFormatError when the
+    file as a whole cannot be read (missing, empty, BOM, bad bytes, broken JSON array, wrong columns)."""
+    p = Path(path)
+    name = resolve(fmt).name if fmt else detect_format(p)
+    if name == "hf":
+        columns, items = parquet_records(p)
+        _check_columns(p, columns, ":")
+        rows, bad = _rows(items, table_row)
+    elif name == "csv":
+        header, cells = csv_records(p, read_text(p))
+        _check_columns(p, header, ":1:")
+        rows, bad = _rows(cells, table_row)
+    elif name == "seeds":
+        tasks, bad = _seed_tasks(json_records(p, read_text(p)))
+        return Parsed(p, name, tasks, len(tasks), bad)
+    else:
+        parser = {"gpt3": gpt3_row, "alpaca": alpaca_row, "alpaca-jsonl": alpaca_row,
+                  "chat": chat_row, "sharegpt": sharegpt_row}[name]
+        rows, bad = _rows(json_records(p, read_text(p)), parser)
+    return Parsed(p, name, group(rows), len(rows), bad)
+
+
+def _check_columns(p: Path, columns: list[str], sep: str) -> None:
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise FileFormatError(f"{p}{sep} missing column(s) {', '.join(missing)} (columns: {', '.join(columns)})")
+    unknown = [c for c in columns if c not in COLUMNS]
+    if unknown:
+        raise FileFormatError(f"{p}{sep} unknown column(s) {', '.join(unknown)} (known: {', '.join(COLUMNS)})")
+    if len(set(columns)) != len(columns):
+        raise FileFormatError(f"{p}{sep} a column name appears twice")
+
+
+def _rows(items: Iterable[tuple[str, Any]], parser: Callable[[Any], Row]) -> tuple[list[tuple[str, Row]], list[BadRecord]]:
+    rows: list[tuple[str, Row]] = []
+    bad: list[BadRecord] = []
+    first: dict[tuple[str, str, str], str] = {}
+    for where, obj in items:
+        try:
+            if isinstance(obj, RecordError):
+                raise obj
+            row = parser(obj)
+        except RecordError as e:
+            bad.append(BadRecord(where, str(e)))
+            continue
+        key = (row.instruction, row.input.strip(), row.output.strip())
+        if key in first:
+            bad.append(BadRecord(where, f"same instruction, input and output as {first[key]}"))
+            continue
+        first[key] = where
+        rows.append((where, row))
+    return rows, bad
+
+
+def _seed_tasks(items: Iterable[tuple[str, Any]]) -> tuple[list[Task], list[BadRecord]]:
+    """Seed-format records through the seed loader's own checks, one record at a time."""
+    tasks: list[Task] = []
+    bad: list[BadRecord] = []
+    ids: dict[str, str] = {}
+    for where, obj in items:
+        if isinstance(obj, RecordError):
+            bad.append(BadRecord(where, str(obj)))
+            continue
+        try:
+            (task,) = parse_tasks(json.dumps(obj, ensure_ascii=False).encode("utf-8"), "\0")
+        except SeedFileError as e:
+            bad.append(BadRecord(where, str(e).removeprefix("\0:1: ").removeprefix("\0:1:")))
+            continue
+        if not (isinstance(obj, dict) and "id" in obj):
+            task = replace(task, id=f"task_{len(tasks)}")
+        if task.id in ids:
+            bad.append(BadRecord(where, f"duplicate id {task.id!r} (first at {ids[task.id]})"))
+            continue
+        ids[task.id] = where
+        tasks.append(replace(task, origin="import"))
+    return tasks, bad
+
+
+def group(rows: Iterable[tuple[str, Row]]) -> list[Task]:
+    """One task per distinct instruction, in order of first appearance, its records as instances."""
+    by: dict[str, list[Row]] = {}
+    for _, row in rows:
+        by.setdefault(row.instruction, []).append(row)
+    tasks, used = [], set()
+    for k, (instruction, rs) in enumerate(by.items()):
+        tid = next((r.id for r in rs if r.id), None) or f"import_{k}"
+        if tid in used:
+            tid = f"{tid}~{k}"
+        used.add(tid)
+        tasks.append(Task(
+            id=tid, instruction=instruction, instances=tuple(Instance(r.input, r.output) for r in rs),
+            is_classification=next((r.is_classification for r in rs if r.is_classification is not None), None),
+            name=next((r.name for r in rs if r.name), ""), origin="import",
+        ))
+    return tasks
+
+
+def refusal(parsed: Parsed) -> str:
+    """A message naming the bad records (the first few, then how many more)."""
+    lines = [f"{parsed.path}: {len(parsed.bad)} bad record(s); nothing was imported "
+             "(fix them, or pass --skip-bad to import the rest):"]
+    lines += [f"  {b}" for b in parsed.bad[:SHOW_BAD]]
+    if len(parsed.bad) > SHOW_BAD:
+        lines.append(f"  ... and {len(parsed.bad) - SHOW_BAD} more")
+    return "\n".join(lines)
+
+
+def import_file(
+    store: Store, path: str | Path, *, fmt: str | None = None, name: str | None = None, skip_bad: bool = False,
+    language: str = "en",
+) -> ImportResult:
+    """Read ``path`` and store it as a new import run; refuses (importing nothing) on bad records
+    unless ``skip_bad``, and always when no record is good."""
+    parsed = read_file(path, fmt)
+    if parsed.bad and not skip_bad:
+        raise ImportRefused(refusal(parsed), parsed.bad)
+    if not parsed.tasks:
+        raise ImportRefused(f"{parsed.path}: no good record to import", parsed.bad)
+    p = parsed.path
+    run_name = name or _free_name(store, p.stem)
+    config = {"source": {
+        "file": str(p.resolve()), "format": parsed.format, "sha256": _digest(p),
+        "records": parsed.records, "skipped": [str(b) for b in parsed.bad],
+    }}
+    run = store.create_run(run_name, kind="import", config=config, language=language)
+    try:
+        store.add_tasks(run.id, parsed.tasks, origin="import")
+    except BaseException as e:
+        store.set_run_state(run.id, "failed", f"import stopped before any record was stored: {e}")
+        raise
+    store.set_run_state(
+        run.id, "done",
+        f"imported {parsed.records} record(s) as {len(parsed.tasks)} task(s) from {p.name}"
+        + (f"; skipped {len(parsed.bad)} bad" if parsed.bad else ""),
+    )
+    return ImportResult(store.run(run.id), parsed)
+
+
+def _free_name(store: Store, base: str) -> str:
+    taken = {r.name for r in store.runs()}
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
+def _digest(p: Path) -> str:
+    h = hashlib.sha256()
+    files = [p] if p.is_file() else sorted(f for f in p.rglob("*.parquet"))
+    for f in files:
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
