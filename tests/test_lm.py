@@ -64,6 +64,13 @@ def test_remote_endpoint_without_key_is_fatal(monkeypatch):
         make_lm(LMConfig(backend="openai", model="gpt-x"))
 
 
+def test_embedded_threads_default_to_half_the_cpus():
+    from selfinstruct.lm.llamacpp import default_threads
+
+    assert make_lm(LMConfig(threads=3)).n_threads == 3
+    assert make_lm(LMConfig(threads=0)).n_threads == default_threads() >= 1
+
+
 def test_missing_model_file_is_fatal(tmp_path):
     missing = tmp_path / "nope.gguf"
     with pytest.raises(LMFatalError, match=re.escape(str(missing))):
@@ -257,7 +264,7 @@ def test_openai_sdk_called_from_threads_shares_one_client():
 
 def test_embedded_model_runs_a_short_completion():
     pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (wheel not built yet)")
-    lm = make_lm(LMConfig(n_ctx=512, threads=0))
+    lm = make_lm(LMConfig(n_ctx=512, threads=1))  # one thread: robust on a busy CI box
     pieces: list[str] = []
     req = LMRequest("Come up with a series of tasks:\n1. Write a poem about the sea.\n2.", max_tokens=16, seed=1)
     r = lm.execute(req, on_token=pieces.append)
