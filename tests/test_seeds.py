@@ -67,3 +67,35 @@ def test_save_round_trip(tmp_path):
     save_tasks(tmp_path / "s.jsonl", tasks)
     assert load_tasks(tmp_path / "s.jsonl") == tasks
     assert not list(tmp_path.glob(".*tmp"))
+
+
+from hypothesis import given, settings, strategies as st
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["id", "name", "instruction", "instances", "is_classification", "input", "output", "x"]),
+        inner, max_size=5),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_any_bytes_either_load_or_fail_with_a_seed_file_error(raw):
+    try:
+        tasks = parse_tasks(raw, "f.jsonl")
+    except SeedFileError as e:
+        assert str(e).startswith("f.jsonl")
+    else:
+        assert tasks and all(t.instruction for t in tasks)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_json_values, min_size=1, max_size=4))
+def test_any_json_lines_either_load_or_fail_with_a_seed_file_error(objs):
+    raw = "\n".join(json.dumps(o) for o in objs).encode()
+    try:
+        parse_tasks(raw, "f.jsonl")
+    except SeedFileError as e:
+        assert str(e).startswith("f.jsonl:")
