@@ -9,7 +9,7 @@
 - ``figures``: Plotly charts of the above.
 """
 
-from .evalsets import EvalSetError, import_eval_set, parse_eval_set
+from .evalsets import EvalSetError, import_eval_bytes, import_eval_set, parse_eval_set
 from .judge import (
     PAIR_TEMPLATE,
     SINGLE_TEMPLATE,
@@ -36,13 +36,22 @@ from .review import (
     review_summary,
     yes_rates,
 )
-from .rouge import PredictionFileError, RougeScore, import_predictions, load_predictions, score_file, score_sets
+from .rouge import (
+    PredictionFileError,
+    RougeScore,
+    import_prediction_records,
+    import_predictions,
+    load_predictions,
+    parse_predictions,
+    score_file,
+    score_sets,
+)
 
 __all__ = [
     "GRADE_TEXT", "PAIR_TEMPLATE", "QUESTIONS", "REVIEW_TEMPLATE", "SINGLE_TEMPLATE", "EvalSetError",
     "JudgeReport", "PredictionFileError", "RelativeScore", "RougeScore", "TemplateError", "agreement",
     "cohen_kappa", "grade_counts", "import_eval_set", "import_predictions", "judge_pairs", "judge_review",
-    "judge_single", "load_predictions", "next_unanswered", "next_unrated", "parse_eval_set", "parse_pair",
+    "judge_single", "load_predictions", "import_eval_bytes", "import_prediction_records", "parse_predictions", "next_unanswered", "next_unrated", "parse_eval_set", "parse_pair",
     "parse_review", "parse_score", "rating_queue", "relative_scores", "review_sample", "review_summary",
     "reward_pairs", "score_file", "score_sets", "write_jsonl", "yes_rates",
 ]

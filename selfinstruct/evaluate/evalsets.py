@@ -116,12 +116,18 @@ def import_eval_set(store: Store, path: str | Path, name: str | None = None, fmt
         raise EvalSetError(f"{p}: no such file") from None
     except OSError as e:
         raise EvalSetError(f"{p}: cannot read: {e.strerror or e}") from None
-    fmt, tasks = parse_eval_set(raw, str(p), fmt)
-    run = store.create_run(name or p.stem, kind="import", config={"source": str(p), "format": fmt, "eval_set": True})
+    return import_eval_bytes(store, raw, str(p), name or p.stem, fmt)
+
+
+def import_eval_bytes(store: Store, raw: bytes, where: str, name: str, fmt: str = "auto") -> RunInfo:
+    """Like ``import_eval_set`` for a file's bytes (an upload); the whole file is checked
+    before anything is written."""
+    fmt, tasks = parse_eval_set(raw, where, fmt)
+    run = store.create_run(name, kind="import", config={"source": where, "format": fmt, "eval_set": True})
     store.add_tasks(run.id, tasks, origin="import")
     refs = [(inst.id, inst.output, None, None) for inst in store.instances(run_id=run.id) if inst.output.strip()]
     if refs:
         rs = create_response_set(store, run.id, REFERENCE_SET, model="reference", kind="reference",
-                                 config={"source": str(p)})
+                                 config={"source": where})
         save_responses(store, rs.id, refs)
     return run

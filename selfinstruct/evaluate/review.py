@@ -231,7 +231,8 @@ def review_summary(store: Store, run: RunInfo) -> ReviewSummary:
     for a in answers:
         by_rater.setdefault(a.rater, []).append(a)
     human = by_rater.get(HUMAN, [])
+    order = sorted(by_rater, key=lambda r: (r != HUMAN, r))  # people first, then judges by name
     return ReviewSummary(
-        rates={r: yes_rates(a) for r, a in by_rater.items()},
+        rates={r: yes_rates(by_rater[r]) for r in order},
         agreement={r: agreement(human, a) for r, a in by_rater.items() if r != HUMAN and human},
     )

@@ -53,13 +53,20 @@ def load_predictions(path: str | Path) -> list[Prediction]:
     """Every record of a prediction file; the first bad line stops the load, named by file:line."""
     p = Path(path)
     try:
-        lines = p.read_text(encoding="utf-8").splitlines()
+        raw = p.read_bytes()
     except FileNotFoundError:
         raise PredictionFileError(f"{p}: no such file") from None
-    except UnicodeDecodeError as e:
-        raise PredictionFileError(f"{p}: not valid UTF-8 (byte {e.start})") from None
     except OSError as e:
         raise PredictionFileError(f"{p}: cannot read: {e.strerror or e}") from None
+    return parse_predictions(raw, str(p))
+
+
+def parse_predictions(raw: bytes, where: str = "<predictions>") -> list[Prediction]:
+    """The records of a prediction file's bytes; ``where`` names it in messages."""
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise PredictionFileError(f"{where}: not valid UTF-8 (byte {e.start})") from None
     out: list[Prediction] = []
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
@@ -67,18 +74,18 @@ def load_predictions(path: str | Path) -> list[Prediction]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            raise PredictionFileError(f"{p}:{lineno}: invalid JSON: {e.msg} at column {e.colno}") from None
+            raise PredictionFileError(f"{where}:{lineno}: invalid JSON: {e.msg} at column {e.colno}") from None
         if not isinstance(obj, dict):
-            raise PredictionFileError(f"{p}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+            raise PredictionFileError(f"{where}:{lineno}: expected a JSON object, got {type(obj).__name__}")
         missing = [k for k in PREDICTION_FIELDS if not isinstance(obj.get(k, "" if k == "input" else None), str)]
         if missing:
             raise PredictionFileError(
-                f"{p}:{lineno}: needs string field(s) {', '.join(map(repr, missing))} "
+                f"{where}:{lineno}: needs string field(s) {', '.join(map(repr, missing))} "
                 f"(a prediction record has {', '.join(PREDICTION_FIELDS)})"
             )
         out.append(Prediction(obj["instruction"], obj.get("input", ""), obj["response"], obj["target"]))
     if not out:
-        raise PredictionFileError(f"{p}: holds no records")
+        raise PredictionFileError(f"{where}: holds no records")
     return out
 
 
@@ -116,10 +123,15 @@ class ImportReport:
 
 
 def import_predictions(store: Store, run: RunInfo, path: str | Path, name: str | None = None) -> ImportReport:
-    """Store a prediction file's responses as a response set (kind "prediction") of ``run``,
-    matching records to the run's instances by instruction and input."""
-    preds = load_predictions(path)
-    name = name or model_name(path)
+    """Store a prediction file's responses as a response set (kind "prediction") of ``run``."""
+    return import_prediction_records(store, run, load_predictions(path), name or model_name(path), str(path))
+
+
+def import_prediction_records(
+    store: Store, run: RunInfo, preds: Sequence[Prediction], name: str, source: str,
+) -> ImportReport:
+    """Store predictions as response set ``name``, matching records to the run's instances by
+    instruction and input; records that match none are counted, not stored."""
     index: dict[tuple[str, str], int] = {}
     texts = {r.id: r.text for r in store.instructions(run.id)}
     for inst in store.instances(run_id=run.id):
@@ -131,9 +143,9 @@ def import_predictions(store: Store, run: RunInfo, path: str | Path, name: str |
             items.append((iid, p.response, None, None))
     if not items:
         raise PredictionFileError(
-            f"{path}: none of its {len(preds)} records matches an instance of run {run.name!r} by "
+            f"{source}: none of its {len(preds)} records matches an instance of run {run.name!r} by "
             "instruction and input; import the evaluation set these predictions answer first"
         )
-    rs = create_response_set(store, run.id, name, model=name, kind="prediction", config={"source": str(path)})
+    rs = create_response_set(store, run.id, name, model=name, kind="prediction", config={"source": source})
     save_responses(store, rs.id, items)
     return ImportReport(rs, len(items), len(preds) - len(items))

@@ -1,0 +1,257 @@
+"""Evaluate: review a run's quality, rate and judge models' responses, score ROUGE-L,
+and bring in evaluation sets and predictions. The logic is in ``selfinstruct.evaluate``."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from pages.common import current_run, fake_allowed, md, open_store, registry
+from selfinstruct.config import LMConfig
+from selfinstruct.evaluate import figures
+from selfinstruct.evaluate import judge as J
+from selfinstruct.evaluate.evalsets import EvalSetError, import_eval_bytes
+from selfinstruct.evaluate.ratings import GRADE_TEXT, grade_counts, next_unrated, rating_queue
+from selfinstruct.evaluate.review import (
+    QUESTIONS,
+    REVIEW_TEMPLATE,
+    judge_review,
+    next_unanswered,
+    review_sample,
+    review_summary,
+)
+from selfinstruct.evaluate.rouge import PredictionFileError, import_prediction_records, model_name, parse_predictions, score_sets
+from selfinstruct.lm.base import LM, LMError
+from selfinstruct.store import StoreError
+from selfinstruct.store.evals import GRADES, ReviewAnswer, judges, ratings, review_answers, save_rating, save_review_answers
+from selfinstruct.store.responses import response_sets
+
+st.title("Evaluate")
+store = open_store()
+if store is None:
+    st.stop()
+run = current_run(store)
+if run is None:
+    st.stop()
+st.caption(f"Run **{md(run.name)}** · {run.kind}")
+
+
+def lm_form(prefix: str) -> LMConfig:
+    """Pick a judge or answering model; the API key is the one held in memory (Runs page) or $OPENAI_API_KEY."""
+    choices = {"llamacpp": "Embedded model (offline)", "openai": "OpenAI-compatible endpoint"}
+    if fake_allowed():
+        choices["fake"] = "Fake scripted LM (tests only)"
+    cfg = LMConfig(backend=st.radio("Model", list(choices), format_func=choices.__getitem__,
+                                    key=f"{prefix}.backend", horizontal=True))
+    if cfg.backend == "openai":
+        c1, c2, c3 = st.columns(3)
+        cfg.model = c1.text_input("Model name", key=f"{prefix}.model", placeholder="gpt-4o")
+        cfg.base_url = c2.text_input("Base URL", key=f"{prefix}.base_url", placeholder="https://api.openai.com/v1")
+        cfg.api_mode = c3.selectbox("API", ["chat", "completion"], key=f"{prefix}.api_mode")
+        st.caption("API key: the one held in this session (Runs page), else $OPENAI_API_KEY.")
+    elif cfg.backend == "llamacpp":
+        cfg.model_path = st.text_input("GGUF model file", key=f"{prefix}.model_path",
+                                       help="Leave empty for the packaged Gemma 3 270M.")
+    return cfg
+
+
+def build_lm(cfg: LMConfig) -> LM:
+    """The model for ``cfg``, built once per server (loading the embedded one takes a moment)."""
+    return registry().lm(cfg, api_key=st.session_state.get("api_key") if cfg.backend == "openai" else None)
+
+
+def progress_bar(label: str):
+    bar = st.progress(0.0, text=label)
+    return lambda done, total: bar.progress(done / max(total, 1), text=f"{label}: {done:,}/{total:,}")
+
+
+sets = response_sets(store, run.id)
+set_names = [s.name for s in sets]
+review_tab, rate_tab, judge_tab, rouge_tab, import_tab = st.tabs(
+    ["Quality review", "Rate responses", "Judge", "ROUGE-L", "Import & answer"])
+
+# ------------------------------------------------------------------ quality review
+with review_tab:
+    st.markdown("The paper's four questions over a random sample of the run's instances, one at a time. "
+                "Answers are saved as you go; come back any time to go on. Keys: **Y** yes, **N** no.")
+    c1, c2 = st.columns(2)
+    n = int(c1.number_input("Sample size", 1, 10_000, 200, key="ev.review.n"))
+    seed = int(c2.number_input("Sample seed", 0, 1_000_000, 0, key="ev.review.seed"))
+    items = review_sample(store, run, n, seed)
+    where = next_unanswered(items, review_answers(store, run.id, "human"))
+    if not items:
+        st.info("This run has no kept instances to review yet.")
+    elif where is None:
+        st.success(f"All {len(items)} sampled instances are reviewed.")
+    else:
+        i, q = where
+        item = items[i]
+        st.progress(i / len(items), text=f"Instance {i + 1} of {len(items)} · question {q} of 4")
+        st.markdown("**Instruction**")
+        st.text(item.instruction)
+        st.markdown("**Input**")
+        st.text(item.input or "(empty)")
+        st.markdown("**Output**")
+        st.text(item.output)
+        st.markdown(f"#### Q{q}. {QUESTIONS[q - 1]}")
+
+        def answer(yes: bool, instance_id: int = item.instance_id, question: int = q) -> None:
+            save_review_answers(store, [ReviewAnswer(run.id, instance_id, "human", question, yes, None)])
+
+        b1, b2, _ = st.columns([1, 1, 6])
+        b1.button("Yes", key="review_yes", shortcut="Y", type="primary", on_click=answer, args=(True,))
+        b2.button("No", key="review_no", shortcut="N", on_click=answer, args=(False,))
+
+    summary = review_summary(store, run)
+    if summary.rates:
+        st.subheader("Results")
+        table = {"question": [f"Q{k}. {t}" for k, t in enumerate(QUESTIONS, start=1)]}
+        for rater, rates in summary.rates.items():
+            table[f"{rater} (Yes %)"] = [round(r.percent, 1) for r in rates]
+            table[f"{rater} (n)"] = [r.n for r in rates]
+        st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
+        for rater, ags in summary.agreement.items():
+            st.markdown(f"**Human vs {md(rater)}**: agreement on the instances both answered")
+            st.dataframe(pd.DataFrame({
+                "question": [f"Q{a.question}" for a in ags], "n": [a.n for a in ags],
+                "agreement %": [round(a.percent, 1) for a in ags],
+                "Cohen's kappa": [None if a.kappa is None else round(a.kappa, 3) for a in ags],
+            }), hide_index=True, width="stretch")
+
+    with st.expander("Let a judge model answer the four questions for this sample"):
+        template = st.text_area("Judge prompt ({instruction}, {input}, {output})", REVIEW_TEMPLATE, height=300,
+                                key="ev.review.template")
+        review_cfg = lm_form("ev.review.lm")
+        if st.button("Judge the sample", key="ev.review.run", disabled=not items):
+            try:
+                rep = judge_review(store, run, build_lm(review_cfg), items, template=template, on_progress=progress_bar("Judging"))
+                st.success(f"{rep.answered:,} answers stored, {rep.unreadable:,} unreadable.")
+            except (ValueError, LMError, StoreError) as e:
+                st.error(str(e))
+
+# ------------------------------------------------------------------ blind rating
+with rate_tab:
+    st.markdown("Rate responses on the paper's scale, without knowing which model wrote them. "
+                "Keys: **A**, **B**, **C**, **D**. Model names appear when every response is rated.")
+    st.dataframe(pd.DataFrame({"grade": list(GRADE_TEXT), "meaning": list(GRADE_TEXT.values())}), hide_index=True)
+    chosen = st.multiselect("Response sets to rate", set_names, default=[s for s in set_names if s != "reference"],
+                            key="ev.rate.sets")
+    if chosen:
+        queue = rating_queue(store, run, chosen, seed=int(st.session_state.get("ev.review.seed", 0)))
+        ids = [s.id for s in sets if s.name in chosen]
+        done = ratings(store, ids, rater="human")
+        k = next_unrated(queue, done)
+        if k is not None:
+            it = queue[k]
+            st.progress(k / len(queue), text=f"Response {k + 1} of {len(queue)}")
+            st.markdown("**Instruction**")
+            st.text(it.instruction)
+            if it.input.strip():
+                st.markdown("**Input**")
+                st.text(it.input)
+            st.markdown("**Response**")
+            st.text(it.response)
+
+            def rate(grade: str, set_id: int = it.set_id, instance_id: int = it.instance_id) -> None:
+                save_rating(store, set_id, instance_id, grade)
+
+            cols = st.columns(8)
+            for col, g in zip(cols, GRADES):
+                col.button(g, key=f"rate_{g}", shortcut=g, help=GRADE_TEXT[g], on_click=rate, args=(g,))
+        reveal = k is None or st.checkbox("Reveal model names now (ends the blind rating)", key="ev.rate.reveal")
+        if reveal and done:
+            st.plotly_chart(figures.ratings_figure(grade_counts(store, run, chosen)), key="ev.rate.chart")
+        elif k is None:
+            st.info("Nothing to rate in these sets.")
+
+# ------------------------------------------------------------------ LLM judge
+with judge_tab:
+    st.markdown("A judge model scores responses 1–10, each alone or two side by side (in both orders, "
+                "so position bias cancels). Totals are shown relative to a reference set.")
+    chosen = st.multiselect("Response sets", set_names, default=set_names[:2], key="ev.judge.sets")
+    if chosen:
+        reference = st.selectbox("Reference", chosen, key="ev.judge.ref")
+        pairwise = st.radio("Mode", ["alone", "pairwise"], horizontal=True, key="ev.judge.mode") == "pairwise"
+        default = J.PAIR_TEMPLATE if pairwise else J.SINGLE_TEMPLATE
+        template = st.text_area("Judge prompt", default, height=320, key=f"ev.judge.template.{pairwise}",
+                                help="Placeholders: {instruction}, {input}, and {response} (alone) or "
+                                     "{response_1}, {response_2} (pairwise).")
+        judge_cfg = lm_form("ev.judge.lm")
+        others = [c for c in chosen if c != reference]
+        if st.button("Run the judge", key="ev.judge.run", disabled=pairwise and not others):
+            try:
+                lm = build_lm(judge_cfg)
+                if pairwise:
+                    for other in others:
+                        J.judge_pairs(store, run, lm, reference, other, template=template,
+                                      on_progress=progress_bar(f"{reference} vs {other}"))
+                else:
+                    J.judge_single(store, run, lm, chosen, template=template, on_progress=progress_bar("Judging"))
+            except (ValueError, LMError, StoreError) as e:
+                st.error(str(e))
+        used = judges(store, [s.id for s in sets if s.name in chosen])
+        if used and others:
+            names = sorted({j for j, _, _ in used})
+            judge_name = st.selectbox("Scores of judge", names, key="ev.judge.which")
+            scores = J.relative_scores(store, run, reference, others, judge=judge_name, paired=pairwise,
+                                       template=template)
+            if any(s.n for s in scores):
+                st.plotly_chart(figures.relative_figure(scores, reference, judge_name), key="ev.judge.chart")
+            st.dataframe(pd.DataFrame([{"set": s.name, "n": s.n, "total": s.total, "reference total": s.reference_total,
+                                        "relative %": round(100 * s.ratio, 1)} for s in scores]), hide_index=True)
+
+# ------------------------------------------------------------------ ROUGE-L
+with rouge_tab:
+    st.markdown("Mean ROUGE-L F of each response set against the reference outputs (rouge-score semantics).")
+    stem = st.checkbox("Porter stemming (as in the paper's evaluation)", True, key="ev.rouge.stem")
+    scored = [s.name for s in sets if s.kind != "reference"]
+    if scored:
+        rows = score_sets(store, run, scored, stem=stem)
+        st.dataframe(pd.DataFrame([{"model": r.name, "ROUGE-L": round(100 * r.mean, 1), "records": r.count}
+                                   for r in rows]), hide_index=True)
+    else:
+        st.info("No response sets yet: import predictions or generate responses on the next tab.")
+
+# ------------------------------------------------------------------ import and answer
+with import_tab:
+    st.markdown("**Evaluation set** → a new run: the user-oriented 252 (tasks format), Vicuna 80 questions, "
+                "or your own instruction/input/output file.")
+    up = st.file_uploader("Evaluation set (JSONL)", type=["jsonl", "json"], key="ev.import.file")
+    name = st.text_input("Run name", key="ev.import.name")
+    if st.button("Import evaluation set", key="ev.import.go", disabled=up is None or not name.strip()):
+        try:
+            new = import_eval_bytes(store, up.getvalue(), up.name, name.strip())
+            st.session_state["run_id"] = new.id
+            st.success(f"Imported as run {new.name!r}; pick it in the sidebar.")
+        except (EvalSetError, StoreError) as e:
+            st.error(str(e))
+    st.divider()
+    st.markdown("**Predictions** (instruction, input, response, target per line) → response sets of this run.")
+    files = st.file_uploader("Prediction files", type=["jsonl"], accept_multiple_files=True, key="ev.pred.files")
+    if st.button("Import predictions", key="ev.pred.go", disabled=not files):
+        for f in files:
+            try:
+                rep = import_prediction_records(store, run, parse_predictions(f.getvalue(), f.name),
+                                                model_name(f.name), f.name)
+                st.success(f"{f.name}: {rep.matched:,} responses as set {rep.set.name!r}"
+                           + (f" ({rep.unmatched} matched no instance)" if rep.unmatched else ""))
+            except (PredictionFileError, StoreError) as e:
+                st.error(str(e))
+    st.divider()
+    st.markdown("**Generate responses** of any model for every instance of this run (resumable, cached).")
+    set_name = st.text_input("Response set name", key="ev.answer.name", placeholder="gemma-270m")
+    answer_cfg = lm_form("ev.answer.lm")
+    if st.button("Generate", key="ev.answer.go", disabled=not set_name.strip()):
+        from selfinstruct.responses import ResponsesError, answer_set
+
+        bar = st.progress(0.0, text="Answering")
+        try:
+            result = answer_set(store, run, build_lm(answer_cfg), answer_cfg, name=set_name.strip(),
+                                on_progress=lambda p: bar.progress(p.done / max(p.total, 1),
+                                                                   text=f"Answering: {p.done:,}/{p.total:,}"))
+            if result.error:
+                st.error(f"{result.error} — what was answered is saved; press Generate again to resume.")
+            else:
+                st.success(f"{result.progress.done:,} responses in set {set_name.strip()!r}.")
+        except (ResponsesError, ValueError, LMError, StoreError) as e:
+            st.error(str(e))

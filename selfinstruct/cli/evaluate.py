@@ -1,0 +1,335 @@
+"""``evaluate``: measure a data set and the models trained on it.
+
+Subcommands: ``rouge`` (ROUGE-L against references), ``import-set`` (an
+evaluation set as a run), ``import-predictions`` (prediction files as response
+sets), ``judge`` / ``scores`` (LLM-as-judge and its totals), ``review`` /
+``judge-review`` / ``review-summary`` (the four quality questions),
+``ratings-summary`` (blind A-D ratings made on the page) and ``reward-pairs``.
+Responses of any model are generated with the ``answer`` command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .common import add_lm_args, add_run_arg, add_workspace_arg, lm_config_from_args, make_lm, open_run, open_store
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="ROUGE-L, quality review, ratings, LLM judge and reward pairs",
+                       description=__doc__.split("\n\n", 1)[1])
+    ev = p.add_subparsers(dest="evaluate_command", required=True, metavar="SUBCOMMAND")
+
+    s = ev.add_parser("rouge", help="mean ROUGE-L F of predictions against references, one row per model")
+    src = s.add_mutually_exclusive_group(required=True)
+    src.add_argument("--predictions", nargs="+", type=Path, metavar="FILE",
+                     help="JSONL files with instruction, input, response, target")
+    src.add_argument("--workspace", "-w", metavar="FILE", help="score response sets of a workspace run instead")
+    s.add_argument("--run", metavar="NAME", help="with --workspace: the run (default: the newest)")
+    s.add_argument("--sets", metavar="A,B", help="with --workspace: response sets (default: all but 'reference')")
+    s.add_argument("--no-stem", action="store_true", help="no Porter stemming (the paper's evaluation stems)")
+    s.add_argument("--json", action="store_true", help="print JSON lines")
+    s.set_defaults(func=run_rouge)
+
+    s = ev.add_parser("import-set", help="bring an evaluation set (user-oriented 252, Vicuna 80, your own) in as a run")
+    add_workspace_arg(s)
+    s.add_argument("file", type=Path, help="JSONL: tasks (instruction+instances), Vicuna questions, or instruction/input/output")
+    s.add_argument("--name", help="run name (default: the file's stem)")
+    s.add_argument("--format", default="auto", choices=("auto", "tasks", "vicuna", "flat"))
+    s.set_defaults(func=run_import_set)
+
+    s = ev.add_parser("import-predictions", help="store prediction files as response sets of an evaluation run")
+    add_workspace_arg(s)
+    add_run_arg(s)
+    s.add_argument("--predictions", nargs="+", type=Path, required=True, metavar="FILE")
+    s.set_defaults(func=run_import_predictions)
+
+    s = ev.add_parser("judge", help="a judge model scores response sets 1-10, alone or pairwise in both orders")
+    add_workspace_arg(s)
+    add_run_arg(s)
+    s.add_argument("--sets", required=True, metavar="A,B", help="response sets to judge")
+    s.add_argument("--pairwise", action="store_true",
+                   help="judge each set beside the reference, both orders (default: each response alone)")
+    s.add_argument("--reference", metavar="SET", help="the set others are compared with (default: the first)")
+    s.add_argument("--prompt-file", type=Path, metavar="FILE", help="your own judge prompt (see docs for placeholders)")
+    s.add_argument("--max-tokens", type=int, help="judge reply length (default 128 alone, 256 pairwise)")
+    add_lm_args(s)
+    s.set_defaults(func=run_judge)
+
+    s = ev.add_parser("scores", help="totals of stored judge scores relative to a reference set (no LM call)")
+    add_workspace_arg(s)
+    add_run_arg(s)
+    s.add_argument("--sets", required=True, metavar="A,B", help="reference first, then the sets to compare")
+    s.add_argument("--judge", required=True, help="the judge model's name as stored (see `evaluate judge` output)")
+    s.add_argument("--pairwise", action="store_true", help="pairwise scores (default: scores alone)")
+    s.add_argument("--prompt-file", type=Path, metavar="FILE", help="only scores made with this prompt")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=run_scores)
+
+    s = ev.add_parser("review", help="answer the four quality questions in the terminal (resumes where you stopped)")
+    add_workspace_arg(s)
+    add_run_arg(s)
+    _sample_args(s)
+    s.add_argument("--rater", default="human", help="who answers (default: human)")
+    s.set_defaults(func=run_review)
+
+    s = ev.add_parser("judge-review", help="a judge model answers the four quality questions for the sample")
+    add_workspace_arg(s)
+    add_run_arg(s)
+    _sample_args(s)
+    s.add_argument("--prompt-file", type=Path, metavar="FILE", help="your own prompt ({instruction}, {input}, {output})")
+    add_lm_args(s)
+    s.set_defaults(func=run_judge_review)
+
+    s = ev.add_parser("review-summary", help="Yes %% per question per rater, and judge-human agreement")
+    add_workspace_arg(s)
+    add_run_arg(s)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=run_review_summary)
+
+    s = ev.add_parser("ratings-summary", help="A-D rating counts per response set")
+    add_workspace_arg(s)
+    add_run_arg(s)
+    s.add_argument("--sets", required=True, metavar="A,B")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=run_ratings_summary)
+
+    s = ev.add_parser("reward-pairs", help="export (prompt, chosen, rejected) pairs from judge scores (TRL format)")
+    add_workspace_arg(s)
+    add_run_arg(s)
+    s.add_argument("--sets", required=True, metavar="A,B,C", help="the K response sets per prompt")
+    s.add_argument("--judge", help="whose scores (needed when several judges scored the sets)")
+    s.add_argument("--prompt-file", type=Path, metavar="FILE", help="only scores made with this judge prompt")
+    s.add_argument("--out", required=True, type=Path, metavar="FILE", help="JSONL to write (atomically)")
+    s.set_defaults(func=run_reward_pairs)
+
+
+def _sample_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-n", "--sample", type=int, default=200, help="instructions in the sample (default 200)")
+    p.add_argument("--seed", type=int, default=0, help="sample seed (default 0)")
+
+
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise ValueError("--sets needs at least one response set name")
+    return names
+
+
+def _read_prompt(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: cannot read the prompt file: {e}") from None
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = lambda r: "  ".join(str(x).ljust(w) if i == 0 else str(x).rjust(w) for i, (x, w) in enumerate(zip(r, widths)))  # noqa: E731
+    return "\n".join([line(header), *(line(r) for r in rows)])
+
+
+def run_rouge(args: argparse.Namespace) -> int:
+    from ..evaluate.rouge import score_file, score_sets
+
+    stem = not args.no_stem
+    if args.predictions:
+        scores = [score_file(p, stem=stem) for p in args.predictions]
+    else:
+        from ..store import Store
+        from ..store.responses import response_sets
+
+        store = Store(args.workspace)
+        run = open_run(store, args)
+        names = _names(args.sets) if args.sets else [s.name for s in response_sets(store, run.id) if s.kind != "reference"]
+        scores = score_sets(store, run, names, stem=stem)
+    if args.json:
+        for s in scores:
+            print(json.dumps({"model": s.name, "rougeL": s.mean, "count": s.count, "stem": stem}))
+        return 0
+    print(_table(["model", "ROUGE-L", "records"], [[s.name, f"{100 * s.mean:.1f}", str(s.count)] for s in scores]))
+    return 0
+
+
+def run_import_set(args: argparse.Namespace) -> int:
+    from ..evaluate.evalsets import import_eval_set
+
+    store = open_store(args)
+    run = import_eval_set(store, args.file, args.name, args.format)
+    n = len(store.instances(run_id=run.id))
+    print(f"imported {args.file} as run {run.name!r} ({run.config['format']} format, {n:,} instances)")
+    print(f"next: python -m selfinstruct answer -w {args.workspace} --run {run.name} --name MODEL [LM options]")
+    return 0
+
+
+def run_import_predictions(args: argparse.Namespace) -> int:
+    from ..evaluate.rouge import import_predictions
+
+    store = open_store(args)
+    run = open_run(store, args)
+    for path in args.predictions:
+        rep = import_predictions(store, run, path)
+        extra = f"; {rep.unmatched} records matched no instance" if rep.unmatched else ""
+        print(f"{path}: response set {rep.set.name!r} with {rep.matched:,} responses{extra}")
+    return 0
+
+
+def _print_relative(scores: list, reference: str, judge: str) -> None:
+    print(f"judge {judge}: totals relative to {reference}")
+    print(_table(["set", "n", "total", f"{reference} total", "relative"],
+                 [[s.name, str(s.n), f"{s.total:g}", f"{s.reference_total:g}", f"{100 * s.ratio:.1f}%"] for s in scores]))
+
+
+def run_judge(args: argparse.Namespace) -> int:
+    from ..evaluate import judge as J
+
+    store = open_store(args)
+    run = open_run(store, args)
+    names = _names(args.sets)
+    reference = args.reference or names[0]
+    others = [n for n in names if n != reference]
+    template = _read_prompt(args.prompt_file)
+    lm = make_lm(lm_config_from_args(args))
+
+    def progress(done: int, total: int) -> None:
+        print(f"\rjudged {done:,}/{total:,}", end="", file=sys.stderr, flush=True)
+
+    if args.pairwise:
+        if not others:
+            raise ValueError("--pairwise needs a reference set and at least one other set")
+        for name in others:
+            rep = J.judge_pairs(store, run, lm, reference, name, template=template or J.PAIR_TEMPLATE,
+                                max_tokens=args.max_tokens or 256, on_progress=progress)
+            print(f"\n{reference} vs {name}: {rep.judged:,} judge calls, {rep.skipped:,} already judged, "
+                  f"{rep.unreadable:,} unreadable", file=sys.stderr)
+    else:
+        rep = J.judge_single(store, run, lm, names, template=template or J.SINGLE_TEMPLATE,
+                             max_tokens=args.max_tokens or 128, on_progress=progress)
+        print(f"\n{rep.judged:,} responses judged, {rep.skipped:,} already judged, {rep.unreadable:,} unreadable",
+              file=sys.stderr)
+    if others:
+        used = template or (J.PAIR_TEMPLATE if args.pairwise else J.SINGLE_TEMPLATE)
+        _print_relative(J.relative_scores(store, run, reference, others, judge=lm.name, paired=args.pairwise,
+                                          template=used), reference, lm.name)
+    return 0
+
+
+def run_scores(args: argparse.Namespace) -> int:
+    from ..evaluate.judge import relative_scores
+
+    store = open_store(args)
+    run = open_run(store, args)
+    names = _names(args.sets)
+    if len(names) < 2:
+        raise ValueError("--sets needs the reference and at least one other set")
+    scores = relative_scores(store, run, names[0], names[1:], judge=args.judge, paired=args.pairwise,
+                             template=_read_prompt(args.prompt_file))
+    if args.json:
+        for s in scores:
+            print(json.dumps({"set": s.name, "reference": names[0], "n": s.n, "total": s.total,
+                              "reference_total": s.reference_total, "ratio": s.ratio}))
+        return 0
+    _print_relative(scores, names[0], args.judge)
+    return 0
+
+
+def run_review(args: argparse.Namespace) -> int:
+    from ..evaluate.review import QUESTIONS, next_unanswered, review_sample
+    from ..store.evals import ReviewAnswer, review_answers, save_review_answers
+
+    store = open_store(args)
+    run = open_run(store, args)
+    items = review_sample(store, run, args.sample, args.seed)
+    print(f"reviewing {len(items)} instances of run {run.name!r}: answer y or n, q to stop (answers are saved as you go)")
+    while True:
+        where = next_unanswered(items, review_answers(store, run.id, args.rater))
+        if where is None:
+            print("every sampled instance is reviewed; see `evaluate review-summary`")
+            return 0
+        i, q = where
+        item = items[i]
+        if q == 1:
+            print(f"\n[{i + 1}/{len(items)}] instance {item.instance_id}\nInstruction: {item.instruction}\n"
+                  f"Input: {item.input or '(empty)'}\nOutput: {item.output}")
+        reply = ""
+        while reply not in ("y", "n", "q"):
+            print(f"Q{q}. {QUESTIONS[q - 1]} [y/n/q] ", end="", flush=True)
+            line = sys.stdin.readline()
+            if not line:
+                print()
+                return 0
+            reply = line.strip().lower()[:1]
+        if reply == "q":
+            return 0
+        save_review_answers(store, [ReviewAnswer(run.id, item.instance_id, args.rater, q, reply == "y", None)])
+
+
+def run_judge_review(args: argparse.Namespace) -> int:
+    from ..evaluate.review import REVIEW_TEMPLATE, judge_review, review_sample
+
+    store = open_store(args)
+    run = open_run(store, args)
+    items = review_sample(store, run, args.sample, args.seed)
+    lm = make_lm(lm_config_from_args(args))
+    rep = judge_review(store, run, lm, items, template=_read_prompt(args.prompt_file) or REVIEW_TEMPLATE)
+    print(f"judge {lm.name}: {rep.answered:,} answers stored, {rep.unreadable:,} unreadable", file=sys.stderr)
+    return run_review_summary(argparse.Namespace(**{**vars(args), "json": False}))
+
+
+def run_review_summary(args: argparse.Namespace) -> int:
+    from ..evaluate.review import QUESTIONS, review_summary
+
+    store = open_store(args)
+    run = open_run(store, args)
+    summary = review_summary(store, run)
+    if args.json:
+        print(json.dumps({
+            "rates": {r: [{"question": x.question, "yes": x.yes, "n": x.n, "percent": x.percent} for x in rates]
+                      for r, rates in summary.rates.items()},
+            "agreement": {r: [{"question": a.question, "n": a.n, "agree": a.agree, "percent": a.percent,
+                               "kappa": a.kappa} for a in ags] for r, ags in summary.agreement.items()},
+        }))
+        return 0
+    if not summary.rates:
+        print(f"run {run.name!r} has no review answers yet: use `evaluate review` or the Evaluate page")
+        return 0
+    raters = list(summary.rates)
+    rows = [[f"Q{q}. {text}"] + [f"{summary.rates[r][q - 1].percent:.0f}% of {summary.rates[r][q - 1].n}" for r in raters]
+            for q, text in enumerate(QUESTIONS, start=1)]
+    print(_table(["question"] + raters, rows))
+    for rater, ags in summary.agreement.items():
+        print(f"\nhuman vs {rater}:")
+        print(_table(["question", "n", "agreement", "Cohen's kappa"],
+                     [[f"Q{a.question}", str(a.n), f"{a.percent:.0f}%", "-" if a.kappa is None else f"{a.kappa:.2f}"]
+                      for a in ags]))
+    return 0
+
+
+def run_ratings_summary(args: argparse.Namespace) -> int:
+    from ..evaluate.ratings import grade_counts
+
+    store = open_store(args)
+    run = open_run(store, args)
+    counts = grade_counts(store, run, _names(args.sets))
+    if args.json:
+        print(json.dumps(counts))
+        return 0
+    print(_table(["set", "A", "B", "C", "D", "rated"],
+                 [[n, *(str(c[g]) for g in "ABCD"), str(sum(c.values()))] for n, c in counts.items()]))
+    return 0
+
+
+def run_reward_pairs(args: argparse.Namespace) -> int:
+    from ..evaluate.pairs import reward_pairs, write_jsonl
+
+    store = open_store(args)
+    run = open_run(store, args)
+    rows = reward_pairs(store, run, _names(args.sets), judge=args.judge, template=_read_prompt(args.prompt_file))
+    n = write_jsonl(args.out, rows)
+    print(f"wrote {n:,} (prompt, chosen, rejected) pairs to {args.out}")
+    return 0

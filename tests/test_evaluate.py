@@ -1,0 +1,529 @@
+"""Evaluation: ROUGE-L against rouge-score, eval-set import, judge (alone and pairwise, both
+orders), review sampling and tables, agreement and kappa, ratings, reward pairs, the CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from selfinstruct.cli import main
+from selfinstruct.config import LMConfig
+from selfinstruct.evaluate import figures
+from selfinstruct.evaluate import judge as J
+from selfinstruct.evaluate.evalsets import EvalSetError, import_eval_set, parse_eval_set
+from selfinstruct.evaluate.pairs import reward_pairs, write_jsonl
+from selfinstruct.evaluate.ratings import grade_counts, next_unrated, rating_queue
+from selfinstruct.evaluate.review import (
+    QUESTIONS,
+    agreement,
+    cohen_kappa,
+    judge_review,
+    next_unanswered,
+    parse_review,
+    review_sample,
+    review_summary,
+    yes_rates,
+)
+from selfinstruct.evaluate.rouge import (
+    PredictionFileError,
+    import_predictions,
+    load_predictions,
+    model_name,
+    parse_predictions,
+    score_file,
+)
+from selfinstruct.lm.base import LMRequest, LMUnavailable
+from selfinstruct.lm.fake import FakeLM
+from selfinstruct.records import Instance, Task
+from selfinstruct.responses import answer_set
+from selfinstruct.store import Store
+from selfinstruct.store.evals import ReviewAnswer, judgments, save_rating, save_review_answers
+from selfinstruct.store.responses import create_response_set, response_set, save_responses
+
+from conftest import SHARED, shared_file
+
+PREDICTIONS = SHARED / "self-instruct" / "predictions"
+VICUNA = SHARED / "gpt4-llm" / "vicuna_question_80.jsonl"
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def eval_run(store: Store, n: int = 4, name: str = "ev"):
+    """An imported evaluation run of ``n`` one-instance tasks with references."""
+    run = store.create_run(name, kind="import")
+    store.add_tasks(run.id, [Task(str(i), f"Task number {i}.", (Instance(f"in {i}" if i % 2 else "", f"ref {i}"),))
+                             for i in range(n)], origin="import")
+    return run
+
+
+def fill(store: Store, run, name: str, texts: dict[int, str]) -> int:
+    """A response set answering instance k (in run order) with texts[k]."""
+    insts = store.instances(run_id=run.id)
+    rs = create_response_set(store, run.id, name, model=name)
+    save_responses(store, rs.id, [(insts[k].id, t, None, None) for k, t in texts.items()])
+    return rs.id
+
+
+def cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+# ------------------------------------------------------------------ ROUGE-L
+
+
+def test_rouge_cli_on_shared_predictions_equals_rouge_score(capsys):
+    from rouge_score import rouge_scorer
+
+    files = sorted(shared_file(PREDICTIONS).glob("*_predictions.jsonl"))
+    assert len(files) == 5
+    code, out, _ = cli(capsys, "evaluate", "rouge", "--json", "--predictions", *map(str, files))
+    assert code == 0
+    got = [json.loads(line) for line in out.splitlines()]
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    for f, row in zip(files, got):
+        recs = [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+        want = sum(scorer.score(r["target"], r["response"])["rougeL"].fmeasure for r in recs) / len(recs)
+        assert row == {"model": model_name(f), "rougeL": want, "count": 252, "stem": True}
+    # --no-stem switches the stemmer off, on one file to keep the test short
+    code, out, _ = cli(capsys, "evaluate", "rouge", "--no-stem", "--json", "--predictions", str(files[0]))
+    recs = [json.loads(line) for line in files[0].read_text().splitlines() if line.strip()]
+    plain = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+    want = sum(plain.score(r["target"], r["response"])["rougeL"].fmeasure for r in recs) / len(recs)
+    assert json.loads(out)["rougeL"] == want
+
+
+def test_rouge_table_prints_one_row_per_model(tmp_path, capsys):
+    f = tmp_path / "m1_predictions.jsonl"
+    f.write_text(json.dumps({"instruction": "Say hi.", "input": "", "response": "hi there", "target": "hi"}) + "\n")
+    code, out, _ = cli(capsys, "evaluate", "rouge", "--predictions", str(f))
+    assert code == 0
+    assert out.splitlines() == ["model  ROUGE-L  records", "m1        66.7        1"]
+    assert score_file(f).mean == pytest.approx(2 / 3)
+
+
+def test_prediction_file_errors_name_file_and_line(tmp_path, capsys):
+    f = tmp_path / "bad.jsonl"
+    f.write_text('{"instruction": "a", "input": "", "response": "b", "target": "c"}\n{"instruction": "a"}\n')
+    with pytest.raises(PredictionFileError, match=r"bad\.jsonl:2: needs string field\(s\) 'response', 'target'"):
+        load_predictions(f)
+    with pytest.raises(PredictionFileError, match=r"x:1: invalid JSON"):
+        parse_predictions(b"{nope\n", "x")
+    code, _, err = cli(capsys, "evaluate", "rouge", "--predictions", str(tmp_path / "missing.jsonl"))
+    assert code == 2 and "missing.jsonl: no such file" in err
+
+
+def test_import_predictions_matches_instruction_and_input(tmp_path):
+    store = Store(tmp_path / "w.sqlite")
+    run = eval_run(store, 3)
+    f = tmp_path / "tuned_predictions.jsonl"
+    rows = [
+        {"instruction": "Task number 1.\n", "input": " in 1", "response": "answer 1", "target": "ref 1"},
+        {"instruction": "Task number 0.", "input": "", "response": "answer 0", "target": "ref 0"},
+        {"instruction": "Unknown task.", "input": "", "response": "x", "target": "y"},
+    ]
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rep = import_predictions(store, run, f)
+    assert (rep.set.name, rep.set.kind, rep.matched, rep.unmatched) == ("tuned", "prediction", 2, 1)
+    from selfinstruct.store.responses import responses
+
+    assert [(r.instruction, r.text, r.reference) for r in responses(store, rep.set.id)] == [
+        ("Task number 0.", "answer 0", "ref 0"), ("Task number 1.", "answer 1", "ref 1")]
+    other = tmp_path / "none.jsonl"
+    other.write_text(json.dumps(rows[2]) + "\n")
+    with pytest.raises(PredictionFileError, match="none of its 1 records matches"):
+        import_predictions(store, run, other)
+
+
+def test_rouge_of_response_sets_in_a_workspace(tmp_path, capsys):
+    store = Store(tmp_path / "w.sqlite")
+    run = eval_run(store, 2)
+    fill(store, run, "m", {0: "ref 0", 1: "something else"})
+    code, out, _ = cli(capsys, "evaluate", "rouge", "-w", str(tmp_path / "w.sqlite"), "--run", "ev", "--json")
+    assert json.loads(out) == {"model": "m", "rougeL": 0.5, "count": 2, "stem": True}
+
+
+# ------------------------------------------------------------------ evaluation sets
+
+
+def test_eval_set_formats(tmp_path):
+    tasks_fmt = b'{"id": "t1", "motivation_app": "Mail", "instruction": "Fix it.", "instances": [{"input": "a", "output": "b"}]}\n'
+    fmt, tasks = parse_eval_set(tasks_fmt, "u.jsonl")
+    assert fmt == "tasks" and tasks[0].name == "Mail" and tasks[0].instances == (Instance("a", "b"),)
+    vic = b'{"question_id": 7, "text": "How do I sleep?", "category": "generic"}\n'
+    fmt, tasks = parse_eval_set(vic, "v.jsonl")
+    assert fmt == "vicuna" and tasks == [Task("7", "How do I sleep?", (Instance("", ""),), name="generic", origin="import")]
+    flat = b'[{"instruction": "Add.", "input": "1 2", "output": "3"}]'
+    fmt, tasks = parse_eval_set(flat, "f.json")
+    assert fmt == "flat" and tasks[0].instances == (Instance("1 2", "3"),)
+    with pytest.raises(EvalSetError, match=r"x\.jsonl:1: cannot tell the format from fields a"):
+        parse_eval_set(b'{"a": 1}\n', "x.jsonl")
+    with pytest.raises(EvalSetError, match=r"x\.jsonl:2: 'text' must be a non-empty string"):
+        parse_eval_set(b'{"question_id": 1, "text": "q"}\n{"question_id": 2, "text": ""}\n', "x.jsonl")
+
+
+def test_import_vicuna_has_no_reference_set_and_user_oriented_has_one(tmp_path):
+    store = Store(tmp_path / "w.sqlite")
+    vic = import_eval_set(store, shared_file(VICUNA), "vicuna")
+    assert vic.kind == "import" and len(store.instances(run_id=vic.id)) == 80
+    from selfinstruct.store.responses import response_sets
+
+    assert response_sets(store, vic.id) == []
+    uo = import_eval_set(store, shared_file(SHARED / "self-instruct" / "user_oriented_instructions.jsonl"), "uo")
+    [ref] = response_sets(store, uo.id)
+    assert (ref.name, ref.kind) == ("reference", "reference")
+
+
+def test_generate_responses_for_an_eval_set_then_judge(tmp_path):
+    """The answer workflow fills a response set for an imported eval run; the judge scores it."""
+    store = Store(tmp_path / "w.sqlite")
+    f = tmp_path / "qs.jsonl"
+    f.write_text("".join(json.dumps({"question_id": i, "text": f"Question {i}?", "category": "c"}) + "\n"
+                         for i in range(3)))
+    run = import_eval_set(store, f, "qs")
+    model = FakeLM(responder=lambda r: "An answer.")
+    result = answer_set(store, run, model, LMConfig(backend="fake"), name="fake-model")
+    assert result.error is None and result.progress.done == 3
+    judge = FakeLM(responder=lambda r: "Score: 7\nFine.", name="judge")
+    rep = J.judge_single(store, run, judge, ["fake-model"])
+    assert (rep.judged, rep.unreadable, rep.skipped) == (3, 0, 0)
+    assert all("[Assistant's response]\nAn answer.\n" in r.prompt for r in judge.requests)
+
+
+# ------------------------------------------------------------------ judge prompts and parsing
+
+
+def test_judge_prompts_exact():
+    t = "Q: {instruction} | I: {input} | A: {response} | {other}"
+    assert J.single_prompt(t, " Do it. ", "", " done \n") == "Q: Do it. | I: (none) | A: done | {other}"
+    p = J.pair_prompt("{instruction}/{input}/{response_1}/{response_2}", "i", "x", "one", "two")
+    assert p == "i/x/one/two"
+    full = J.single_prompt(J.SINGLE_TEMPLATE, "Name a color.", "", "Blue.")
+    assert "[Request]\nName a color.\n\n[Additional input]\n(none)\n\n[Assistant's response]\nBlue.\n[End of response]" in full
+    with pytest.raises(J.TemplateError, match=r"needs the placeholder\(s\) \{response_2\}"):
+        J.check_template("{instruction} {input} {response_1}", J.PAIR_FIELDS, "pairwise")
+
+
+@pytest.mark.parametrize("text, want", [
+    ("Score: 8\nGood answer.", 8.0),
+    ("**Score:** 7", 7.0),
+    ("9", 9.0),
+    ("I would rate it 6/10 overall.", 6.0),
+    ("Rating: 7.5", 7.5),
+    ("I give it 9.", 9.0),
+    ("Score: 11", None),
+    ("Score: 0", None),
+    ("Between 3 and 4.", None),
+    ("", None),
+    ("No idea.", None),
+])
+def test_parse_score(text, want):
+    assert J.parse_score(text) == want
+
+
+@pytest.mark.parametrize("text, want", [
+    ("Scores: 8 7\nBoth fine.", (8.0, 7.0)),
+    ("8, 7", (8.0, 7.0)),
+    ("**Scores:** 7 9", (7.0, 9.0)),
+    ("Assistant 1: 9\nAssistant 2: 6\nbecause", (9.0, 6.0)),
+    ("Assistant 1: 8/10, Assistant 2: 6/10", (8.0, 6.0)),
+    ("Assistant 1 receives 8.", None),
+    ("8 7 6", None),
+    ("12 3", None),
+    ("", None),
+])
+def test_parse_pair(text, want):
+    assert J.parse_pair(text) == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_parsers_never_raise_and_stay_in_range(text):
+    s = J.parse_score(text)
+    assert s is None or 1 <= s <= 10
+    p = J.parse_pair(text)
+    assert p is None or all(1 <= x <= 10 for x in p)
+    r = parse_review(text)
+    assert len(r) == 4 and all(x in (True, False, None) for x in r)
+
+
+# ------------------------------------------------------------------ judging with FakeLM
+
+
+def grade_by_content(req: LMRequest) -> str:
+    """Scores 9 for responses containing 'good', 4 otherwise."""
+    resp = req.prompt.split("[Assistant's response]\n", 1)[1].split("\n[End of response]")[0]
+    return f"Score: {9 if 'good' in resp else 4}\nReason."
+
+
+def test_judge_single_stores_scores_and_resumes_free(tmp_path):
+    store = Store(tmp_path / "w.sqlite")
+    run = eval_run(store, 3)
+    a = fill(store, run, "A", {0: "good", 1: "good", 2: "good"})
+    b = fill(store, run, "B", {0: "good", 1: "bad", 2: "bad"})
+    judge = FakeLM(responder=grade_by_content, name="judge")
+    rep = J.judge_single(store, run, judge, ["A", "B"])
+    assert (rep.judged, rep.unreadable, rep.skipped) == (6, 0, 0)
+    assert {(j.set_a, j.score_a) for j in judgments(store, [a])} == {(a, 9.0)}
+    assert sorted(j.score_a for j in judgments(store, [b])) == [4.0, 4.0, 9.0]
+    assert all(r.step == "judge" and r.temperature == 0.0 for r in judge.requests)
+    again = J.judge_single(store, run, judge, ["A", "B"])
+    assert (again.judged, again.skipped, len(judge.requests)) == (0, 6, 6)
+    [rel] = J.relative_scores(store, run, "A", ["B"], judge="judge", paired=False)
+    assert (rel.n, rel.total, rel.reference_total) == (3, 17.0, 27.0)
+    assert rel.ratio == pytest.approx(17 / 27)
+
+
+def test_judge_unreadable_and_failed_calls(tmp_path):
+    store = Store(tmp_path / "w.sqlite")
+    run = eval_run(store, 2)
+    fill(store, run, "A", {0: "x", 1: "y"})
+    judge = FakeLM(["Score: 5", LMUnavailable("down")], name="judge")
+    with pytest.raises(LMUnavailable):
+        J.judge_single(store, run, judge, ["A"])
+    assert [j.score_a for j in judgments(store, [response_set(store, run.id, "A").id])] == [5.0]
+    judge2 = FakeLM(["no score here"], name="judge")  # resume: only the failed one is asked again
+    rep = J.judge_single(store, run, judge2, ["A"])
+    assert (rep.judged, rep.unreadable, rep.skipped, len(judge2.requests)) == (1, 1, 1, 1)
+
+
+def biased_pair_judge(req: LMRequest) -> str:
+    """'good' answers get 8, others 4, and whichever is shown first gets one extra point."""
+    first = req.prompt.split("[Assistant 1]\n", 1)[1].split("\n[End of Assistant 1]")[0]
+    second = req.prompt.split("[Assistant 2]\n", 1)[1].split("\n[End of Assistant 2]")[0]
+    s1, s2 = (8 if "good" in first else 4) + 1, 8 if "good" in second else 4
+    return f"Scores: {s1} {s2}\nExplanation."
+
+
+def test_judge_pairs_both_orders_cancel_position_bias(tmp_path):
+    store = Store(tmp_path / "w.sqlite")
+    run = eval_run(store, 2)
+    a = fill(store, run, "A", {0: "good one", 1: "good two"})
+    b = fill(store, run, "B", {0: "bad one", 1: "good three"})
+    judge = FakeLM(responder=biased_pair_judge, name="judge")
+    rep = J.judge_pairs(store, run, judge, "A", "B")
+    assert (rep.judged, rep.unreadable, rep.skipped) == (4, 0, 0)
+    shown = [(r.prompt.split("[Assistant 1]\n")[1].split("\n")[0], r.prompt.split("[Assistant 2]\n")[1].split("\n")[0])
+             for r in judge.requests]
+    assert sorted(shown) == sorted([("good one", "bad one"), ("bad one", "good one"),
+                                    ("good two", "good three"), ("good three", "good two")])
+    rows = {(j.set_a, j.set_b, j.instance_id): (j.score_a, j.score_b) for j in judgments(store, [a, b], paired=True)}
+    i0 = store.instances(run_id=run.id)[0].id
+    assert rows[(a, b, i0)] == (9.0, 4.0) and rows[(b, a, i0)] == (5.0, 8.0)
+    [rel] = J.relative_scores(store, run, "A", ["B"], judge="judge", paired=True)
+    # A: 9 + 8 (instance 0) + 9 + 8 (instance 1) = 34; B: 4 + 5 + 8 + 9 = 26: the +1 bias lands on both.
+    assert (rel.n, rel.total, rel.reference_total) == (2, 26.0, 34.0)
+    assert J.judge_pairs(store, run, judge, "A", "B").skipped == 4 and len(judge.requests) == 4
+    with pytest.raises(ValueError, match="two different response sets"):
+        J.judge_pairs(store, run, judge, "A", "A")
+
+
+def test_judge_cli_and_scores(tmp_path, capsys, monkeypatch):
+    store = Store(tmp_path / "w.sqlite")
+    run = eval_run(store, 2)
+    fill(store, run, "A", {0: "x", 1: "y"})
+    fill(store, run, "B", {0: "x", 1: "y"})
+    prompt = tmp_path / "p.txt"
+    prompt.write_text("{instruction} {input} {response}")
+    w = str(tmp_path / "w.sqlite")
+    # the built-in fake answers "A short answer about ...": no score can be read from it
+    code, out, err = cli(capsys, "evaluate", "judge", "-w", w, "--run", "ev", "--sets", "A,B", "--lm", "fake",
+                         "--prompt-file", str(prompt))
+    assert code == 0 and "4 responses judged, 0 already judged, 4 unreadable" in err
+    assert "judge fake: totals relative to A" in out
+    code, out, _ = cli(capsys, "evaluate", "scores", "-w", w, "--run", "ev", "--sets", "A,B", "--judge", "fake", "--json")
+    assert json.loads(out) == {"set": "B", "reference": "A", "n": 0, "total": 0.0, "reference_total": 0.0, "ratio": 0.0}
+    bad = tmp_path / "bad.txt"
+    bad.write_text("{instruction}")
+    code, _, err = cli(capsys, "evaluate", "judge", "-w", w, "--sets", "A,B", "--lm", "fake", "--prompt-file", str(bad))
+    assert code == 2 and "needs the placeholder(s) {input}, {response}" in err
+
+
+# ------------------------------------------------------------------ reward pairs
+
+
+def test_reward_pairs_every_differently_scored_pair(tmp_path, capsys):
+    store = Store(tmp_path / "w.sqlite")
+    run = eval_run(store, 2)
+    fill(store, run, "A", {0: "a0", 1: "a1"})
+    fill(store, run, "B", {0: "b0", 1: "b1"})
+    fill(store, run, "C", {0: "c0", 1: "c1"})
+    marks = {"a0": 9, "b0": 5, "c0": 7, "a1": 6, "b1": 6, "c1": 2}
+
+    def by_marks(req: LMRequest) -> str:
+        resp = req.prompt.split("[Assistant's response]\n", 1)[1].split("\n")[0]
+        return f"Score: {marks[resp]}"
+
+    J.judge_single(store, run, FakeLM(responder=by_marks, name="j"), ["A", "B", "C"])
+    rows = reward_pairs(store, run, ["A", "B", "C"])
+    assert rows == [
+        {"prompt": "Task number 0.", "chosen": "a0", "rejected": "b0"},
+        {"prompt": "Task number 0.", "chosen": "a0", "rejected": "c0"},
+        {"prompt": "Task number 0.", "chosen": "c0", "rejected": "b0"},
+        {"prompt": "Task number 1.\n\nin 1", "chosen": "a1", "rejected": "c1"},
+        {"prompt": "Task number 1.\n\nin 1", "chosen": "b1", "rejected": "c1"},
+    ]  # C(3,2) = 3 pairs per prompt, less the tie a1 = b1
+    out = tmp_path / "out" / "pairs.jsonl"
+    code, text, _ = cli(capsys, "evaluate", "reward-pairs", "-w", str(tmp_path / "w.sqlite"), "--run", "ev",
+                        "--sets", "A,B,C", "--out", str(out))
+    assert code == 0 and "wrote 5" in text
+    assert [json.loads(line) for line in out.read_text().splitlines()] == rows
+    assert list(out.parent.iterdir()) == [out]  # no temp file left behind
+    J.judge_single(store, run, FakeLM(responder=lambda r: "Score: 5", name="other"), ["A"])
+    with pytest.raises(ValueError, match="several judges"):
+        reward_pairs(store, run, ["A", "B", "C"])
+    assert len(reward_pairs(store, run, ["A", "B", "C"], judge="j")) == 5
+    with pytest.raises(ValueError, match="at least two"):
+        reward_pairs(store, run, ["A"])
+
+
+def test_write_jsonl_is_atomic_on_failure(tmp_path):
+    out = tmp_path / "p.jsonl"
+    out.write_text("old\n")
+
+    def rows():
+        yield {"a": 1}
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        write_jsonl(out, rows())
+    assert out.read_text() == "old\n" and list(tmp_path.iterdir()) == [out]
+
+
+# ------------------------------------------------------------------ quality review
+
+
+def generated_run(store: Store, n: int = 30):
+    """A generation run: 2 seeds, n machine instructions (every 5th dropped), 2 instances each."""
+    run = store.create_run("gen", kind="generate")
+    store.add_tasks(run.id, [Task(f"s{i}", f"Seed {i}.", (Instance("", "o"),)) for i in range(2)], origin="seed")
+    store.add_tasks(run.id, [Task(f"m{i}", f"Machine task {i}.", (Instance(f"x{i}", f"y{i}"), Instance(f"u{i}", f"v{i}")))
+                             for i in range(n)], origin="machine")
+    with store.tx() as c:
+        c.execute("UPDATE instructions SET verdict = 'drop', reason = 'too_short' WHERE run_id = ? AND origin = 'machine'"
+                  " AND seq % 5 = 0", (run.id,))
+    return run
+
+
+def test_review_sample_is_stable_one_instance_per_kept_machine_instruction(tmp_path):
+    path = tmp_path / "w.sqlite"
+    store = Store(path)
+    run = generated_run(store)
+    items = review_sample(store, run, n=10, seed=3)
+    assert len(items) == 10
+    kept = {r.id: r for r in store.instructions(run.id, origin="machine", verdict="keep")}
+    inst = {i.id: i for i in store.instances(run_id=run.id)}
+    assert len({inst[it.instance_id].instruction_id for it in items}) == 10
+    assert all(inst[it.instance_id].instruction_id in kept for it in items)
+    store.close()
+    again = Store(path)  # a new session draws the same sample
+    assert review_sample(again, again.run("gen"), n=10, seed=3) == items
+    assert review_sample(again, again.run("gen"), n=10, seed=4) != items
+    everything = review_sample(again, again.run("gen"), n=200, seed=3)
+    assert len(everything) == 24 and everything[:10] == items  # a bigger sample extends the smaller one
+
+
+def test_next_unanswered_and_yes_rates():
+    from selfinstruct.evaluate.review import ReviewItem
+
+    its = [ReviewItem(1, "i", "", "o"), ReviewItem(2, "i", "", "o")]
+    answers = [ReviewAnswer(1, 1, "human", q, True, None) for q in (1, 2, 3, 4)] + [ReviewAnswer(1, 2, "human", 1, False, None)]
+    assert next_unanswered(its, answers) == (1, 2)
+    assert next_unanswered(its, answers + [ReviewAnswer(1, 2, "human", q, True, None) for q in (2, 3, 4)]) is None
+    rates = yes_rates(answers)
+    assert [(r.question, r.yes, r.n, r.percent) for r in rates] == [(1, 1, 2, 50.0), (2, 1, 1, 100.0),
+                                                                    (3, 1, 1, 100.0), (4, 1, 1, 100.0)]
+
+
+def test_cohen_kappa_by_hand():
+    human = [True, True, True, True, True, True, False, False, False, False]
+    judge = [True, True, True, True, False, False, True, False, False, False]
+    # observed agreement 7/10; human yes 0.6, judge yes 0.5; chance 0.6*0.5 + 0.4*0.5 = 0.5
+    assert cohen_kappa(list(zip(human, judge))) == pytest.approx((0.7 - 0.5) / (1 - 0.5))
+    assert cohen_kappa([(True, True), (True, True)]) is None
+    assert cohen_kappa([]) is None
+    assert cohen_kappa([(True, False), (False, True)]) == pytest.approx(-1.0)
+    h = [ReviewAnswer(1, i, "human", 1, a, None) for i, a in enumerate(human)]
+    j = [ReviewAnswer(1, i, "judge:x", 1, a, None) for i, a in enumerate(judge)] + [ReviewAnswer(1, 99, "judge:x", 1, True, None)]
+    ag = agreement(h, j)
+    assert (ag[0].n, ag[0].agree, ag[0].percent) == (10, 7, 70.0) and ag[0].kappa == pytest.approx(0.4)
+    assert ag[1].n == 0 and ag[1].kappa is None
+
+
+@pytest.mark.parametrize("text, want", [
+    ("1. Yes\n2. No\n3. yes\n4. NO", [True, False, True, False]),
+    ("Q1: Yes\nQuestion 2 - no\n3) Yes", [True, False, True, None]),
+    ("Yes\nYes\nNo\nYes", [True, True, False, True]),
+    ("1. Yes, clearly.\n4. **No**", [True, None, None, False]),
+    ("Maybe", [None, None, None, None]),
+])
+def test_parse_review(text, want):
+    assert parse_review(text) == want
+
+
+def test_judge_review_summary_and_cli(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "w.sqlite"
+    store = Store(path)
+    run = generated_run(store, 10)
+    items = review_sample(store, run, n=4, seed=0)
+    rep = judge_review(store, run, FakeLM(responder=lambda r: "1. Yes\n2. Yes\n3. No\n4. No", name="j"), items)
+    assert (rep.answered, rep.unreadable) == (16, 0)
+    # a person answers in the terminal: the first two instances all Yes, then stops
+    monkeypatch.setattr(sys, "stdin", io.StringIO("y\n" * 4 + "maybe\n" + "y\n" * 4 + "q\n"))
+    code, out, _ = cli(capsys, "evaluate", "review", "-w", str(path), "--run", "gen", "-n", "4")
+    assert code == 0 and out.count("Instruction: ") == 3 and QUESTIONS[0] in out
+    summary = review_summary(store, run)
+    assert [r.n for r in summary.rates["human"]] == [2, 2, 2, 2]
+    assert [r.percent for r in summary.rates["judge:j"]] == [100.0, 100.0, 0.0, 0.0]
+    assert [(a.n, a.agree) for a in summary.agreement["judge:j"]] == [(2, 2), (2, 2), (2, 0), (2, 0)]
+    code, out, _ = cli(capsys, "evaluate", "review-summary", "-w", str(path), "--run", "gen")
+    assert re.search(r"Q3\. Is the output .*100% of 2\s+0% of 4", out)
+    assert "human vs judge:j:" in out
+    code, out, _ = cli(capsys, "evaluate", "review-summary", "-w", str(path), "--run", "gen", "--json")
+    data = json.loads(out)
+    assert data["agreement"]["judge:j"][0] == {"question": 1, "n": 2, "agree": 2, "percent": 100.0, "kappa": None}
+
+
+# ------------------------------------------------------------------ ratings
+
+
+def test_rating_queue_blind_mix_and_chart_data(tmp_path, capsys):
+    store = Store(tmp_path / "w.sqlite")
+    run = eval_run(store, 3)
+    a = fill(store, run, "A", {0: "a0", 1: "a1", 2: "a2"})
+    b = fill(store, run, "B", {0: "b0", 1: "b1", 2: "b2"})
+    queue = rating_queue(store, run, ["A", "B"], seed=1)
+    assert len(queue) == 6 and queue == rating_queue(store, run, ["A", "B"], seed=1)
+    order = [q.set_id for q in queue]
+    assert order not in (sorted(order), sorted(order, reverse=True))  # the models are mixed, not in blocks
+    for it, g in zip(queue[:4], "ABAD"):
+        save_rating(store, it.set_id, it.instance_id, g)
+    from selfinstruct.store.evals import ratings
+
+    assert next_unrated(queue, ratings(store, [a, b])) == 4
+    counts = grade_counts(store, run, ["A", "B"])
+    assert sum(sum(c.values()) for c in counts.values()) == 4 and set(counts["A"]) == set("ABCD")
+    frame = figures.ratings_frame({"m": {"A": 1, "B": 1, "C": 0, "D": 2}})
+    assert [(r["grade"], r["count"], r["percent"]) for r in frame] == [("A", 1, 25.0), ("B", 1, 25.0),
+                                                                        ("C", 0, 0.0), ("D", 2, 50.0)]
+    fig = figures.ratings_figure({"m": {"A": 1, "B": 1, "C": 0, "D": 2}, "n": {"A": 2, "B": 0, "C": 0, "D": 0}})
+    assert fig.layout.barmode == "stack" and [t.x for t in fig.data][0] == (25.0, 100.0)
+    with pytest.raises(Exception, match="one of A, B, C, D"):
+        save_rating(store, a, queue[0].instance_id, "E")
+    code, out, _ = cli(capsys, "evaluate", "ratings-summary", "-w", str(tmp_path / "w.sqlite"), "--run", "ev",
+                       "--sets", "A,B", "--json")
+    assert json.loads(out) == counts
+
+
+def test_relative_figure():
+    fig = figures.relative_figure([J.RelativeScore("B", 2, 19.0, 20.0)], "A", "judge")
+    assert fig.data[0].x == (95.0,) and "95%" in fig.data[0].text[0]
