@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ["generate", "status", "stats", "charts", "check", "answer", "translate"]
+COMMAND_MODULES = ["generate", "status", "stats", "charts", "check", "answer", "translate", "evaluate", "export", "import_", "finetune"]
 
 
 def build_parser() -> argparse.ArgumentParser:
