@@ -111,8 +111,6 @@ def save_view(store: Store, run: RunInfo, name: str, settings: FilterConfig) -> 
 
 
 def view_settings(store: Store, run: RunInfo, name: str) -> FilterConfig:
-    from .config import _build
-
     return from_mapping(FilterConfig, store.view(run.id, name), f"view {name}")
 
 
