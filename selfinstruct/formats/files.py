@@ -162,7 +162,7 @@ def json_records(path: Path, text: str) -> Iterator[tuple[str, Any]]:
         try:
             yield f"{path}:{lineno}", json.loads(line)
         except json.JSONDecodeError as e:
-            yield f"{path}:{lineno}", RecordError(f"invalid JSON: {e.msg} at column {e.colno}")
+            yield f"{path}:{lineno}", RecordError(f"invalid JSON: {e.msg} (column {e.colno})")
 
 
 def _array_records(path: Path, text: str, start: int) -> Iterator[tuple[str, Any]]:
