@@ -346,3 +346,33 @@ def test_embedded_model_answers_user_oriented_instructions(tmp_path):
     cmp = compare_sets(store, run, ["original", "gemma"], with_verb_noun=False)
     assert cmp["n"] == 5 and all(0 <= s <= 1 for s in cmp["rouge_vs_base"]["gemma"])
     assert all(n <= 24 for n in (store.call(r.call_id)["tokens_out"] for r in responses(store, result.response_set.id)))
+
+
+# ---------------------------------------------------------------------- page
+
+
+def test_page_answers_in_the_background_and_compares(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    ws = tmp_path / "w.sqlite"
+    with Store(ws) as store:
+        imported(store, n=4)
+    monkeypatch.setenv("SELFINSTRUCT_WORKSPACE", str(ws))
+    monkeypatch.setenv("SELFINSTRUCT_ALLOW_FAKE", "1")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/responses.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.radio(key="ans.backend").set_value("fake").run()
+    at.text_input(key="ans.name").set_value("page-set").run()
+    next(b for b in at.button if b.key == "ans.go").click().run()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not at.success:
+        time.sleep(0.2)
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [s.value for s in at.success] == ["Finished."]
+    with Store(ws) as store:
+        assert len(responses(store, response_set(store, store.run("imp").id, "page-set").id)) == 6
+    assert len(at.get("plotly_chart")) >= 3  # lengths, empty/refused, ROUGE-L (+ verb-noun)

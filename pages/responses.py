@@ -1,0 +1,237 @@
+"""Responses: re-answer the chosen run with another model, translate it, and compare
+response sets side by side ("Instruction Tuning with GPT-4").
+
+Jobs run on background threads (``selfinstruct.responses.BackgroundJob``) kept
+per server, so a reload or a second tab sees the same progress; stopping ends
+after the batch in flight, and starting the same job again resumes it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from pages.common import current_run, data_version, fake_allowed, md, open_store, registry, workspace_path
+from selfinstruct import compare
+from selfinstruct.config import LMConfig
+from selfinstruct.lm.base import LMError
+from selfinstruct.responses import (
+    AnswerSettings,
+    BackgroundJob,
+    TranslateSettings,
+    answer_request,
+    answer_set,
+    estimate,
+    resolve_language,
+    run_items,
+    run_records,
+    translate_request,
+    translate_run,
+)
+from selfinstruct.store import Store
+from selfinstruct.store.responses import answered_instance_ids, response_sets
+
+POLL_S = 1.0
+
+st.title("💬 Responses")
+store = open_store()
+run = current_run(store) if store is not None else None
+if run is None:
+    st.stop()
+st.caption(f"Run **{md(run.name)}** · {run.kind} · language {md(run.language)}")
+
+
+@st.cache_resource(show_spinner=False)
+def jobs() -> dict[tuple[str, int], BackgroundJob]:
+    """Answer/translate jobs of this server, one per (workspace, run)."""
+    return {}
+
+
+def lm_form(prefix: str) -> LMConfig:
+    """Which model answers; the API key is the one held in memory (Runs page) or $OPENAI_API_KEY."""
+    choices = {"llamacpp": "Embedded model (offline)", "openai": "OpenAI-compatible endpoint"}
+    if fake_allowed():
+        choices["fake"] = "Fake scripted LM (tests only)"
+    cfg = LMConfig(backend=st.radio("Model", list(choices), format_func=choices.__getitem__,
+                                    key=f"{prefix}.backend", horizontal=True))
+    if cfg.backend == "openai":
+        c = st.columns(4)
+        cfg.model = c[0].text_input("Model name", key=f"{prefix}.model", placeholder="gpt-4o")
+        cfg.base_url = c[1].text_input("Base URL", key=f"{prefix}.base_url", placeholder="https://api.openai.com/v1")
+        cfg.api_mode = c[2].selectbox("API", ["chat", "completion"], key=f"{prefix}.api_mode")
+        cfg.concurrency = int(c[3].number_input("Concurrency", 1, 64, 8, key=f"{prefix}.conc"))
+        c = st.columns(2)
+        cfg.price_in_per_1m = c[0].number_input("$ per 1M prompt tokens", 0.0, 1000.0, 0.0, key=f"{prefix}.pin")
+        cfg.price_out_per_1m = c[1].number_input("$ per 1M output tokens", 0.0, 1000.0, 0.0, key=f"{prefix}.pout")
+        st.caption("API key: the one held in this session (Runs page), else $OPENAI_API_KEY.")
+    elif cfg.backend == "llamacpp":
+        cfg.model_path = st.text_input("GGUF model file", key=f"{prefix}.model_path",
+                                       help="Leave empty for the packaged Gemma 3 270M.")
+    return cfg
+
+
+def scope(prefix: str) -> tuple[str | None, bool, int | None]:
+    """(view, include seeds, limit): which part of the run a job works on."""
+    c = st.columns(3)
+    view = None
+    if run.kind == "generate":
+        views = store.views(run.id)
+        view = c[0].selectbox("Filtered view", [None, *views], key=f"{prefix}.view",
+                              format_func=lambda v: "stored verdicts" if v is None else v)
+        seeds = c[1].checkbox("Include seed tasks", key=f"{prefix}.seeds")
+    else:
+        seeds = False
+    limit = int(c[2].number_input("First N records (0: all)", 0, 10_000_000, 0, key=f"{prefix}.limit"))
+    return view, seeds, limit or None
+
+
+def start(label: str, cfg: LMConfig, work) -> None:
+    key = (workspace_path(), run.id)
+    try:
+        lm = registry().lm(cfg, api_key=st.session_state.get("api_key") if cfg.backend == "openai" else None)
+    except (ValueError, LMError) as e:
+        st.error(f"Cannot use the model: {e}")
+        return
+    path = str(store.path)
+    jobs()[key] = BackgroundJob(label, lambda on_progress, should_stop: work(Store(path), lm, on_progress,
+                                                                            should_stop)).start()
+
+
+job = jobs().get((workspace_path(), run.id))
+busy = bool(job and job.running)
+answer_tab, translate_tab, compare_tab = st.tabs(["Answer", "Translate", "Compare"])
+
+with answer_tab:
+    st.markdown("Answer every kept (instruction, input) of this run with another model. The answers form a "
+                "**response set** beside the original outputs; answered instances are skipped on resume.")
+    cfg = lm_form("ans")
+    view, seeds, limit = scope("ans")
+    c = st.columns(4)
+    name = c[0].text_input("Response set name", "answers", key="ans.name").strip()
+    max_tokens = int(c[1].number_input("Max tokens", 1, 32768, 512, key="ans.maxtok"))
+    temperature = float(c[2].number_input("Temperature", 0.0, 2.0, 0.0, 0.1, key="ans.temp"))
+    max_cost = float(c[3].number_input("Stop at $ (0: no limit)", 0.0, 1e6, 0.0, key="ans.cost"))
+    system = st.text_area("System text (optional)", key="ans.system", height=68).strip() or None
+    settings = AnswerSettings(mode=cfg.api_mode, system=system, max_tokens=max_tokens, temperature=temperature)
+    try:
+        items = run_items(store, run, view, include_seeds=seeds)[:limit]
+    except ValueError as e:
+        st.error(str(e))
+        items = []
+    existing = {s.name: s for s in response_sets(store, run.id)}
+    done = answered_instance_ids(store, existing[name].id) if name in existing else set()
+    todo = [it for it in items if it.instance_id not in done]
+    est = estimate([answer_request(it.instruction, it.input, settings) for it in todo], [it.reference for it in todo], cfg)
+    st.caption(f"{len(items):,} instances, {len(items) - len(todo):,} already answered · estimate: {md(est.describe())}")
+    if st.button("Start answering", icon="▶️", type="primary", disabled=busy or not todo or not name, key="ans.go"):
+        budget = max_cost or None
+        start(f"answer → {name}", cfg, lambda s, lm, p, stop: answer_set(
+            s, run, lm, cfg, name=name, settings=settings, items=items, max_cost=budget, on_progress=p,
+            should_stop=stop))
+        st.rerun()
+
+with translate_tab:
+    st.markdown("Translate this run's kept instructions and inputs (optionally outputs) into a new run of kind "
+                "**translation**, each record linked to its source. Answering that run gives a translated set.")
+    cfg_t = lm_form("tr")
+    view_t, seeds_t, limit_t = scope("tr")
+    c = st.columns(4)
+    to = c[0].text_input("Target language (code or name)", "zh", key="tr.to")
+    outputs = c[1].checkbox("Translate outputs too", key="tr.outputs")
+    max_tokens_t = int(c[2].number_input("Max tokens", 1, 32768, 1024, key="tr.maxtok"))
+    max_cost_t = float(c[3].number_input("Stop at $ (0: no limit)", 0.0, 1e6, 0.0, key="tr.cost"))
+    settings_t = TranslateSettings(mode=cfg_t.api_mode, max_tokens=max_tokens_t, outputs=outputs)
+    try:
+        code, lang = resolve_language(to)
+        records = run_records(store, run, view_t, include_seeds=seeds_t)[:limit_t]
+    except ValueError as e:
+        st.error(str(e))
+        code, lang, records = "", "", []
+    texts = [t for r in records for t in [r.text, *(i for _, i, _ in r.instances),
+                                          *(o for _, _, o in r.instances if outputs)] if t.strip()]
+    est_t = estimate([translate_request(t, lang or "?", "English", settings_t) for t in texts], texts, cfg_t)
+    st.caption(f"{len(records):,} records into {md(lang or '?')} as run `{run.name}-{code}` · "
+               f"estimate (before resuming): {md(est_t.describe())}")
+    if st.button("Start translating", icon="▶️", type="primary", disabled=busy or not records or not code,
+                 key="tr.go"):
+        budget_t = max_cost_t or None
+        start(f"translate → {code}", cfg_t, lambda s, lm, p, stop: translate_run(
+            s, run, lm, cfg_t, to=to, settings=settings_t, view=view_t, include_seeds=seeds_t, records=records,
+            max_cost=budget_t, on_progress=p, should_stop=stop))
+        st.rerun()
+
+
+@st.fragment(run_every=POLL_S if busy else None)
+def progress_panel() -> None:
+    j = jobs().get((workspace_path(), run.id))
+    if j is None:
+        return
+    if busy and not j.running:
+        st.rerun()  # finished: redraw the page (sets, buttons)
+    p = j.progress
+    st.subheader(f"Job: {j.label}" + (" · running" if j.running else ""))
+    st.progress(p.done / p.total if p.total else 0.0, text=f"{p.done:,} of {p.total:,} done")
+    m = st.columns(5)
+    m[0].metric("LM calls", f"{p.calls:,}")
+    m[1].metric("From cache", f"{p.cached:,}")
+    m[2].metric("Tokens", f"{p.tokens_in + p.tokens_out:,}")
+    m[3].metric("Cost", f"${p.cost:.4f}")
+    m[4].metric("Errors", f"{p.errors:,}")
+    if j.running:
+        if st.button("Stop after this batch", icon="⏹️", key="job.stop"):
+            j.stop()
+    elif j.failure:
+        st.error(j.failure, icon="🚨")
+    elif j.result is not None:
+        r = j.result
+        if r.error:
+            st.error(f"{r.error}. What was done is saved: start the same job again to resume.", icon="🚨")
+        elif r.stopped == "budget":
+            st.warning("Stopped: the budget is spent. Raise it and start again to go on.", icon="💰")
+        elif r.stopped:
+            st.info("Stopped. Start the same job again to resume.", icon="⏸️")
+        else:
+            st.success("Finished.", icon="✅")
+
+
+progress_panel()
+
+
+@st.cache_data(show_spinner="Comparing…", max_entries=8)
+def comparison(path: str, run_id: int, names: tuple[str, ...], version: tuple) -> dict[str, Any]:
+    s = open_store(path)
+    return compare.compare_sets(s, s.run(run_id), list(names))
+
+
+with compare_tab:
+    sets = response_sets(store, run.id)
+    if not sets:
+        st.info("No response set yet: answer this run first.", icon="ℹ️")
+    else:
+        stats = compare.response_set_stats(store, run)
+        st.dataframe(pd.DataFrame(stats).T, width="stretch")
+        options = [compare.ORIGINAL, *(s.name for s in sets)]
+        picked = st.multiselect("Compare (the first is the base for ROUGE-L)", options,
+                                default=options[:2], key="cmp.names")
+        if len([n for n in picked if n != compare.ORIGINAL]) >= 1:
+            counts = tuple(len(answered_instance_ids(store, s.id)) for s in sets)
+            cmp = comparison(str(store.path), run.id, tuple(picked), data_version(store, run) + counts)
+            st.caption(f"{cmp['n']:,} instances answered by every chosen set · lengths in {cmp['unit']} · "
+                       f"ROUGE-L tokenizer: {cmp['tokenizer']} · {md(cmp['verb_noun_note'])}")
+            for key, fig in compare.comparison_figures(cmp).items():
+                st.plotly_chart(fig, key=f"cmp.{key}")
+            ids, texts = compare.aligned_outputs(store, run, picked)
+            if ids:
+                by_id = {i.id: i for i in store.instances(run_id=run.id)}
+                rows = store.instructions(run.id)
+                instr = {r.id: r.text for r in rows}
+                st.markdown("**Side by side**")
+                st.dataframe(pd.DataFrame({
+                    "instruction": [instr.get(by_id[i].instruction_id, "") for i in ids],
+                    "input": [by_id[i].input for i in ids],
+                    **{n: ts for n, ts in texts.items()},
+                }), hide_index=True, width="stretch")
+        else:
+            st.caption("Pick at least one response set.")
