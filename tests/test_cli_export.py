@@ -1,0 +1,160 @@
+"""``export`` and ``import`` from the command line: what a run or view keeps, response sets,
+provenance, refusals and exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from selfinstruct import views
+from selfinstruct.cli import main
+from selfinstruct.config import FilterConfig, RunConfig
+from selfinstruct.lm.fake import FakeLM
+from selfinstruct.pipeline import Pipeline, start_run
+from selfinstruct.seeds import load_tasks
+from selfinstruct.store import Store
+from selfinstruct.store.responses import create_response_set, save_responses
+
+from conftest import OUR_SEEDS
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """A small generation run on the fake LM: seeds, kept and dropped machine instructions."""
+    path = tmp_path_factory.mktemp("gen") / "ws.sqlite"
+    store = Store(path)
+    cfg = RunConfig(target=25)
+    cfg.lm.backend = "fake"
+    run = start_run(store, "gen", load_tasks(OUR_SEEDS), cfg)
+    list(Pipeline(store, run, FakeLM()).events())
+    store.close()
+    return path
+
+
+def _pairs(tasks):
+    return sorted((t.instruction, i.input, i.output) for t in tasks for i in t.instances)
+
+
+def test_export_without_view_is_the_kept_machine_data(generated, tmp_path, capsys):
+    out = tmp_path / "gen.json"
+    assert main(["export", "-w", str(generated), "--format", "alpaca", "--out", str(out)]) == 0
+    store = Store(generated)
+    run = store.run("gen")
+    kept = views.view_tasks(store, run)
+    assert kept and all(t.origin == "machine" for t in kept)
+    rows = json.loads(out.read_text())
+    assert sorted((r["instruction"], r["input"], r["output"]) for r in rows) == _pairs(kept)
+    seeds = {t.instruction for t in store.tasks(run.id, origin="seed")}
+    assert not seeds & {r["instruction"] for r in rows}
+    m = json.loads((tmp_path / "gen.json.manifest.json").read_text())
+    assert m["run"] == "gen" and m["view"] is None and m["filters"] == run.config["filters"]
+    assert m["counts"]["instructions_exported"] + m["counts"]["instructions_without_instances"] == len(kept)
+    assert f"wrote {len(rows)} alpaca record(s) from run 'gen'" in capsys.readouterr().out
+
+
+def test_export_of_a_view_is_what_the_view_keeps(generated, tmp_path):
+    store = Store(generated)
+    run = store.run("gen")
+    strict = FilterConfig(rouge_threshold=0.4, min_words=6)
+    views.save_view(store, run, "strict", strict)
+    out = tmp_path / "strict.jsonl"
+    assert main(["export", "-w", str(generated), "--run", "gen", "--view", "strict", "-f", "alpaca-jsonl",
+                 "-o", str(out), "--json"]) == 0
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    expected = views.view_tasks(store, run, "strict")
+    assert sorted((r["instruction"], r["input"], r["output"]) for r in rows) == _pairs(expected)
+    assert len({r["instruction"] for r in rows}) < len(views.view_tasks(store, run))
+    m = json.loads((tmp_path / "strict.jsonl.manifest.json").read_text())
+    assert m["view"] == "strict" and m["filters"]["min_words"] == 6 and m["filters"]["rouge_threshold"] == 0.4
+
+
+def test_instructions_left_with_no_instance_are_counted(generated, tmp_path):
+    store = Store(generated)
+    run = store.run("gen")
+    views.save_view(store, run, "no-instances", FilterConfig(max_instances=0))
+    out = tmp_path / "none.jsonl"
+    assert main(["export", "-w", str(generated), "--view", "no-instances", "-f", "chat", "-o", str(out)]) == 0
+    m = json.loads((tmp_path / "none.jsonl.manifest.json").read_text())["counts"]
+    assert m["instructions_exported"] == 0 and m["records"] == 0 and out.read_text() == ""
+    assert m["instructions_without_instances"] == len(views.view_tasks(store, run, "no-instances")) > 0
+
+
+def test_export_with_responses_uses_the_sets_outputs(generated, tmp_path):
+    store = Store(generated)
+    run = store.run("gen")
+    kept_ids = {r.id for r in store.instructions(run.id, origin="machine", verdict="keep")}
+    insts = [i for i in store.instances(run_id=run.id) if i.instruction_id in kept_ids and i.verdict == "keep"]
+    rset = create_response_set(store, run.id, "stronger", model="big-model")
+    answered = insts[: len(insts) - 2]
+    save_responses(store, rset.id, [(i.id, f"better answer {i.id}", None, "stop") for i in answered])
+    out = tmp_path / "better.csv"
+    assert main(["export", "-w", str(generated), "-f", "csv", "-o", str(out), "--responses", "stronger"]) == 0
+    import pandas as pd
+
+    frame = pd.read_csv(out, keep_default_na=False, dtype=str)
+    assert sorted(frame["output"]) == sorted(f"better answer {i.id}" for i in answered)
+    m = json.loads((tmp_path / "better.csv.manifest.json").read_text())
+    assert m["counts"]["instances_without_response"] == 2
+    assert m["responses"] == {"name": "stronger", "model": "big-model", "kind": "answer"}
+
+
+def test_hf_export_card_names_the_model_and_filters(generated, tmp_path):
+    out = tmp_path / "ds"
+    assert main(["export", "-w", str(generated), "-f", "hf", "-o", str(out)]) == 0
+    card = (out / "README.md").read_text()
+    assert "backend `fake`" in card and '"rouge_threshold": 0.7' in card and '"target": 25' in card
+    assert "# of instructions" in card
+
+
+def test_unknown_view_or_format_fails_cleanly(generated, tmp_path, capsys):
+    assert main(["export", "-w", str(generated), "--view", "nope", "-f", "chat", "-o", str(tmp_path / "x")]) == 2
+    assert main(["export", "-w", str(generated), "-f", "xml", "-o", str(tmp_path / "y")]) == 2
+    err = capsys.readouterr().err
+    assert "no view 'nope'" in err and "unknown format 'xml'" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_import_then_reexport_through_the_cli(tmp_path, capsys):
+    src = tmp_path / "mine.json"
+    src.write_text(json.dumps([{"instruction": "Double the number.", "input": str(i), "output": str(2 * i)}
+                               for i in range(1, 4)] + [{"instruction": "Say hi.", "input": "", "output": "Hi!"}]))
+    ws = tmp_path / "ws.sqlite"
+    assert main(["import", "-w", str(ws), "--file", str(src)]) == 0
+    assert "imported 4 alpaca record(s)" in capsys.readouterr().out
+    store = Store(ws)
+    run = store.run("mine")
+    assert run.kind == "import" and [len(t.instances) for t in store.tasks(run.id)] == [3, 1]
+    out = tmp_path / "again.jsonl"
+    assert main(["export", "-w", str(ws), "--run", "mine", "-f", "alpaca-jsonl", "-o", str(out)]) == 0
+    assert [json.loads(x) for x in out.read_text().splitlines()] == json.loads(src.read_text())
+    assert main(["import", "-w", str(ws), "--file", str(src)]) == 0
+    assert [r.name for r in store.runs()] == ["mine", "mine-2"]
+
+
+def test_import_refusal_names_lines_and_imports_nothing(tmp_path, capsys):
+    src = tmp_path / "bad.jsonl"
+    src.write_text('{"instruction": "Fine one.", "output": "ok"}\n{"instruction": "No output."}\n')
+    ws = tmp_path / "ws.sqlite"
+    assert main(["import", "-w", str(ws), "--file", str(src)]) == 2
+    err = capsys.readouterr().err
+    assert f"{src}:2: missing field 'output'" in err and "--skip-bad" in err
+    assert Store(ws).runs() == []
+    assert main(["import", "-w", str(ws), "--file", str(src), "--skip-bad", "--name", "ok"]) == 0
+    captured = capsys.readouterr()
+    assert "imported 1" in captured.out and f"{src}:2: missing field 'output'" in captured.err
+
+
+def test_user_oriented_data_through_the_cli(tmp_path):
+    from conftest import USER_ORIENTED, shared_file
+
+    path = shared_file(USER_ORIENTED)
+    ws = tmp_path / "ws.sqlite"
+    assert main(["import", "-w", str(ws), "--file", str(path), "--format", "user-oriented", "--name", "uo"]) == 0
+    out = tmp_path / "uo.jsonl"
+    assert main(["export", "-w", str(ws), "-f", "chat", "-o", str(out), "--system", "Answer well."]) == 0
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(lines) == 252 and all(x["messages"][0] == {"role": "system", "content": "Answer well."} for x in lines)
+    expected = sorted(f"{t.instruction}\n\n{i.input}" if i.input.strip() else t.instruction
+                      for t in load_tasks(path) for i in t.instances)
+    assert sorted(x["messages"][1]["content"] for x in lines) == expected
