@@ -132,7 +132,7 @@ with review_tab:
 # ------------------------------------------------------------------ blind rating
 with rate_tab:
     st.markdown("Rate responses on the paper's scale, without knowing which model wrote them. "
-                "Keys: **A**, **B**, **C**, **D**. Model names appear when every response is rated.")
+                "Keys: **1**–**4** for A–D. Model names appear when every response is rated.")
     st.dataframe(pd.DataFrame({"grade": list(GRADE_TEXT), "meaning": list(GRADE_TEXT.values())}), hide_index=True)
     chosen = st.multiselect("Response sets to rate", set_names, default=[s for s in set_names if s != "reference"],
                             key="ev.rate.sets")
@@ -156,8 +156,9 @@ with rate_tab:
                 save_rating(store, set_id, instance_id, grade)
 
             cols = st.columns(8)
-            for col, g in zip(cols, GRADES):
-                col.button(g, key=f"rate_{g}", shortcut=g, help=GRADE_TEXT[g], on_click=rate, args=(g,))
+            for n, (col, g) in enumerate(zip(cols, GRADES), start=1):
+                # Streamlit keeps C and R for itself, so the keys are 1-4.
+                col.button(f"{g} ({n})", key=f"rate_{g}", shortcut=str(n), help=GRADE_TEXT[g], on_click=rate, args=(g,))
         reveal = k is None or st.checkbox("Reveal model names now (ends the blind rating)", key="ev.rate.reveal")
         if reveal and done:
             st.plotly_chart(figures.ratings_figure(grade_counts(store, run, chosen)), key="ev.rate.chart")
