@@ -138,3 +138,20 @@ def test_write_charts_offline(tmp_path, summary: dict, monkeypatch: pytest.Monke
 
 def test_figures_serialise(summary: dict) -> None:
     json.loads(charts.sunburst(summary).to_json())
+
+
+def test_figures_of_a_real_report() -> None:
+    """Official seeds plus the 252 user-oriented instructions, end to end."""
+    from test_analysis import SEEDS, USER, load_jsonl
+
+    seeds, user = load_jsonl(SEEDS, "seed"), load_jsonl(USER, "import")
+    report = analysis.full_report(seeds + user, cache=analysis.DictCache())
+    figs = charts.report_figures([report], [analysis.lengths(seeds + user)], names=["all"])
+    sun = figs["verb_noun_sunburst"].data[0]
+    verbs = [lab for i, lab in zip(sun.ids, sun.labels) if "/" not in i]
+    assert sorted(verbs) == sorted(v["verb"] for v in report["top_verbs"])
+    inner = {i: v for i, v in zip(sun.ids, sun.values) if "/" not in i}
+    assert inner == {v["verb"]: sum(n["count"] for n in v["nouns"]) for v in report["top_verbs"]}
+    assert sum(figs["rouge_vs_seeds"].data[0].y) == 252  # every non-seed instruction
+    assert sum(figs["rouge_within"].data[0].y) == 175 + 252
+    assert sum(figs["lengths"].data[0].y) == 175 + 252
