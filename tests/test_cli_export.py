@@ -158,3 +158,19 @@ def test_user_oriented_data_through_the_cli(tmp_path):
     expected = sorted(f"{t.instruction}\n\n{i.input}" if i.input.strip() else t.instruction
                       for t in load_tasks(path) for i in t.instances)
     assert sorted(x["messages"][1]["content"] for x in lines) == expected
+
+
+def test_export_page_writes_what_the_cli_writes(generated, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("SELFINSTRUCT_WORKSPACE", str(generated))
+    at = AppTest.from_file("../pages/export.py", default_timeout=60).run()
+    assert not at.exception
+    page_out = tmp_path / "page.json"
+    at.radio(key="ex_fmt").set_value("alpaca").run()
+    at.text_input[0].set_value(str(page_out)).run()
+    at.button[0].click().run()
+    assert not at.exception and at.success and not at.error
+    cli_out = tmp_path / "cli.json"
+    assert main(["export", "-w", str(generated), "-f", "alpaca", "-o", str(cli_out)]) == 0
+    assert page_out.read_bytes() == cli_out.read_bytes()
