@@ -17,10 +17,10 @@ HOLD_TICKS = 8  # pause on a finished iteration before the next one
 st.title("🎬 Demo replay")
 st.caption("Plays a stored run as if it were generating now. No model is loaded or called.")
 
-choices = {"shipped": "Recorded demo (embedded model)", "workspace": "A run of the open workspace"}
-source = st.radio("Replay", list(choices), format_func=choices.__getitem__, horizontal=True, key="demo_source",
-                  disabled=not SHIPPED.exists())
-if source == "shipped" and SHIPPED.exists():
+choices = {"shipped": "Recorded demo (embedded model)"} if SHIPPED.exists() else {}
+choices["workspace"] = "A run of the open workspace"
+source = st.radio("Replay", list(choices), format_func=choices.__getitem__, horizontal=True, key="demo_source")
+if source == "shipped":
     path = str(prepare_copy(SHIPPED, COPY))
 else:
     path = workspace_path()
