@@ -24,7 +24,7 @@ from selfinstruct.evaluate.rouge import PredictionFileError, import_prediction_r
 from selfinstruct.lm.base import LM, LMError
 from selfinstruct.store import StoreError
 from selfinstruct.store.evals import GRADES, ReviewAnswer, judges, ratings, review_answers, save_rating, save_review_answers
-from selfinstruct.store.responses import response_sets
+from selfinstruct.store.responses import answered_instance_ids, response_sets
 
 st.title("Evaluate")
 store = open_store()
@@ -58,6 +58,13 @@ def lm_form(prefix: str) -> LMConfig:
 def build_lm(cfg: LMConfig) -> LM:
     """The model for ``cfg``, built once per server (loading the embedded one takes a moment)."""
     return registry().lm(cfg, api_key=st.session_state.get("api_key") if cfg.backend == "openai" else None)
+
+
+@st.cache_data(show_spinner="Scoring ROUGE-L…", max_entries=16)
+def rouge_table(path: str, run_id: int, names: tuple[str, ...], stem: bool, version: tuple[int, ...]) -> list:
+    """ROUGE-L per set, recomputed only when the sets' sizes (``version``) change."""
+    s = open_store(path)
+    return score_sets(s, s.run(run_id), list(names), stem=stem)
 
 
 def progress_bar(label: str):
@@ -207,7 +214,8 @@ with rouge_tab:
     stem = st.checkbox("Porter stemming (as in the paper's evaluation)", True, key="ev.rouge.stem")
     scored = [s.name for s in sets if s.kind != "reference"]
     if scored:
-        rows = score_sets(store, run, scored, stem=stem)
+        rows = rouge_table(str(store.path), run.id, tuple(scored), stem,
+                           tuple(len(answered_instance_ids(store, s.id)) for s in sets))
         st.dataframe(pd.DataFrame([{"model": r.name, "ROUGE-L": round(100 * r.mean, 1), "records": r.count}
                                    for r in rows]), hide_index=True)
     else:

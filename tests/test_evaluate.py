@@ -7,7 +7,6 @@ import io
 import json
 import re
 import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -44,7 +43,7 @@ from selfinstruct.lm.fake import FakeLM
 from selfinstruct.records import Instance, Task
 from selfinstruct.responses import answer_set
 from selfinstruct.store import Store
-from selfinstruct.store.evals import ReviewAnswer, judgments, save_rating, save_review_answers
+from selfinstruct.store.evals import ReviewAnswer, judgments, save_rating
 from selfinstruct.store.responses import create_response_set, response_set, save_responses
 
 from conftest import SHARED, shared_file
