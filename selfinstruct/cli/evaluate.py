@@ -20,7 +20,7 @@ from .common import add_lm_args, add_run_arg, add_workspace_arg, lm_config_from_
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="ROUGE-L, quality review, ratings, LLM judge and reward pairs",
-                       description=__doc__.split("\n\n", 1)[1])
+                       description=__doc__.split("\n\n", 1)[1].replace("``", ""))
     ev = p.add_subparsers(dest="evaluate_command", required=True, metavar="SUBCOMMAND")
 
     s = ev.add_parser("rouge", help="mean ROUGE-L F of predictions against references, one row per model")
