@@ -341,11 +341,11 @@ def test_embedded_model_answers_user_oriented_instructions(tmp_path):
     run = store.create_run("user", kind="import")
     store.add_tasks(run.id, load_tasks(shared_file(USER_ORIENTED))[:5], origin="import")
     cfg = LMConfig()
-    result = answer_set(store, run, make_lm(cfg), cfg, name="gemma", settings=AnswerSettings(max_tokens=24))
+    result = answer_set(store, run, make_lm(cfg), cfg, name="gemma", settings=AnswerSettings(max_tokens=16))
     assert result.error is None and result.progress.done == 5
     cmp = compare_sets(store, run, ["original", "gemma"], with_verb_noun=False)
     assert cmp["n"] == 5 and all(0 <= s <= 1 for s in cmp["rouge_vs_base"]["gemma"])
-    assert all(n <= 24 for n in (store.call(r.call_id)["tokens_out"] for r in responses(store, result.response_set.id)))
+    assert all(n <= 16 for n in (store.call(r.call_id)["tokens_out"] for r in responses(store, result.response_set.id)))
 
 
 # ---------------------------------------------------------------------- page
