@@ -228,10 +228,7 @@ def test_openai_execute_many_is_concurrent_and_ordered():
 
 
 def test_openai_execute_many_returns_errors_in_place():
-    def responder(body):
-        return ok("fine") if body["prompt"] != "bad" else ok("x")
-
-    with OpenAIStub(responder=responder, models=("stub-model",)) as stub:
+    with OpenAIStub(responder=lambda body: "fine", models=("stub-model",)) as stub:
         lm = stub_lm(stub, concurrency=3)
         cfg = LMConfig(backend="openai", model="nope", base_url=stub.base_url)
         wrong = OpenAICompatLM(cfg, sleep=lambda s: None)
