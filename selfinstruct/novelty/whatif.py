@@ -84,18 +84,18 @@ class WhatIfGraph:
             la, lb = lens[n0 + start + r], lens[c]
             f = fmeasure_np(lcs_from_sim(s[r, c], la, lb), la, lb)
             above = f > min_threshold
-            rows_all.append(r[above] + start)
-            cols_all.append(c[above])
+            rows_all.append((r[above] + start).astype(np.int32))
+            cols_all.append(c[above].astype(np.int32))
             f_all.append(f[above])
             start = stop
-        rows = np.concatenate(rows_all) if rows_all else np.zeros(0, np.int64)
-        cols = np.concatenate(cols_all) if cols_all else np.zeros(0, np.int64)
+        rows = np.concatenate(rows_all) if rows_all else np.zeros(0, np.int32)
+        cols = np.concatenate(cols_all) if cols_all else np.zeros(0, np.int32)
         f = np.concatenate(f_all) if f_all else np.zeros(0)
         order = np.lexsort((cols, -f, rows))
         indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
         return cls(n_seeds=n0, min_threshold=min_threshold, tokenizer=tokenizer,
-                   indptr=indptr, nbr=cols[order].astype(np.int32), score=f[order],
+                   indptr=indptr, nbr=cols[order], score=f[order],
                    seed_max=seed_max, seed_best=seed_best)
 
     def run(self, threshold: float, eligible: Sequence[bool] | None = None) -> WhatIfResult:
