@@ -215,16 +215,13 @@ def test_openai_length_passes_through(stream):
 def test_openai_execute_many_is_concurrent_and_ordered():
     def slow_echo(body):
         i = int(body["prompt"][1:])
-        return ok(f"answer {i}", delay_s=0.02 * (8 - i))
+        return ok(f"answer {i}", delay_s=0.05 * (8 - i))  # later requests finish first
 
     with OpenAIStub(responder=slow_echo) as stub:
         lm = stub_lm(stub, concurrency=4)
-        start = time.monotonic()
         out = lm.execute_many([LMRequest(f"p{i}") for i in range(8)])
-        elapsed = time.monotonic() - start
     assert [r.text for r in out] == [f"answer {i}" for i in range(8)]
     assert stub.max_in_flight == 4
-    assert elapsed < 0.02 * sum(range(1, 9))  # faster than one at a time
 
 
 def test_openai_execute_many_returns_errors_in_place():

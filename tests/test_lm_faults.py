@@ -14,9 +14,10 @@ REQ = LMRequest("Name a colour.", max_tokens=8)
 
 
 def make(stub: OpenAIStub, *, mode: str = "completion", retries: int = 3, key: str = SECRET,
-         model: str = "stub-model", sleeps: list[float] | None = None) -> OpenAICompatLM:
+         model: str = "stub-model", sleeps: list[float] | None = None,
+         timeout_s: float = 5.0) -> OpenAICompatLM:
     cfg = LMConfig(backend="openai", model=model, base_url=stub.base_url, api_mode=mode,
-                   timeout_s=0.3, max_retries=retries)
+                   timeout_s=timeout_s, max_retries=retries)
     return OpenAICompatLM(cfg, api_key=key, sleep=(sleeps.append if sleeps is not None else lambda s: None),
                           backoff_base_s=0.01)
 
@@ -36,7 +37,7 @@ FAULTS = {
     "502": (status(502), "502 bad gateway"),
     "503": (status(503), "503 service unavailable"),
     "504": (status(504), "504 gateway timeout"),
-    "timeout": (timeout(2.0), "timeout after 0.3s"),
+    "timeout": (timeout(3.0), "timeout after 0.3s"),
     "drop": (drop(), "connection failed or dropped"),
     "malformed": (malformed(), "malformed response"),
     "empty": (empty_choices(), "empty choices"),
@@ -49,10 +50,12 @@ FAULTS = {
 def test_each_fault_is_survived_and_recorded(kind, stream, mode):
     behaviour, fault = FAULTS[kind]
     with OpenAIStub() as stub:
-        r = run(stub, behaviour, ok("blue"), stream=stream, mode=mode)
+        # only the timeout case gets a tight client timeout: a busy test box can be slow
+        r = run(stub, behaviour, ok("blue"), stream=stream, mode=mode,
+                timeout_s=0.3 if kind == "timeout" else 5.0)
     assert r.text == "blue" and r.finish_reason == "stop"
-    assert len(r.faults) == 1 and r.faults[0].startswith(fault), r.faults
-    assert len(stub.posts) == 2
+    assert r.faults and all(f.startswith(fault) for f in r.faults), r.faults
+    assert len(stub.posts) == len(r.faults) + 1  # one request per attempt, no hidden SDK retries
 
 
 def test_faults_accumulate_in_order():
@@ -163,7 +166,7 @@ def test_secret_key_never_leaks():
     echo = f"Incorrect API key provided: {SECRET}"
     with OpenAIStub() as stub:
         lm = make(stub, retries=2)
-        texts = [repr(lm), str(vars(lm).get("name")), lm.name]
+        texts = [repr(lm), lm.name, *(repr(v) for v in vars(lm).values())]
         stub.script(status(500, message=echo), status(429, message=echo), status(503, message=echo))
         with pytest.raises(LMUnavailable) as unavailable:
             lm.execute(REQ)

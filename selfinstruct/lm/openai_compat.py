@@ -83,6 +83,11 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+def _hider(secret: str) -> Callable[[str], str]:
+    """Masks ``secret`` in server text; a closure, so no attribute holds the key."""
+    return (lambda text: text.replace(secret, "***")) if secret else (lambda text: text)
+
+
 class _Relay:
     """Forwards streamed text to the caller once, even when a retry streams it again.
 
@@ -150,7 +155,7 @@ class OpenAICompatLM:
                     "variable (or enter a key in the dashboard)"
                 )
             key = DUMMY_KEY
-        self._secret = key if key != DUMMY_KEY else ""
+        self._hide = _hider(key if key != DUMMY_KEY else "")
         self._client = openai.OpenAI(
             api_key=key, base_url=self.base_url, timeout=cfg.timeout_s, max_retries=0
         )
@@ -287,8 +292,7 @@ class OpenAICompatLM:
     # --- faults ---------------------------------------------------------
 
     def _scrub(self, text: str, limit: int = 300) -> str:
-        if self._secret:
-            text = text.replace(self._secret, "***")
+        text = self._hide(text)
         return text if len(text) <= limit else text[: limit - 1] + "…"
 
     def _server_message(self, e: openai.APIStatusError) -> str:
