@@ -137,7 +137,7 @@ class OpenAICompatLM:
             raise ValueError("the openai backend needs a model name (LMConfig.model)")
         self.model = cfg.model.strip()
         self.api_mode = cfg.api_mode
-        self.base_url = (cfg.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.base_url = (cfg.base_url.strip() or os.environ.get("OPENAI_BASE_URL", "").strip() or DEFAULT_BASE_URL).rstrip("/")
         self.name = f"openai:{self.model}@{self.base_url}"
         self.timeout_s = cfg.timeout_s
         self.max_retries = max(0, cfg.max_retries)
@@ -147,7 +147,7 @@ class OpenAICompatLM:
         self._backoff_max_s = backoff_max_s
         self._retry_after_cap_s = retry_after_cap_s
         self._rng = rng or random.Random()
-        key = (api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")).strip()
+        key = (api_key or os.environ.get("OPENAI_API_KEY") or "").strip()  # "" from a form: use the env
         if not key:
             if not is_local(self.base_url):
                 raise LMFatalError(
