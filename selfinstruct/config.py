@@ -94,7 +94,7 @@ class LMConfig:
     max_retries: int = 6
     model_path: str = ""
     n_ctx: int = 4096
-    threads: int = 0  # 0: one per core
+    threads: int = 0  # 0: half the cores (llama.cpp slows down badly when its threads share a busy core)
     price_in_per_1m: float = 0.0
     price_out_per_1m: float = 0.0
 

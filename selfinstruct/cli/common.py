@@ -33,6 +33,7 @@ def add_lm_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--base-url", help="OpenAI-compatible base URL (default: $OPENAI_BASE_URL or OpenAI)")
     g.add_argument("--api-mode", choices=("completion", "chat"), help="completions (base models, as in the paper) or chat")
     g.add_argument("--model-path", help="GGUF file for the embedded backend (default: the packaged Gemma 3 270M)")
+    g.add_argument("--threads", type=int, help="CPU threads of the embedded model (default: half the cores)")
     g.add_argument("--concurrency", type=int, help="parallel requests to a remote endpoint")
     g.add_argument("--timeout", type=float, help="seconds before a request is abandoned and retried")
     g.add_argument("--max-retries", type=int, help="attempts per request on rate limits and server errors")
@@ -45,7 +46,7 @@ def lm_config_from_args(args: argparse.Namespace, base: LMConfig | None = None) 
     cfg = LMConfig(**vars(base)) if base is not None else LMConfig()
     for flag, attr in (
         ("lm", "backend"), ("model", "model"), ("base_url", "base_url"), ("api_mode", "api_mode"),
-        ("model_path", "model_path"), ("concurrency", "concurrency"), ("timeout", "timeout_s"),
+        ("model_path", "model_path"), ("threads", "threads"), ("concurrency", "concurrency"), ("timeout", "timeout_s"),
         ("max_retries", "max_retries"), ("price_in", "price_in_per_1m"), ("price_out", "price_out_per_1m"),
     ):
         value = getattr(args, flag, None)
