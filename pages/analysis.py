@@ -8,13 +8,14 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from pages.common import data_version, open_store, workspace_path
+from pages.common import data_version, ensure_router, open_store, workspace_path
 from selfinstruct import analysis, charts
 from selfinstruct.store import RunInfo, Store
 from selfinstruct.views import view_tasks
 
 AUTO_LIMIT = 5000  # above this many instructions, wait for a click before parsing
 
+ensure_router()
 st.title("📊 Analysis")
 store = open_store()
 if store is None or not store.runs():

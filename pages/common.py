@@ -26,6 +26,21 @@ OWN_SEEDS = ROOT / "seeds" / "seed_tasks.jsonl"
 ORIGIN_MARK = {"seed": "🧑 human", "machine": "🤖 machine", "import": "📥 import", "translation": "🌐 translation"}
 
 
+def ensure_router() -> None:
+    """Route every page through app.py, even when a server's very first request names a page.
+
+    Until app.py has declared ``st.navigation`` once in a process, Streamlit
+    treats ``pages/`` as a legacy multipage folder and runs a requested page
+    file on its own (no page config, no sidebar, every file listed). Switching
+    that mode off and rerunning hands the request to app.py's router.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def fake_allowed() -> bool:
     """The scripted fake LM is for tests and offline demos only: opt in with SELFINSTRUCT_ALLOW_FAKE=1."""
     return os.environ.get("SELFINSTRUCT_ALLOW_FAKE") == "1"

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages.common import ORIGIN_MARK, current_run, data_version, open_store, render_candidates
+from pages.common import current_run, data_version, ensure_router, open_store, ORIGIN_MARK, render_candidates
 from selfinstruct.demo import instances_table, instruction_table, provenance
 
+ensure_router()
 st.title("🔎 Data")
 store = open_store()
 run = current_run(store) if store is not None else None

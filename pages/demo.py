@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.common import ROOT, open_store, render_iteration, workspace_path
+from pages.common import ensure_router, open_store, render_iteration, ROOT, workspace_path
 from selfinstruct.demo import iteration_view, prepare_copy, progress, reveal, total_chars
 
 SHIPPED = ROOT / "demo" / "demo.sqlite"
@@ -14,6 +14,7 @@ COPY = ROOT / "runs" / "demo-replay.sqlite"
 TICK_S = 0.25
 HOLD_TICKS = 8  # pause on a finished iteration before the next one
 
+ensure_router()
 st.title("🎬 Demo replay")
 st.caption("Plays a stored run as if it were generating now. No model is loaded or called.")
 

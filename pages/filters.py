@@ -10,10 +10,11 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from pages.common import current_run, open_store, verdict_label
+from pages.common import current_run, ensure_router, open_store, verdict_label
 from selfinstruct.config import RunConfig
 from selfinstruct.views import MIN_THRESHOLD, replay, save_view
 
+ensure_router()
 st.title("🎚️ Filters")
 store = open_store()
 run = current_run(store, kinds=("generate",)) if store is not None else None

@@ -10,7 +10,16 @@ from __future__ import annotations
 import plotly.express as px
 import streamlit as st
 
-from pages.common import current_run, fake_allowed, md, open_store, registry, render_iteration, workspace_path
+from pages.common import (
+    current_run,
+    ensure_router,
+    fake_allowed,
+    md,
+    open_store,
+    registry,
+    render_iteration,
+    workspace_path,
+)
 from selfinstruct.config import RunConfig
 from selfinstruct.demo import iteration_view, live_view, progress
 from selfinstruct.jobs import Job
@@ -19,6 +28,7 @@ from selfinstruct.pipeline import estimate_cost
 
 POLL_S = 0.7
 
+ensure_router()
 st.title("⚙️ Generate")
 store = open_store()
 run = current_run(store, kinds=("generate",)) if store is not None else None

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from pages.common import default_seeds, default_workspace, fake_allowed, open_store, workspace_path
+from pages.common import default_seeds, default_workspace, ensure_router, fake_allowed, open_store, workspace_path
 from selfinstruct.config import RunConfig
 from selfinstruct.demo import run_summary
 from selfinstruct.pipeline import PipelineError, start_run
@@ -191,6 +191,7 @@ def workspace_box() -> None:
             st.rerun()
 
 
+ensure_router()
 st.title("🗂️ Runs")
 workspace_box()
 store = open_store()
