@@ -169,8 +169,14 @@ def _array_records(path: Path, text: str, start: int) -> Iterator[tuple[str, Any
     decoder = json.JSONDecoder()
     pos, n = start + 1, 0
 
+    mark = [0, 1]  # a position and its line number: counting moves forward only
+
     def where(p: int) -> str:
-        return f"{path}:{text.count(chr(10), 0, p) + 1}"
+        if p < mark[0]:
+            mark[:] = [0, 1]
+        mark[1] += text.count("\n", mark[0], p)
+        mark[0] = p
+        return f"{path}:{mark[1]}"
 
     def skip(p: int) -> int:
         while p < len(text) and text[p] in " \t\r\n":
