@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import random
 import resource
 import sys
@@ -65,6 +66,11 @@ def seeds() -> list[str]:
 
 
 def peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM; ru_maxrss would carry over the parent's
+    peak into a spawned child on Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -199,8 +205,6 @@ def _timed_hist(texts: list[str]):
 
 def _shard(conn) -> None:
     """One shard worker: holds a slice of the pool, answers exact row maxima."""
-    import os
-
     os.environ["NOVELTY_WORKERS"] = "1"
     from selfinstruct.novelty.core import exact_top, sim_block
 
@@ -222,7 +226,6 @@ def sharded_greedy(cands: list[str], pool: list[str], threshold: float, n_shards
     of candidates is scored by every shard against its slice, the coordinator takes
     the max per candidate, resolves the block in order and deals kept texts out
     round-robin. (Ray/Dask actors would replace the pipes.)"""
-    import os
 
     from selfinstruct.novelty.core import exact_matrix, sim_block
     from selfinstruct.novelty.tokens import Encoder
@@ -277,6 +280,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small smoke run")
     args = ap.parse_args()
     n, samples, n_whatif, n_pairs = (4000, 3, 2000, 2000) if args.quick else (82000, 12, 50000, 5000)
+    print(f"load average at start: {os.getloadavg()[0]:.1f}")
     print(f"novelty bench ({'quick' if args.quick else 'full'}), {mp.cpu_count()} cores")
     run = bench_greedy(n, samples)
     bench_whatif(run, n_whatif)
