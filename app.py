@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.common import open_store, workspace_path
+from pages.common import open_store, routed, workspace_path
 
 HERE = Path(__file__).resolve().parent
 
@@ -63,4 +63,5 @@ navigation = st.navigation({
     for section, pages in PAGES.items()
 })
 sidebar()
-navigation.run()
+with routed():
+    navigation.run()

@@ -7,13 +7,17 @@ Generated text is untrusted: it is shown with ``st.text``/``st.code``/
 
 from __future__ import annotations
 
+import contextlib
 import os
+import runpy
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
+import pandas as pd
 import streamlit as st
 
-from selfinstruct.demo import CandidateView, IterationView
+from selfinstruct.demo import CandidateView, IterationView, progress
 from selfinstruct.jobs import JobRegistry
 from selfinstruct.records import Task
 from selfinstruct.seeds import load_tasks
@@ -23,22 +27,34 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WORKSPACE = "runs/studio.sqlite"
 OFFICIAL_SEEDS = ROOT.parent / "shared" / "data" / "self-instruct" / "seed_tasks.jsonl"
 OWN_SEEDS = ROOT / "seeds" / "seed_tasks.jsonl"
+_routing = threading.local()
 ORIGIN_MARK = {"seed": "🧑 human", "machine": "🤖 machine", "import": "📥 import", "translation": "🌐 translation"}
 
 
-def ensure_router() -> None:
-    """Route every page through app.py, even when a server's very first request names a page.
+@contextlib.contextmanager
+def routed() -> Iterator[None]:
+    """Marks this script run as going through app.py's router (app.py wraps ``navigation.run()``)."""
+    _routing.active = True
+    try:
+        yield
+    finally:
+        _routing.active = False
 
-    Until app.py has declared ``st.navigation`` once in a process, Streamlit
-    treats ``pages/`` as a legacy multipage folder and runs a requested page
-    file on its own (no page config, no sidebar, every file listed). Switching
-    that mode off and rerunning hands the request to app.py's router.
+
+def ensure_router() -> None:
+    """Route every page through app.py, even when Streamlit runs a page file on its own.
+
+    Until app.py has declared ``st.navigation`` in a process (and in every
+    AppTest run), Streamlit treats ``pages/`` as a legacy multipage folder and
+    runs a requested page file directly: no page config, no sidebar, every file
+    listed. Then this runs app.py in its place, which routes back to the page.
+    Call it before the page draws anything.
     """
     from streamlit.runtime.pages_manager import PagesManager
 
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+    if not getattr(_routing, "active", False) and PagesManager.uses_pages_directory:
+        runpy.run_path(str(ROOT / "app.py"), run_name="__main__")
+        st.stop()
 
 
 def fake_allowed() -> bool:
@@ -98,6 +114,12 @@ def data_version(store: Store, run: RunInfo) -> tuple[Any, ...]:
     fresh = store.run(run.id)
     return (str(store.path), run.id, fresh.updated_at, store.completed_iterations(run.id),
             store.counts(run.id)["generated"])
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def run_progress(path: str, run_id: int, version: tuple) -> pd.DataFrame:
+    """Per-iteration counts of a run (``demo.progress``), read once per data version."""
+    return progress(_store(path).instructions(run_id, origin="machine"))
 
 
 def md(text: str) -> str:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.common import ensure_router, open_store, render_iteration, ROOT, workspace_path
-from selfinstruct.demo import iteration_view, prepare_copy, progress, reveal, total_chars
+from pages.common import data_version, ensure_router, open_store, render_iteration, ROOT, run_progress, workspace_path
+from selfinstruct.demo import iteration_view, prepare_copy, reveal, total_chars
 
 SHIPPED = ROOT / "demo" / "demo.sqlite"
 COPY = ROOT / "runs" / "demo-replay.sqlite"
@@ -56,7 +56,7 @@ if c[3].button("Show whole", icon="⏩", width="stretch"):
     state["chars"] = 10**9
     st.rerun()
 speed = c[4].slider("Speed (characters per tick)", 5, 200, 40, key="demo_speed")
-frame = progress(store.instructions(run_id, origin="machine"))
+frame = run_progress(str(store.path), run_id, data_version(store, store.run(run_id)))
 
 
 @st.fragment(run_every=TICK_S if state["playing"] else None)

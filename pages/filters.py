@@ -10,9 +10,10 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from pages.common import current_run, ensure_router, open_store, verdict_label
+from pages.common import current_run, data_version, ensure_router, md, open_store, verdict_label
 from selfinstruct.config import RunConfig
-from selfinstruct.views import MIN_THRESHOLD, replay, save_view
+from selfinstruct.demo import WhatIf
+from selfinstruct.views import MIN_THRESHOLD, save_view
 
 ensure_router()
 st.title("🎚️ Filters")
@@ -21,6 +22,13 @@ run = current_run(store, kinds=("generate",)) if store is not None else None
 if run is None:
     st.stop()
 base = RunConfig.from_dict(run.config).filters
+
+
+@st.cache_resource(show_spinner="Reading the run and its similarity graph…", max_entries=2)
+def what_if(path: str, run_id: int, tokenizer: str, version: tuple) -> WhatIf:
+    """The run's stored candidates, loaded once per data version; slider moves reuse them."""
+    store = open_store(path)
+    return WhatIf(store, store.run(run_id), tokenizer)
 
 
 def lines(label: str, values: list[str], key: str, help: str) -> list[str]:
@@ -51,7 +59,7 @@ with st.sidebar:
 
 settings = replace(base, rouge_threshold=float(rouge), min_words=words[0], max_words=words[1],
                    max_instances=max_inst, blacklist=blacklist, forbidden_prefixes=prefixes, **flags)
-result = replay(store, run, settings)
+result = what_if(str(store.path), run.id, settings.tokenizer, data_version(store, run)).replay(settings)
 n = len(result.rows)
 if not n:
     st.info("This run has no generated candidates yet.", icon="ℹ️")
@@ -93,4 +101,4 @@ with st.container(border=True):
         except ValueError as e:
             st.error(str(e))
     views = store.views(run.id)
-    st.caption("Saved views: " + (", ".join(f"`{v}`" for v in views) if views else "none yet"))
+    st.caption("Saved views: " + (md(", ".join(views)) if views else "none yet"))

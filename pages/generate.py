@@ -12,16 +12,18 @@ import streamlit as st
 
 from pages.common import (
     current_run,
+    data_version,
     ensure_router,
     fake_allowed,
     md,
     open_store,
     registry,
     render_iteration,
+    run_progress,
     workspace_path,
 )
 from selfinstruct.config import RunConfig
-from selfinstruct.demo import iteration_view, live_view, progress
+from selfinstruct.demo import iteration_view, live_view
 from selfinstruct.jobs import Job
 from selfinstruct.lm.base import LMError
 from selfinstruct.pipeline import estimate_cost
@@ -117,7 +119,7 @@ tab_now, tab_time, tab_past = st.tabs(["Current iteration", "Over time", "Past i
 with tab_now:
     live()
 with tab_time:
-    frame = progress(store.instructions(run.id, origin="machine"))
+    frame = run_progress(str(store.path), run.id, data_version(store, run))
     if frame.empty:
         st.caption("Nothing generated yet.")
     else:
