@@ -26,7 +26,9 @@ frame = table(str(store.path), run.id, data_version(store, run))
 c1, c2, c3, c4 = st.columns([3, 1, 1, 2])
 query = c1.text_input("Search instructions", key="data_q", placeholder="words to find")
 verdict = c2.selectbox("Verdict", ["all", "keep", "drop"], key="data_v")
-origin = c3.selectbox("Origin", ["all", *sorted(frame["origin"].unique())], key="data_o")
+origins = ["all", *sorted(frame["origin"].unique())]
+origin = c3.selectbox("Origin", origins, index=origins.index("machine") if "machine" in origins else 0, key="data_o",
+                      help="Generated candidates by default; 'all' adds the seeds.")
 reasons = sorted(r for r in frame["reason"].unique() if r)
 reason = c4.multiselect("Drop reason", reasons, key="data_r")
 

@@ -92,7 +92,7 @@ with right:
 
 with st.container(border=True):
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-    name = c1.text_input("View name", value=f"rouge-{rouge:.2f}", key=f"{k}.name",
+    name = c1.text_input("View name", value="filtered", key=f"{k}.name",
                          help="Analysis and Export can use the data set this view keeps.")
     if c2.button("Apply: save view", type="primary", icon="💾", width="stretch"):
         try:

@@ -97,7 +97,7 @@ def live() -> None:
     m[4].metric("Tokens", f"{usage['tokens_in'] + usage['tokens_out']:,}")
     rate = snap.stream_rate if snap and snap.active else (usage["tokens_out"] / usage["lm_seconds"]
                                                           if usage["lm_seconds"] else 0.0)
-    m[5].metric("Rate", f"{rate:.1f} tok/s")
+    m[5].metric("Rate", f"{rate:,.0f} tok/s" if rate >= 100 else f"{rate:.1f} tok/s")
     m[6].metric("Cost", f"${estimate_cost(usage, cfg):.4f}")
     st.progress(min(1.0, counts["kept"] / cfg.target) if cfg.target else 0.0,
                 text=f"{counts['kept']} of {cfg.target} instructions kept")

@@ -227,3 +227,23 @@ def test_prepare_copy_never_writes_the_source(tmp_path):
     with pytest.raises(FileNotFoundError):
         prepare_copy(tmp_path / "missing.sqlite", dst)
 
+
+
+@pytest.mark.parametrize("changes", [
+    {}, {"rouge_threshold": 0.3}, {"rouge_threshold": 0.5, "min_words": 8}, {"rouge_threshold": 1.0},
+    {"max_words": 12, "drop_duplicates": False, "blacklist": ["haiku", "tweet"]},
+    {"forbidden_prefixes": ["Explain"], "max_instances": 1, "drop_conflicting_outputs": False},
+])
+def test_what_if_equals_views_replay(tmp_path, changes):
+    from dataclasses import asdict, replace
+
+    from selfinstruct.config import FilterConfig
+    from selfinstruct.demo import WhatIf
+    from selfinstruct.views import replay
+
+    store, rid = _stored_run(tmp_path, 4)
+    run = store.run(rid)
+    what_if = WhatIf(store, run)
+    what_if.replay(FilterConfig())  # a previous setting must not leak into the next answer
+    settings = replace(FilterConfig(), **changes)
+    assert asdict(what_if.replay(settings)) == asdict(replay(store, run, settings))

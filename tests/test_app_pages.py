@@ -212,7 +212,10 @@ def test_data_page_searches_and_filters(ws):
     at = page("data")
     with Store(ws) as s:
         total = len(s.instructions(1))
+        machine = len(s.instructions(1, origin="machine"))
         dropped = len(s.instructions(1, verdict="drop"))
+    assert len(at.dataframe[0].value) == machine  # generated candidates by default
+    at.selectbox(key="data_o").set_value("all").run()
     assert len(at.dataframe[0].value) == total
     at.selectbox(key="data_v").set_value("drop").run()
     assert len(at.dataframe[0].value) == dropped
