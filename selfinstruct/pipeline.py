@@ -64,9 +64,7 @@ def start_run(store: Store, name: str, seeds: Sequence[Task], config: RunConfig)
     """Create a generation run holding its seeds and config."""
     if not seeds:
         raise PipelineError("a run needs at least one seed task")
-    run = store.create_run(name, kind="generate", config=config.to_dict())
-    store.add_tasks(run.id, seeds, origin="seed")
-    return store.run(run.id)
+    return store.create_run(name, kind="generate", config=config.to_dict(), tasks=seeds, origin="seed")
 
 
 def estimate_cost(usage: dict[str, Any], config: RunConfig) -> float:

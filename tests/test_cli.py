@@ -101,7 +101,7 @@ def test_second_writer_on_a_running_run_is_refused(tmp_path):
     try:
         deadline = time.time() + 30
         while time.time() < deadline:
-            if ws.exists() and Store(ws).runs() and Store(ws).run_lock(Store(ws).default_run().id):
+            if ws.exists() and Store(ws).runs() and Store(ws).default_run().state == "running":
                 break
             time.sleep(0.2)
         second = cli("generate", "-w", str(ws), "--lm", "fake", "--target", "500", env=env)

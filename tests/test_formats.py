@@ -356,19 +356,26 @@ def test_folder_export_replaces_an_older_one_whole(tmp_path):
     _no_leftovers(tmp_path, {"ws.sqlite", "ws.sqlite-wal", "ws.sqlite-shm", "ds"})
 
 
-def test_failed_import_stores_no_record(tmp_path, monkeypatch):
+def test_failed_import_stores_nothing_not_even_the_run(tmp_path, monkeypatch):
+    from selfinstruct.store import core
+
     store = Store(tmp_path / "ws.sqlite")
     p = tmp_path / "a.jsonl"
     p.write_text("".join(json.dumps({"instruction": f"Say {i} twice.", "output": f"{i} {i}"}) + "\n" for i in range(50)))
+    calls = {"n": 0}
+    real = core._Tx.insert_instance
 
-    def broken(*a, **k):
-        raise OSError("disk full (simulated)")
+    def failing(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 30:
+            raise OSError("disk full (simulated)")
+        return real(self, *a, **k)
 
-    monkeypatch.setattr(store, "add_tasks", broken)
+    monkeypatch.setattr(core._Tx, "insert_instance", failing)
     with pytest.raises(OSError):
         import_file(store, p)
-    assert all(store.instructions(r.id) == [] for r in store.runs())
-    assert all(r.state == "failed" for r in store.runs())
+    assert store.runs() == []
+    assert store.scalar("SELECT COUNT(*) FROM instructions") == 0
 
 
 # ---------------------------------------------------------------- broken files

@@ -123,8 +123,8 @@ def import_eval_bytes(store: Store, raw: bytes, where: str, name: str, fmt: str 
     """Like ``import_eval_set`` for a file's bytes (an upload); the whole file is checked
     before anything is written."""
     fmt, tasks = parse_eval_set(raw, where, fmt)
-    run = store.create_run(name, kind="import", config={"source": where, "format": fmt, "eval_set": True})
-    store.add_tasks(run.id, tasks, origin="import")
+    run = store.create_run(name, kind="import", config={"source": where, "format": fmt, "eval_set": True},
+                           tasks=tasks, origin="import")
     refs = [(inst.id, inst.output, None, None) for inst in store.instances(run_id=run.id) if inst.output.strip()]
     if refs:
         rs = create_response_set(store, run.id, REFERENCE_SET, model="reference", kind="reference",

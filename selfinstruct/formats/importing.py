@@ -226,18 +226,11 @@ def import_file(
         "file": str(p.resolve()), "format": parsed.format, "sha256": _digest(p),
         "records": parsed.records, "skipped": [str(b) for b in parsed.bad],
     }}
-    run = store.create_run(run_name, kind="import", config=config, language=language)
-    try:
-        store.add_tasks(run.id, parsed.tasks, origin="import")
-    except BaseException as e:
-        store.set_run_state(run.id, "failed", f"import stopped before any record was stored: {e}")
-        raise
-    store.set_run_state(
-        run.id, "done",
-        f"imported {parsed.records} record(s) as {len(parsed.tasks)} task(s) from {p.name}"
-        + (f"; skipped {len(parsed.bad)} bad" if parsed.bad else ""),
-    )
-    return ImportResult(store.run(run.id), parsed)
+    status = (f"imported {parsed.records} record(s) as {len(parsed.tasks)} task(s) from {p.name}"
+              + (f"; skipped {len(parsed.bad)} bad" if parsed.bad else ""))
+    run = store.create_run(run_name, kind="import", config=config, language=language, tasks=parsed.tasks,
+                           origin="import", state="done", status=status)
+    return ImportResult(run, parsed)
 
 
 def _free_name(store: Store, base: str) -> str:

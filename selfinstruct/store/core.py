@@ -194,16 +194,23 @@ class Store:
         config: dict[str, Any] | None = None,
         language: str = "en",
         source_run_id: int | None = None,
+        tasks: Sequence[Task] = (),
+        origin: str | None = None,
+        state: str = "new",
+        status: str = "",
     ) -> RunInfo:
+        """Create a run, with its first tasks (seeds, imported records) in the same transaction:
+        a failure leaves no run behind."""
         now = time.time()
         with self.tx() as c:
             if c.execute("SELECT 1 FROM runs WHERE name = ?", (name,)).fetchone():
                 raise StoreError(f"workspace {self.path}: a run named {name!r} already exists")
-            c.execute(
-                "INSERT INTO runs(name, kind, config, language, source_run_id, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (name, kind, json.dumps(config or {}), language, source_run_id, now, now),
+            cur = c.execute(
+                "INSERT INTO runs(name, kind, config, state, status, language, source_run_id, created_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (name, kind, json.dumps(config or {}), state, status, language, source_run_id, now, now),
             )
+            _insert_tasks(c, int(cur.lastrowid), tasks, origin)
         return self.run(name)
 
     def run(self, name_or_id: str | int) -> RunInfo:
@@ -357,20 +364,7 @@ class Store:
     def add_tasks(self, run_id: int, tasks: Sequence[Task], *, origin: str | None = None) -> int:
         """Append tasks (seeds or imported records) with their instances, in one transaction."""
         with self.tx() as c:
-            seq = _next_seq(c, run_id)
-            for task in tasks:
-                iid = c.insert_instruction(
-                    run_id=run_id,
-                    seq=seq,
-                    text=task.instruction,
-                    origin=origin or task.origin,
-                    external_id=task.id,
-                    name=task.name,
-                    is_classification=task.is_classification,
-                )
-                for pos, inst in enumerate(task.instances):
-                    c.insert_instance(iid, pos, inst.input, inst.output)
-                seq += 1
+            _insert_tasks(c, run_id, tasks, origin)
         return len(tasks)
 
     def instructions(
@@ -597,6 +591,18 @@ def _split_sql(script: str) -> list[str]:
     """Split a migration into statements (our DDL has no semicolons inside strings)."""
     lines = [ln.split("--", 1)[0] for ln in script.splitlines()]
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def _insert_tasks(c: _Tx, run_id: int, tasks: Sequence[Task], origin: str | None) -> None:
+    seq = _next_seq(c, run_id)
+    for task in tasks:
+        iid = c.insert_instruction(
+            run_id=run_id, seq=seq, text=task.instruction, origin=origin or task.origin,
+            external_id=task.id, name=task.name, is_classification=task.is_classification,
+        )
+        for pos, inst in enumerate(task.instances):
+            c.insert_instance(iid, pos, inst.input, inst.output)
+        seq += 1
 
 
 def _next_seq(c: _Tx, run_id: int) -> int:
