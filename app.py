@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.common import open_store, routed, workspace_path
+from pages.common import md, open_store, routed, workspace_path
 
 HERE = Path(__file__).resolve().parent
 
@@ -39,7 +39,7 @@ def sidebar() -> None:
     """Workspace and run chosen once for every page."""
     store = open_store()
     with st.sidebar:
-        st.caption(f"Workspace: `{Path(workspace_path()).name}`")
+        st.caption(f"Workspace: {md(Path(workspace_path()).name)}", help=md(workspace_path()))
         if store is None:
             return
         runs = store.runs()

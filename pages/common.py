@@ -95,7 +95,7 @@ def open_store(path: str | None = None) -> Store | None:
     try:
         return _store(str(Path(path).expanduser().resolve()))
     except StoreError as e:
-        st.error(str(e))
+        st.error(md(str(e)))
         return None
 
 

@@ -97,8 +97,8 @@ with st.container(border=True):
     if c2.button("Apply: save view", type="primary", icon="💾", width="stretch"):
         try:
             save_view(store, run, name, settings)
-            st.success(f"Saved view {name.strip()!r}: {result.kept:,} instructions kept.")
+            st.success(md(f"Saved view {name.strip()!r}: {result.kept:,} instructions kept."))
         except ValueError as e:
-            st.error(str(e))
+            st.error(md(str(e)))
     views = store.views(run.id)
     st.caption("Saved views: " + (md(", ".join(views)) if views else "none yet"))

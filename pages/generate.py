@@ -50,7 +50,7 @@ def launch(iterations: int | None) -> None:
     try:
         lm = reg.lm(cfg.lm, api_key=key)
     except (ValueError, LMError) as e:
-        st.error(f"Cannot use the model: {e}")
+        st.error(md(f"Cannot use the model: {e}"))
         return
     j: Job = reg.job(workspace_path(), run.id, lm)
     if not j.running:
@@ -103,7 +103,7 @@ def live() -> None:
                 text=f"{counts['kept']} of {cfg.target} instructions kept")
     message = snap.message if snap and snap.active else fresh.status
     if fresh.state == "failed" or (snap and snap.state == "failed"):
-        st.error(snap.message if snap and snap.state == "failed" else fresh.status, icon="🚨")
+        st.error(md(snap.message if snap and snap.state == "failed" else fresh.status), icon="🚨")
     elif message:
         st.caption(f"Status: {md(message)}")
     view = live_view(snap) if snap and snap.active else None

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from pages.common import default_seeds, default_workspace, ensure_router, fake_allowed, open_store, workspace_path
+from pages.common import default_seeds, default_workspace, ensure_router, fake_allowed, md, open_store, workspace_path
 from selfinstruct.config import RunConfig
 from selfinstruct.demo import run_summary
 from selfinstruct.pipeline import PipelineError, start_run
@@ -173,7 +173,7 @@ def create(store, name: str, cfg: RunConfig, seeds) -> None:
     try:
         run = start_run(store, name, seeds or default_seeds(), cfg)
     except (StoreError, PipelineError) as e:
-        st.error(str(e))
+        st.error(md(str(e)))
         return
     st.session_state["run_id"] = run.id
     st.switch_page("pages/generate.py")

@@ -7,7 +7,7 @@ import json
 
 import streamlit as st
 
-from pages.common import default_seeds, ensure_router, OFFICIAL_SEEDS, OWN_SEEDS
+from pages.common import default_seeds, ensure_router, md, OFFICIAL_SEEDS, OWN_SEEDS
 from selfinstruct.records import Instance, Task
 from selfinstruct.seeds import SeedFileError, load_tasks, parse_tasks, task_to_json
 
@@ -38,7 +38,7 @@ with st.container(border=True):
             replace_draft(load_tasks(OFFICIAL_SEEDS), "official Self-Instruct seeds")
             st.rerun()
         except SeedFileError as e:
-            st.error(str(e))
+            st.error(md(str(e)))
     upload = c3.file_uploader("Upload a seed file (JSONL, one task per line)", type=["jsonl", "json", "txt"])
     if upload is not None and st.session_state.get("seed_upload_id") != upload.file_id:
         st.session_state["seed_upload_id"] = upload.file_id
@@ -48,7 +48,7 @@ with st.container(border=True):
         except SeedFileError as e:
             st.session_state["seed_upload_error"] = str(e)
     if err := st.session_state.pop("seed_upload_error", None):
-        st.error(f"Seed file rejected, nothing was changed: {err}", icon="🚫")
+        st.error(md(f"Seed file rejected, nothing was changed: {err}"), icon="🚫")
 
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Seed tasks", len(draft))
@@ -95,7 +95,7 @@ def editor(task: Task, index: int | None) -> None:
         elif any(t.id == tid.strip() for i, t in enumerate(draft) if i != index):
             problem = f"another task already has id {tid.strip()!r}"
         if problem:
-            st.error(f"Not saved: {problem}.")
+            st.error(md(f"Not saved: {problem}."))
             return
         new = Task(id=tid.strip(), instruction=instruction.strip(), instances=instances,
                    is_classification=clf, name=name.strip())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -52,6 +53,10 @@ def candidates_table(at: AppTest):
     """The candidates table of a drawn iteration (the only one with a 'max ROUGE-L' column), or None."""
     return next((d.value for d in at.dataframe if "max ROUGE-L" in d.value.columns and "prompt" in d.value.columns),
                 None)
+
+
+def unescape(markdown: str) -> str:
+    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def button(at: AppTest, label: str):
@@ -121,7 +126,7 @@ def test_seeds_page_searches_and_rejects_a_bad_upload_with_its_line(ws):
     assert all("poem" in f"{i} {m}".lower() for i, m in zip(shown["instruction"], shown["name"]))
     bad = b'{"instruction": "ok", "instances": [{"input": "", "output": "x"}]}\n{"instruction": 5}\n'
     at.file_uploader[0].set_value(("bad.jsonl", bad, "application/jsonl")).run()
-    assert any("bad.jsonl:2" in e.value for e in at.error)
+    assert any("bad.jsonl:2" in unescape(e.value) for e in at.error)
     assert int(metric(at, "Seed tasks")) == n  # nothing was changed
     good = b'{"instruction": "Say hi.", "instances": [{"input": "", "output": "hi"}], "is_classification": false}\n'
     at.file_uploader[0].set_value(("good.jsonl", good, "application/jsonl")).run()
@@ -237,3 +242,12 @@ def test_demo_page_replays_a_workspace_run_without_an_lm(ws):
     assert metric(at, "Iteration") == "2 / 3"
     button(at, "Play").click().run()
     assert at.session_state["demo"]["playing"] is True
+
+
+def test_md_escapes_every_markdown_construct():
+    from pages.common import md
+
+    hostile = '![x](http://127.0.0.1:9/b.png) <img src=x onerror="a()"> [l](javascript:a()) **b** `c` # h'
+    escaped = md(hostile)
+    assert unescape(escaped) == hostile
+    assert not re.search(r"(?<!\\)[\[\]()<>!`*#]", escaped)  # no special character is left bare
