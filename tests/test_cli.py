@@ -111,3 +111,17 @@ def test_second_writer_on_a_running_run_is_refused(tmp_path):
     finally:
         p.kill()
         p.wait()
+
+
+def test_stats_and_charts_on_an_alpaca_file(tmp_path, capsys):
+    data = [{"instruction": "Give two synonyms for happy.", "input": "", "output": "Glad, cheerful."},
+            {"instruction": "Classify the sentiment of the review.", "input": "I loved it.", "output": "Positive"}]
+    f = tmp_path / "alpaca.json"
+    f.write_text(json.dumps(data))
+    assert main(["stats", "--file", str(f), "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["n_instructions"] == 2 and stats["n_empty_input"] == 1
+    assert main(["charts", "--file", str(f), "--out", str(tmp_path / "charts")]) == 0
+    written = capsys.readouterr().out.split()
+    assert any(p.endswith("verb_noun_sunburst.html") for p in written)
+    assert (tmp_path / "charts" / "plotly.min.js").exists()

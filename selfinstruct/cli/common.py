@@ -82,7 +82,8 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--workspace", "-w", metavar="FILE", help="workspace file")
     src.add_argument("--seeds", type=Path, metavar="FILE", help="a seed task file (official JSONL format)")
-    src.add_argument("--file", type=Path, metavar="FILE", help="a data file (seed or user-oriented JSONL)")
+    src.add_argument("--file", type=Path, metavar="FILE",
+                     help="a data file in any import format (Alpaca JSON/JSONL, chat, ShareGPT, CSV, Parquet, ...)")
     p.add_argument("--run", metavar="NAME", help="with --workspace: the run (default: the newest)")
     p.add_argument("--view", metavar="NAME", help="with --workspace: a saved filtered view of the run")
 
@@ -101,6 +102,12 @@ def load_source(args: argparse.Namespace) -> tuple[str, list, list[str] | None, 
         seeds = [r.text for r in store.instructions(run.id, origin="seed")] or None
         label = f"{run.name}" + (f" [{args.view}]" if args.view else "")
         return label, tasks, seeds, store, store, run
-    path = args.seeds or args.file
-    tasks = load_tasks(path)
-    return path.name, tasks, None, DictCache(), None, None
+    if args.seeds:
+        return args.seeds.name, load_tasks(args.seeds), None, DictCache(), None, None
+    from ..formats import ImportRefused, read_file
+    from ..formats.importing import refusal
+
+    parsed = read_file(args.file)
+    if parsed.bad:
+        raise ImportRefused(refusal(parsed), parsed.bad)
+    return args.file.name, parsed.tasks, None, DictCache(), None, None
