@@ -24,7 +24,7 @@ from .config import RunConfig
 from .lm.base import LM, LMError, LMFatalError, LMRequest, LMResponse
 from .lm.cache import RecordedLM
 from .novelty import NoveltyIndex
-from .records import Instance, Task, Verdict
+from .records import Task, Verdict
 from .store import RunInfo, Store, StoreError
 
 STALL_ITERATIONS = 30

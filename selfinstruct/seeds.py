@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
+from . import jsonlines
 from .records import Instance, Task
 
 MAX_LINE_BYTES = 1_000_000
@@ -27,37 +28,14 @@ class SeedFileError(ValueError):
 
 def load_tasks(path: str | Path) -> list[Task]:
     """All tasks of a seed file, validated; raises SeedFileError on the first problem."""
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise SeedFileError(f"{p}: no such file") from None
-    except OSError as e:
-        raise SeedFileError(f"{p}: cannot read: {e.strerror or e}") from None
-    return parse_tasks(raw, str(p))
+    return parse_tasks(jsonlines.read_bytes(path, SeedFileError), str(path))
 
 
 def parse_tasks(raw: bytes, where: str = "<seeds>") -> list[Task]:
     """Parse the bytes of a seed file; ``where`` names it in messages."""
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raise SeedFileError(f"{where}:1: the file starts with a UTF-8 byte-order mark; save it as UTF-8 without BOM")
     tasks: list[Task] = []
     ids: dict[str, int] = {}
-    for lineno, line in enumerate(raw.split(b"\n"), start=1):
-        if len(line) > MAX_LINE_BYTES:
-            raise SeedFileError(
-                f"{where}:{lineno}: line is {len(line):,} bytes, over the {MAX_LINE_BYTES:,}-byte limit for one task"
-            )
-        if not line.strip():
-            continue
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise SeedFileError(f"{where}:{lineno}: not valid UTF-8 (byte {e.start + 1} of the line)") from None
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise SeedFileError(f"{where}:{lineno}: invalid JSON: {e.msg} at column {e.colno}") from None
+    for lineno, obj in jsonlines.objects(raw, where, SeedFileError, max_line_bytes=MAX_LINE_BYTES):
         task = _task(obj, f"{where}:{lineno}", len(tasks))
         if task.id in ids:
             raise SeedFileError(f"{where}:{lineno}: duplicate id {task.id!r} (first on line {ids[task.id]})")
@@ -68,9 +46,7 @@ def parse_tasks(raw: bytes, where: str = "<seeds>") -> list[Task]:
     return tasks
 
 
-def _task(obj: Any, where: str, index: int) -> Task:
-    if not isinstance(obj, dict):
-        raise SeedFileError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+def _task(obj: dict[str, Any], where: str, index: int) -> Task:
     unknown = sorted(set(obj) - KNOWN)
     if unknown:
         raise SeedFileError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))} (known: {', '.join(sorted(KNOWN))})")

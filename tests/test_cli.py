@@ -59,7 +59,7 @@ def test_errors_are_one_clear_line(tmp_path, capsys):
 
 def test_killed_twenty_times_and_resumed_equals_an_uninterrupted_run(tmp_path):
     def generate(ws):
-        return ["generate", "-w", str(ws), "--lm", "fake", "--target", "150", "--no-progress"]
+        return ["generate", "-w", str(ws), "--lm", "fake", "--target", "400", "--no-progress"]
 
     env = {"SELFINSTRUCT_FAKE_DELAY": "0.01"}
     ref = tmp_path / "ref.sqlite"
@@ -68,15 +68,16 @@ def test_killed_twenty_times_and_resumed_equals_an_uninterrupted_run(tmp_path):
     ws = tmp_path / "killed.sqlite"
     rng = random.Random(7)
     kills = 0
-    for _ in range(20):
+    while kills < 20:
         p = subprocess.Popen([sys.executable, "-m", "selfinstruct", *generate(ws)], cwd=ROOT,
                              env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.4, 1.6))
-        if p.poll() is None:
-            p.send_signal(signal.SIGKILL)
-            kills += 1
+        time.sleep(rng.uniform(0.3, 1.2))
+        if p.poll() is not None:  # it finished first: no more moments to kill it at
+            break
+        p.send_signal(signal.SIGKILL)
         p.wait()
-    assert kills >= 10
+        kills += 1
+    assert kills >= 15
     done = cli(*generate(ws), env=env)
     assert done.returncode == 0, done.stderr
 

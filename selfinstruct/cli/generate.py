@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from .common import DEFAULT_SEEDS, add_lm_args, add_run_arg, add_workspace_arg, lm_config_from_args, make_lm, open_store
+from .common import DEFAULT_SEEDS, add_lm_args, add_workspace_arg, lm_config_from_args, make_lm, open_store
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
                 print("  drop reasons: " + ", ".join(f"{k} {v}" for k, v in sorted(c["reasons"].items(), key=lambda x: -x[1])))
             print(f"  instances kept {c['instances_kept']}, dropped {c['instances_dropped']}")
         else:
-            print(f"  records: " + ", ".join(f"{k} {v}" for k, v in c.items() if isinstance(v, int) and v))
+            print("  records: " + ", ".join(f"{k} {v}" for k, v in c.items() if isinstance(v, int) and v))
         print(f"  LM: {r['lm'] or '-'}; calls {u['calls']} ({u['errors']} failed, {u['faults']} faults retried);"
               f" tokens {u['tokens_in']} in / {u['tokens_out']} out; cost ${r['cost_usd']:.4f}")
         if r["writer"]:

@@ -10,10 +10,10 @@ a response set named "reference", so a model can be judged against them.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from .. import jsonlines
 from ..records import Instance, Task
 from ..seeds import SeedFileError, parse_tasks
 from ..store import RunInfo, Store
@@ -43,28 +43,7 @@ def detect_format(records: list[dict[str, Any]], where: str) -> str:
 
 def _records(raw: bytes, where: str) -> list[tuple[int, dict[str, Any]]]:
     """(line, object) pairs of a JSONL file, or of a JSON list (line 1 for all)."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise EvalSetError(f"{where}: not valid UTF-8 (byte {e.start})") from None
-    if text.lstrip().startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise EvalSetError(f"{where}:{e.lineno}: invalid JSON: {e.msg}") from None
-        out = [(1, obj) for obj in data]
-    else:
-        out = []
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                out.append((lineno, json.loads(line)))
-            except json.JSONDecodeError as e:
-                raise EvalSetError(f"{where}:{lineno}: invalid JSON: {e.msg} at column {e.colno}") from None
-    for lineno, obj in out:
-        if not isinstance(obj, dict):
-            raise EvalSetError(f"{where}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+    out = jsonlines.objects(raw, where, EvalSetError, allow_array=True)
     if not out:
         raise EvalSetError(f"{where}: holds no records")
     return out
@@ -110,13 +89,7 @@ def parse_eval_set(raw: bytes, where: str = "<eval set>", fmt: str = "auto") -> 
 def import_eval_set(store: Store, path: str | Path, name: str | None = None, fmt: str = "auto") -> RunInfo:
     """Create run ``name`` (default: the file's stem) holding the evaluation set."""
     p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise EvalSetError(f"{p}: no such file") from None
-    except OSError as e:
-        raise EvalSetError(f"{p}: cannot read: {e.strerror or e}") from None
-    return import_eval_bytes(store, raw, str(p), name or p.stem, fmt)
+    return import_eval_bytes(store, jsonlines.read_bytes(p, EvalSetError), str(p), name or p.stem, fmt)
 
 
 def import_eval_bytes(store: Store, raw: bytes, where: str, name: str, fmt: str = "auto") -> RunInfo:

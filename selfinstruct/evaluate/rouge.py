@@ -10,11 +10,11 @@ imported into a workspace as response sets, so judging and rating work on them.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from .. import jsonlines
 from ..novelty import rouge_l
 from ..store import RunInfo, Store
 from ..store.responses import ResponseSet, create_response_set, response_set, responses, save_responses
@@ -51,32 +51,13 @@ def model_name(path: str | Path) -> str:
 
 def load_predictions(path: str | Path) -> list[Prediction]:
     """Every record of a prediction file; the first bad line stops the load, named by file:line."""
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise PredictionFileError(f"{p}: no such file") from None
-    except OSError as e:
-        raise PredictionFileError(f"{p}: cannot read: {e.strerror or e}") from None
-    return parse_predictions(raw, str(p))
+    return parse_predictions(jsonlines.read_bytes(path, PredictionFileError), str(path))
 
 
 def parse_predictions(raw: bytes, where: str = "<predictions>") -> list[Prediction]:
     """The records of a prediction file's bytes; ``where`` names it in messages."""
-    try:
-        lines = raw.decode("utf-8").splitlines()
-    except UnicodeDecodeError as e:
-        raise PredictionFileError(f"{where}: not valid UTF-8 (byte {e.start})") from None
     out: list[Prediction] = []
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise PredictionFileError(f"{where}:{lineno}: invalid JSON: {e.msg} at column {e.colno}") from None
-        if not isinstance(obj, dict):
-            raise PredictionFileError(f"{where}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+    for lineno, obj in jsonlines.objects(raw, where, PredictionFileError):
         missing = [k for k in PREDICTION_FIELDS if not isinstance(obj.get(k, "" if k == "input" else None), str)]
         if missing:
             raise PredictionFileError(
