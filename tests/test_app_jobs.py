@@ -106,6 +106,7 @@ def test_cancel_drops_the_iteration_in_flight_and_resume_reuses_finished_calls(t
     assert store.completed_iterations(rid) == 0
     assert store.run_lock(rid) is None
     assert store.usage(rid)["calls"] == 1  # the finished first answer was recorded, the abandoned one not
+    lm.delay_s = 0.0
     job.step()
     assert job.wait(30)
     assert store.completed_iterations(rid) == 1
