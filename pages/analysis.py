@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from pages.common import data_version, ensure_router, open_store, workspace_path
+from pages.common import data_version, ensure_router, open_store
 from selfinstruct import analysis, charts
 from selfinstruct.store import RunInfo, Store
 from selfinstruct.views import view_tasks

@@ -12,7 +12,7 @@ import streamlit as st
 
 from pages.common import current_run, data_version, ensure_router, md, open_store, verdict_label
 from selfinstruct.config import RunConfig
-from selfinstruct.demo import WhatIf
+from selfinstruct.views import WhatIf
 from selfinstruct.views import MIN_THRESHOLD, save_view
 
 ensure_router()

@@ -9,11 +9,10 @@ are. A named view stores its settings; Analysis and Export read what it keeps.
 
 from __future__ import annotations
 
-import base64
 import threading
 from collections import Counter
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from . import filters
 from .config import FilterConfig, from_mapping
@@ -22,7 +21,8 @@ from .records import Instance, Task
 from .store import InstanceRow, InstructionRow, RunInfo, Store
 
 MIN_THRESHOLD = 0.3
-_graphs: dict[tuple[str, int, int, str], WhatIfGraph] = {}
+GRAPH_NAMESPACE = "whatif:v2"
+_graphs: dict[tuple[str, int, int, int, str], WhatIfGraph] = {}
 _graphs_lock = threading.Lock()
 
 
@@ -45,63 +45,103 @@ class Replay:
         return sum(self.keep)
 
 
-def graph(store: Store, run: RunInfo, tokenizer: str = "rouge") -> WhatIfGraph:
-    """The run's similarity graph: from memory, else from the workspace cache, else built (once)."""
-    seeds = [r.text for r in store.instructions(run.id, origin="seed")]
-    cands = [r.text for r in store.instructions(run.id, origin="machine")]
-    key = (str(store.path), run.id, len(cands), tokenizer)
+def graph(store: Store, run: RunInfo, seeds: Sequence[str], candidates: Sequence[str],
+          tokenizer: str = "rouge") -> WhatIfGraph:
+    """The run's similarity graph: from memory, else from the workspace, else built (once).
+
+    Building costs about a second per thousand candidates, so the graph is kept
+    in the workspace (as raw bytes: about 4 KB per candidate at paper scale).
+    """
+    key = (str(store.path), run.id, len(seeds), len(candidates), tokenizer)
     with _graphs_lock:
         if key in _graphs:
             return _graphs[key]
-    ns, ck = "whatif:v1", f"{run.id}:{len(seeds)}:{len(cands)}:{tokenizer}:{MIN_THRESHOLD}"
-    cached = store.get_many(ns, [ck]).get(ck)
-    if cached is not None:
-        g = WhatIfGraph.from_bytes(base64.b64decode(cached))
+    ck = f"{run.id}:{len(seeds)}:{len(candidates)}:{tokenizer}:{MIN_THRESHOLD}"
+    blob = store.get_blob(GRAPH_NAMESPACE, ck)
+    if blob is not None:
+        g = WhatIfGraph.from_bytes(blob)
     else:
-        g = WhatIfGraph.build(seeds, cands, min_threshold=MIN_THRESHOLD, tokenizer=tokenizer)
-        store.put_many(ns, {ck: base64.b64encode(g.to_bytes()).decode("ascii")})
+        g = WhatIfGraph.build(seeds, candidates, min_threshold=MIN_THRESHOLD, tokenizer=tokenizer)
+        store.put_blob(GRAPH_NAMESPACE, ck, g.to_bytes())
     with _graphs_lock:
         _graphs[key] = g
     return g
 
 
+class WhatIf:
+    """Replays of one run's stored candidates under any filter setting, fast enough for a slider.
+
+    The rows, instances and similarity graph are read once. The pure filters'
+    verdicts are kept for the last setting of their own knobs, so moving the
+    ROUGE-L slider only re-runs the greedy pass (a linear walk over the graph).
+    Build a new one when the run's data changes.
+    """
+
+    def __init__(self, store: Store, run: RunInfo, tokenizer: str = "rouge"):
+        self.run, self.tokenizer = run, tokenizer
+        self.seeds = store.instructions(run.id, origin="seed")
+        self.rows = store.instructions(run.id, origin="machine")
+        self.instances: dict[int, list[InstanceRow]] = {}
+        for inst in store.instances(run_id=run.id):
+            self.instances.setdefault(inst.instruction_id, []).append(inst)
+        self.graph = graph(store, run, [r.text for r in self.seeds], [r.text for r in self.rows], tokenizer)
+        self._pre: dict[tuple[Any, ...], list[filters.Verdict]] = {}
+        self._inst: dict[tuple[Any, ...], dict[int, list[bool]]] = {}
+
+    def _prefilter(self, s: FilterConfig) -> list[filters.Verdict]:
+        key = (s.min_words, s.max_words, tuple(s.blacklist), tuple(s.forbidden_prefixes),
+               s.drop_punctuation_start, s.drop_non_ascii_start, s.drop_duplicates)
+        if key not in self._pre:
+            seen = {r.text.strip() for r in self.seeds}
+            out = []
+            for r in self.rows:
+                v = filters.instruction_verdict(r.text, s, seen)
+                if r.reason == filters.OVER_TARGET:  # never classified nor given instances
+                    v = filters.Verdict.drop(filters.OVER_TARGET, r.detail)
+                seen.add(r.text.strip())
+                out.append(v)
+            self._pre = {key: out}  # one setting at a time: the slider being moved
+        return self._pre[key]
+
+    def _instance_keep(self, s: FilterConfig) -> dict[int, list[bool]]:
+        key = (s.drop_output_equals_input, s.drop_empty_output, s.drop_conflicting_outputs,
+               s.drop_colon_ending, s.max_instances)
+        if key not in self._inst:
+            self._inst = {key: {
+                r.id: [v.keep for v in filters.instance_verdicts(
+                    [Instance(i.input, i.output) for i in self.instances.get(r.id, [])], s)]
+                for r in self.rows
+            }}
+        return self._inst[key]
+
+    def replay(self, settings: FilterConfig) -> Replay:
+        """Keep/drop of every machine candidate under ``settings``, honouring the greedy order."""
+        if settings.tokenizer != self.tokenizer:
+            raise ValueError(f"this what-if was built for tokenizer {self.tokenizer!r}, not {settings.tokenizer!r}")
+        if not MIN_THRESHOLD <= settings.rouge_threshold <= 1.0:
+            raise ValueError(f"the ROUGE-L threshold must lie in [{MIN_THRESHOLD}, 1.0], got {settings.rouge_threshold}")
+        pre = self._prefilter(settings)
+        result = self.graph.run(settings.rouge_threshold, [v.keep for v in pre])
+        keep, reason, detail = [], [], []
+        for i, v in enumerate(pre):
+            if not v.keep:
+                keep.append(False), reason.append(v.reason), detail.append(v.detail)
+            elif not result.kept[i]:
+                keep.append(False), reason.append(filters.ROUGE_SIMILAR)
+                detail.append(f"ROUGE-L {result.scores[i]:.3f} > {settings.rouge_threshold}")
+            else:
+                keep.append(True), reason.append(None), detail.append("")
+        every = self._instance_keep(settings)
+        instance_keep = {r.id: every[r.id] for r, k in zip(self.rows, keep) if k}
+        counts = Counter(rs or "kept" for rs in reason)
+        changed = [i for i, (r, k) in enumerate(zip(self.rows, keep)) if (r.verdict == "keep") != k]
+        return Replay(self.rows, keep, reason, detail, list(result.scores), instance_keep, self.instances,
+                      dict(counts), changed)
+
+
 def replay(store: Store, run: RunInfo, settings: FilterConfig) -> Replay:
-    """Keep/drop of every machine candidate under ``settings``, honouring the greedy order."""
-    if not MIN_THRESHOLD <= settings.rouge_threshold <= 1.0:
-        raise ValueError(f"the ROUGE-L threshold must lie in [{MIN_THRESHOLD}, 1.0], got {settings.rouge_threshold}")
-    seeds = store.instructions(run.id, origin="seed")
-    rows = store.instructions(run.id, origin="machine")
-    seen = {r.text.strip() for r in seeds}
-    eligible: list[bool] = []
-    pre: list[filters.Verdict] = []
-    for r in rows:
-        v = filters.instruction_verdict(r.text, settings, seen)
-        if r.reason == filters.OVER_TARGET:
-            v = filters.Verdict.drop(filters.OVER_TARGET, r.detail)
-        seen.add(r.text.strip())
-        pre.append(v)
-        eligible.append(v.keep)
-    result = graph(store, run, settings.tokenizer).run(settings.rouge_threshold, eligible)
-    keep, reason, detail = [], [], []
-    for i, v in enumerate(pre):
-        if not v.keep:
-            keep.append(False), reason.append(v.reason), detail.append(v.detail)
-        elif not result.kept[i]:
-            keep.append(False), reason.append(filters.ROUGE_SIMILAR)
-            detail.append(f"ROUGE-L {result.scores[i]:.3f} > {settings.rouge_threshold}")
-        else:
-            keep.append(True), reason.append(None), detail.append("")
-    by_instr: dict[int, list[InstanceRow]] = {}
-    for inst in store.instances(run_id=run.id):
-        by_instr.setdefault(inst.instruction_id, []).append(inst)
-    instance_keep = {
-        r.id: [v.keep for v in filters.instance_verdicts(
-            [Instance(i.input, i.output) for i in by_instr.get(r.id, [])], settings)]
-        for r, k in zip(rows, keep) if k
-    }
-    counts = Counter(rs or "kept" for rs in reason)
-    changed = [i for i, (r, k) in enumerate(zip(rows, keep)) if (r.verdict == "keep") != k]
-    return Replay(rows, keep, reason, detail, list(result.scores), instance_keep, by_instr, dict(counts), changed)
+    """Keep/drop of every machine candidate under ``settings`` (one-off; the dashboard keeps a ``WhatIf``)."""
+    return WhatIf(store, run, settings.tokenizer).replay(settings)
 
 
 def save_view(store: Store, run: RunInfo, name: str, settings: FilterConfig) -> None:

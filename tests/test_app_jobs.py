@@ -239,7 +239,7 @@ def test_what_if_equals_views_replay(tmp_path, changes):
     from dataclasses import asdict, replace
 
     from selfinstruct.config import FilterConfig
-    from selfinstruct.demo import WhatIf
+    from selfinstruct.views import WhatIf
     from selfinstruct.views import replay
 
     store, rid = _stored_run(tmp_path, 4)

@@ -547,6 +547,17 @@ class Store:
             )
 
 
+    def get_blob(self, namespace: str, key: str) -> bytes | None:
+        """A binary cache entry (e.g. a similarity graph), or None."""
+        rows = self.query("SELECT value FROM kv_cache WHERE namespace = ? AND key = ?", (namespace, key))
+        return bytes(rows[0][0]) if rows else None
+
+    def put_blob(self, namespace: str, key: str, value: bytes) -> None:
+        with self.tx() as c:
+            c.execute("INSERT OR REPLACE INTO kv_cache(namespace, key, value) VALUES (?,?,?)",
+                      (namespace, key, sqlite3.Binary(value)))
+
+
 class _Tx:
     """The cursor-like object a transaction hands out, with the inserts several writers share."""
 
