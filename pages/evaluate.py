@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages.common import current_run, fake_allowed, md, open_store, registry
+from pages.common import current_run, ensure_router, fake_allowed, md, open_store, registry
 from selfinstruct.config import LMConfig
 from selfinstruct.evaluate import figures
 from selfinstruct.evaluate import judge as J
@@ -25,6 +25,8 @@ from selfinstruct.lm.base import LM, LMError
 from selfinstruct.store import StoreError
 from selfinstruct.store.evals import GRADES, ReviewAnswer, judges, ratings, review_answers, save_rating, save_review_answers
 from selfinstruct.store.responses import answered_instance_ids, response_sets
+
+ensure_router()
 
 st.title("Evaluate")
 store = open_store()
@@ -134,7 +136,7 @@ with review_tab:
                 rep = judge_review(store, run, build_lm(review_cfg), items, template=template, on_progress=progress_bar("Judging"))
                 st.success(f"{rep.answered:,} answers stored, {rep.unreadable:,} unreadable.")
             except (ValueError, LMError, StoreError) as e:
-                st.error(str(e))
+                st.error(md(str(e)))
 
 # ------------------------------------------------------------------ blind rating
 with rate_tab:
@@ -196,7 +198,7 @@ with judge_tab:
                 else:
                     J.judge_single(store, run, lm, chosen, template=template, on_progress=progress_bar("Judging"))
             except (ValueError, LMError, StoreError) as e:
-                st.error(str(e))
+                st.error(md(str(e)))
         used = judges(store, [s.id for s in sets if s.name in chosen])
         if used and others:
             names = sorted({j for j, _, _ in used})
@@ -233,7 +235,7 @@ with import_tab:
             st.session_state["run_id"] = new.id
             st.success(f"Imported as run {new.name!r}; pick it in the sidebar.")
         except (EvalSetError, StoreError) as e:
-            st.error(str(e))
+            st.error(md(str(e)))
     st.divider()
     st.markdown("**Predictions** (instruction, input, response, target per line) → response sets of this run.")
     files = st.file_uploader("Prediction files", type=["jsonl"], accept_multiple_files=True, key="ev.pred.files")
@@ -245,7 +247,7 @@ with import_tab:
                 st.success(f"{f.name}: {rep.matched:,} responses as set {rep.set.name!r}"
                            + (f" ({rep.unmatched} matched no instance)" if rep.unmatched else ""))
             except (PredictionFileError, StoreError) as e:
-                st.error(str(e))
+                st.error(md(str(e)))
     st.divider()
     st.markdown("**Generate responses** of any model for every instance of this run (resumable, cached).")
     set_name = st.text_input("Response set name", key="ev.answer.name", placeholder="gemma-270m")
@@ -259,8 +261,8 @@ with import_tab:
                                 on_progress=lambda p: bar.progress(p.done / max(p.total, 1),
                                                                    text=f"Answering: {p.done:,}/{p.total:,}"))
             if result.error:
-                st.error(f"{result.error} — what was answered is saved; press Generate again to resume.")
+                st.error(md(f"{result.error} — what was answered is saved; press Generate again to resume."))
             else:
                 st.success(f"{result.progress.done:,} responses in set {set_name.strip()!r}.")
         except (ResponsesError, ValueError, LMError, StoreError) as e:
-            st.error(str(e))
+            st.error(md(str(e)))

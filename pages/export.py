@@ -8,10 +8,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.common import ROOT, current_run, md, open_store
+from pages.common import ROOT, current_run, ensure_router, md, open_store
 from selfinstruct.formats import FORMATS, ExportOptions, FileFormatError, ImportRefused, export_run, import_file
 from selfinstruct.store import StoreError
 from selfinstruct.store.responses import response_sets
+
+ensure_router()
 
 DOWNLOAD_LIMIT = 200 * 1024 * 1024  # larger files are left on disk only
 
@@ -51,7 +53,7 @@ with export_tab:
                                         responses=responses,
                                         options=ExportOptions(seed=int(seed), max_instances=int(cap), system=system))
             except (StoreError, FileFormatError, ValueError, OSError) as e:
-                st.error(str(e))
+                st.error(md(str(e)))
             else:
                 c = result.manifest["counts"]
                 st.success(f"Wrote {c['records']:,} records to `{result.path}`")
@@ -81,10 +83,10 @@ with import_tab:
             try:
                 result = import_file(store, path, fmt=fmt_in, name=name.strip() or None, skip_bad=skip)
             except ImportRefused as e:
-                st.error(str(e).splitlines()[0].replace(str(path), upload.name))
+                st.error(md(str(e).splitlines()[0].replace(str(path), upload.name)))
                 st.code("\n".join(str(b).replace(str(path), upload.name) for b in e.bad), language=None)
             except (StoreError, FileFormatError, ValueError, OSError) as e:
-                st.error(str(e).replace(str(path), upload.name))
+                st.error(md(str(e).replace(str(path), upload.name)))
             else:
                 p = result.parsed
                 st.session_state["run_id"] = result.run.id

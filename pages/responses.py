@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from pages.common import current_run, data_version, fake_allowed, md, open_store, registry, workspace_path
+from pages.common import current_run, data_version, ensure_router, fake_allowed, md, open_store, registry, workspace_path
 from selfinstruct import compare
 from selfinstruct.config import LMConfig
 from selfinstruct.lm.base import LMError
@@ -32,6 +32,8 @@ from selfinstruct.responses import (
 )
 from selfinstruct.store import Store
 from selfinstruct.store.responses import answered_instance_ids, response_sets
+
+ensure_router()
 
 POLL_S = 1.0
 
@@ -92,7 +94,7 @@ def start(label: str, cfg: LMConfig, work) -> None:
     try:
         lm = registry().lm(cfg, api_key=st.session_state.get("api_key") if cfg.backend == "openai" else None)
     except (ValueError, LMError) as e:
-        st.error(f"Cannot use the model: {e}")
+        st.error(md(f"Cannot use the model: {e}"))
         return
     path = str(store.path)
     jobs()[key] = BackgroundJob(label, lambda on_progress, should_stop: work(Store(path), lm, on_progress,
@@ -118,7 +120,7 @@ with answer_tab:
     try:
         items = run_items(store, run, view, include_seeds=seeds)[:limit]
     except ValueError as e:
-        st.error(str(e))
+        st.error(md(str(e)))
         items = []
     existing = {s.name: s for s in response_sets(store, run.id)}
     done = answered_instance_ids(store, existing[name].id) if name in existing else set()
@@ -147,7 +149,7 @@ with translate_tab:
         code, lang = resolve_language(to)
         records = run_records(store, run, view_t, include_seeds=seeds_t)[:limit_t]
     except ValueError as e:
-        st.error(str(e))
+        st.error(md(str(e)))
         code, lang, records = "", "", []
     texts = [t for r in records for t in [r.text, *(i for _, i, _ in r.instances),
                                           *(o for _, _, o in r.instances if outputs)] if t.strip()]
@@ -183,11 +185,11 @@ def progress_panel() -> None:
         if st.button("Stop after this batch", icon="⏹️", key="job.stop"):
             j.stop()
     elif j.failure:
-        st.error(j.failure, icon="🚨")
+        st.error(md(j.failure), icon="🚨")
     elif j.result is not None:
         r = j.result
         if r.error:
-            st.error(f"{r.error}. What was done is saved: start the same job again to resume.", icon="🚨")
+            st.error(md(f"{r.error}. What was done is saved: start the same job again to resume."), icon="🚨")
         elif r.stopped == "budget":
             st.warning("Stopped: the budget is spent. Raise it and start again to go on.", icon="💰")
         elif r.stopped:
