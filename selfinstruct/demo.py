@@ -20,7 +20,6 @@ from typing import Any
 
 import pandas as pd
 
-from . import prompts
 from .config import RunConfig
 from .pipeline import estimate_cost
 from .store import InstructionRow, RunInfo, Store
@@ -64,18 +63,12 @@ class IterationView:
     candidates: list[CandidateView]
 
 
-def _slot_sizes(slots: list[SlotView]) -> list[int]:
-    """How many candidates each slot's completion yielded: the pipeline's own parse, redone."""
-    return [
-        len(prompts.parse_instructions(s.completion, start=len(s.in_context) + 1, finish_reason=s.finish_reason))
-        for s in slots
-    ]
-
-
 def iteration_view(store: Store, run_id: int, iteration: int) -> IterationView:
     """A stored iteration, rebuilt from its prompts, calls, instructions and instances."""
     slots = []
+    slot_of: dict[int, int] = {}
     for p in store.prompts(run_id, iteration):
+        slot_of[p["id"]] = p["slot"]
         call = store.call(p["call_id"]) if p["call_id"] is not None else {}
         slots.append(SlotView(
             slot=p["slot"], in_context=p["in_context"], prompt=call.get("prompt", ""),
@@ -88,14 +81,13 @@ def iteration_view(store: Store, run_id: int, iteration: int) -> IterationView:
         insts[i.instruction_id].append(
             {"input": i.input, "output": i.output, "keep": i.verdict == "keep", "reason": i.reason, "detail": i.detail}
         )
-    owner = [s for s, n in zip(range(len(slots)), _slot_sizes(slots)) for _ in range(n)]
     candidates = [
         CandidateView(
-            slot=owner[k] if k < len(owner) else (len(slots) - 1), text=r.text, keep=r.verdict == "keep",
+            slot=slot_of[r.prompt_id], text=r.text, keep=r.verdict == "keep",
             reason=r.reason, detail=r.detail, max_rouge=r.max_rouge, similar=r.similar,
             is_classification=r.is_classification, instances=insts[r.id], id=r.id,
         )
-        for k, r in enumerate(rows)
+        for r in rows
     ]
     return IterationView(iteration, slots, candidates)
 

@@ -67,6 +67,9 @@ class InstructionRow:
     external_id: str | None
     name: str
     source_id: int | None
+    prompt_id: int | None = None
+    clf_call_id: int | None = None
+    inst_call_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -645,7 +648,8 @@ def _instruction_row(r: sqlite3.Row) -> InstructionRow:
         is_classification=None if clf is None else bool(clf), verdict=r["verdict"], reason=r["reason"],
         detail=r["detail"], max_rouge=r["max_rouge"],
         similar=[(t, s) for t, s in json.loads(r["similar"])], external_id=r["external_id"],
-        name=r["name"], source_id=r["source_id"],
+        name=r["name"], source_id=r["source_id"], prompt_id=r["prompt_id"], clf_call_id=r["clf_call_id"],
+        inst_call_id=r["inst_call_id"],
     )
 
 
