@@ -17,7 +17,8 @@ from typing import Any, Iterator
 import pandas as pd
 import streamlit as st
 
-from selfinstruct.demo import CandidateView, IterationView, progress
+from selfinstruct.replay import CandidateView, IterationView
+from selfinstruct.tables import progress
 from selfinstruct.jobs import JobRegistry
 from selfinstruct.records import Task
 from selfinstruct.seeds import load_tasks
@@ -118,7 +119,7 @@ def data_version(store: Store, run: RunInfo) -> tuple[Any, ...]:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def run_progress(path: str, run_id: int, version: tuple) -> pd.DataFrame:
-    """Per-iteration counts of a run (``demo.progress``), read once per data version."""
+    """Per-iteration counts of a run (``tables.progress``), read once per data version."""
     return progress(_store(path).instructions(run_id, origin="machine"))
 
 

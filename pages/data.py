@@ -7,7 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import current_run, data_version, ensure_router, open_store, ORIGIN_MARK, render_candidates
-from selfinstruct.demo import instances_table, instruction_table, provenance
+from selfinstruct.replay import provenance
+from selfinstruct.tables import instances_table, instruction_table
 
 ensure_router()
 st.title("🔎 Data")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages.common import data_version, ensure_router, open_store, render_iteration, ROOT, run_progress, workspace_path
-from selfinstruct.demo import iteration_view, prepare_copy, reveal, total_chars
+from selfinstruct.replay import iteration_view, prepare_copy, reveal, total_chars
 
 SHIPPED = ROOT / "demo" / "demo.sqlite"
 COPY = ROOT / "runs" / "demo-replay.sqlite"

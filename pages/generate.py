@@ -23,7 +23,7 @@ from pages.common import (
     workspace_path,
 )
 from selfinstruct.config import RunConfig
-from selfinstruct.demo import iteration_view, live_view
+from selfinstruct.replay import iteration_view, live_view
 from selfinstruct.jobs import Job
 from selfinstruct.lm.base import LMError
 from selfinstruct.pipeline import estimate_cost

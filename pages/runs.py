@@ -11,7 +11,7 @@ import streamlit as st
 
 from pages.common import default_seeds, default_workspace, ensure_router, fake_allowed, md, open_store, workspace_path
 from selfinstruct.config import RunConfig
-from selfinstruct.demo import run_summary
+from selfinstruct.tables import run_summary
 from selfinstruct.pipeline import PipelineError, start_run
 from selfinstruct.store import StoreError
 

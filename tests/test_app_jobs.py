@@ -9,17 +9,8 @@ from pathlib import Path
 import pytest
 
 from selfinstruct.config import LMConfig, RunConfig
-from selfinstruct.demo import (
-    instruction_table,
-    iteration_view,
-    live_view,
-    prepare_copy,
-    progress,
-    provenance,
-    reveal,
-    run_summary,
-    total_chars,
-)
+from selfinstruct.replay import iteration_view, live_view, prepare_copy, provenance, reveal, total_chars
+from selfinstruct.tables import instruction_table, progress, run_summary
 from selfinstruct.jobs import Job, JobBusy, JobRegistry
 from selfinstruct.lm.base import LMFatalError
 from selfinstruct.lm.fake import FakeLM
