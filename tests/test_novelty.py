@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from rouge_score import rouge_scorer, tokenize as rs_tokenize
 from nltk.stem import porter
 
+from selfinstruct.novelty import core
 from selfinstruct.novelty import (NoveltyIndex, WhatIfGraph, greedy_filter, max_against,
                                   max_within, pairwise_histogram, rouge_l, tokenize)
 
@@ -89,7 +90,17 @@ def test_unknown_tokenizer_rejected():
         tokenize("x", tokenizer="nope")
 
 
-def test_index_equals_brute_force():
+@pytest.fixture(params=["exact", "bounded"])
+def path(request, monkeypatch):
+    """Run a test on both scoring paths: small pools are scored exactly; big ones
+    through folded upper bounds (forced here with a tiny sample and probe)."""
+    if request.param == "bounded":
+        monkeypatch.setattr(core, "SAMPLE_COLS", 4)
+        monkeypatch.setattr(core, "PROBE", 2)
+    return request.param
+
+
+def test_index_equals_brute_force(path):
     rng = random.Random(3)
     texts = [sentence(rng) for _ in range(300)]
     index = NoveltyIndex(texts[:50])
@@ -102,12 +113,29 @@ def test_index_equals_brute_force():
         assert index.add(t) == len(index) - 1
 
 
+def test_long_texts_and_rare_tokens(path):
+    """Texts over 255 tokens (wider LCS matrix) and many rare tokens (folded
+    together into few buckets) still give exact scores and top-k lists."""
+    rng = random.Random(4)
+    vocab = [f"w{i}" for i in range(3000)]
+    texts = [" ".join(rng.choice(vocab[: rng.choice((20, 3000))])
+                      for _ in range(rng.choice((3, 40, 300)))) for _ in range(60)]
+    index = NoveltyIndex(texts[:30])
+    for t in texts[30:]:
+        best, top = index.query(t, k=5)
+        ss = [ref(t, p) for p in index.texts]
+        order = sorted(range(len(ss)), key=lambda j: (-ss[j], j))
+        assert best == max(ss)
+        assert top == [(j, ss[j]) for j in order[:5] if ss[j] > 0]
+        index.add(t)
+
+
 def test_empty_index():
     assert NoveltyIndex().query("anything") == (0.0, [])
 
 
 @pytest.mark.parametrize("threshold,n", [(0.5, 500), (0.7, 2000)])
-def test_greedy_equals_rouge_score_loop(threshold, n):
+def test_greedy_equals_rouge_score_loop(threshold, n, path):
     rng = random.Random(threshold)
     pool = [sentence(rng, 1) for _ in range(30)]
     cands = [sentence(rng) for _ in range(n)]
