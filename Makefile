@@ -8,7 +8,6 @@ BIN := $(VENV)/bin
 # build crashes on CPUs with AMX), into a wheel folder outside the repo, then reused.
 LLAMA_VERSION := 0.3.36
 WHEELS := $(HOME)/.cache/selfinstruct/wheels
-LLAMA_WHEEL := $(WHEELS)/.llama-cpp-python-$(LLAMA_VERSION)
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
@@ -28,13 +27,10 @@ setup: $(STAMP)
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
-$(LLAMA_WHEEL): | $(BIN)/python
+$(STAMP): requirements.txt | $(BIN)/python
 	mkdir -p $(WHEELS)
 	ls $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || \
 	  CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip wheel --no-cache-dir --no-deps -w $(WHEELS) llama-cpp-python==$(LLAMA_VERSION)
-	touch $@
-
-$(STAMP): requirements.txt $(LLAMA_WHEEL) | $(BIN)/python
 	$(BIN)/pip install --find-links $(WHEELS) -r requirements.txt
 	touch $@
 
