@@ -11,9 +11,11 @@ from hypothesis import strategies as st
 from rouge_score import rouge_scorer, tokenize as rs_tokenize
 from nltk.stem import porter
 
-from selfinstruct.novelty import core
-from selfinstruct.novelty import (NoveltyIndex, WhatIfGraph, greedy_filter, max_against,
-                                  max_within, pairwise_histogram, rouge_l, tokenize)
+from selfinstruct.novelty import (NoveltyIndex, WhatIfGraph, core, fast_greedy_filter,
+                                  greedy_filter, max_against, max_within, pairwise_histogram,
+                                  rouge_l, tokenize)
+from selfinstruct.novelty.join import similar_pairs
+from selfinstruct.novelty.tokens import Encoder
 
 SCORER = rouge_scorer.RougeScorer(["rougeL"])
 STEM_SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
@@ -206,3 +208,38 @@ def test_distributions_equal_brute_force():
         counts, edges = pairwise_histogram(texts, bins)
         want, want_edges = np.histogram(pairs, np.linspace(0, 1, 11) if bins == 10 else bins)
         assert counts.tolist() == want.tolist() and np.array_equal(edges, want_edges)
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.5, 0.7, 0.9])
+def test_fast_greedy_equals_greedy_filter(threshold):
+    rng = random.Random(int(threshold * 10))
+    seeds = [sentence(rng, 1) for _ in range(40)]
+    cands = [sentence(rng) for _ in range(3000)]
+    cands += [c + " " + rng.choice(WORDS) for c in cands[:300]]  # near-duplicates
+    got = fast_greedy_filter(cands, seeds, threshold)
+    want = greedy_filter(cands, seeds, threshold, k=1)
+    assert got.kept == want.kept
+    assert 0 < sum(got.kept) < len(cands)
+    for keep, score, b, w, near in zip(got.kept, got.scores, got.blocker, want.scores,
+                                       want.nearest):
+        if keep:
+            assert score is None and b is None
+        else:  # exact score, and the blocker is greedy_filter's top-1 (ties: earlier)
+            assert score == w
+            assert ((seeds[-1 - b] if b < 0 else cands[b]), score) == near[0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(text_st, max_size=25), st.sampled_from([0.05, 0.3, 0.5, 0.7, 0.95]))
+def test_similar_pairs_equal_brute_force(texts, threshold):
+    codes = Encoder().encode_many(texts)
+    x, y, f = similar_pairs(codes, threshold)
+    want = [(i, j, ref(texts[i], texts[j])) for i in range(len(texts)) for j in range(i)
+            if ref(texts[i], texts[j]) > threshold]
+    assert list(zip(x.tolist(), y.tolist(), f.tolist())) == want
+
+
+def test_fast_greedy_threshold_edges():
+    assert fast_greedy_filter(["a b", "a b"], ["a b"], 1.0).kept == [True, True]
+    with pytest.raises(ValueError):
+        fast_greedy_filter(["a"], ["b"], 0.0)
