@@ -19,6 +19,7 @@ import streamlit as st
 
 from selfinstruct.replay import CandidateView, IterationView
 from selfinstruct.tables import progress
+from selfinstruct.config import LMConfig
 from selfinstruct.jobs import JobRegistry
 from selfinstruct.records import Task
 from selfinstruct.seeds import load_tasks
@@ -61,6 +62,31 @@ def ensure_router() -> None:
 def fake_allowed() -> bool:
     """The scripted fake LM is for tests and offline demos only: opt in with SELFINSTRUCT_ALLOW_FAKE=1."""
     return os.environ.get("SELFINSTRUCT_ALLOW_FAKE") == "1"
+
+
+def lm_form(prefix: str, *, costs: bool = False) -> LMConfig:
+    """Pick the model a job uses (judge, answering, translating). The API key is the
+    one held in memory (Runs page) or $OPENAI_API_KEY, never a form field here."""
+    choices = {"llamacpp": "Embedded model (offline)", "openai": "OpenAI-compatible endpoint"}
+    if fake_allowed():
+        choices["fake"] = "Fake scripted LM (tests only)"
+    cfg = LMConfig(backend=st.radio("Model", list(choices), format_func=choices.__getitem__,
+                                    key=f"{prefix}.backend", horizontal=True))
+    if cfg.backend == "openai":
+        c = st.columns(4)
+        cfg.model = c[0].text_input("Model name", key=f"{prefix}.model", placeholder="gpt-4o")
+        cfg.base_url = c[1].text_input("Base URL", key=f"{prefix}.base_url", placeholder="https://api.openai.com/v1")
+        cfg.api_mode = c[2].selectbox("API", ["chat", "completion"], key=f"{prefix}.api_mode")
+        cfg.concurrency = int(c[3].number_input("Concurrency", 1, 64, 8, key=f"{prefix}.conc"))
+        if costs:
+            c = st.columns(2)
+            cfg.price_in_per_1m = c[0].number_input("$ per 1M prompt tokens", 0.0, 1000.0, 0.0, key=f"{prefix}.pin")
+            cfg.price_out_per_1m = c[1].number_input("$ per 1M output tokens", 0.0, 1000.0, 0.0, key=f"{prefix}.pout")
+        st.caption("API key: the one held in this session (Runs page), else $OPENAI_API_KEY.")
+    elif cfg.backend == "llamacpp":
+        cfg.model_path = st.text_input("GGUF model file", key=f"{prefix}.model_path",
+                                       help="Leave empty for the packaged Gemma 3 270M.")
+    return cfg
 
 
 def default_workspace() -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages.common import current_run, ensure_router, fake_allowed, md, open_store, registry
+from pages.common import current_run, ensure_router, lm_form, md, open_store, registry
 from selfinstruct.config import LMConfig
 from selfinstruct.evaluate import figures
 from selfinstruct.evaluate import judge as J
@@ -36,25 +36,6 @@ run = current_run(store)
 if run is None:
     st.stop()
 st.caption(f"Run **{md(run.name)}** · {run.kind}")
-
-
-def lm_form(prefix: str) -> LMConfig:
-    """Pick a judge or answering model; the API key is the one held in memory (Runs page) or $OPENAI_API_KEY."""
-    choices = {"llamacpp": "Embedded model (offline)", "openai": "OpenAI-compatible endpoint"}
-    if fake_allowed():
-        choices["fake"] = "Fake scripted LM (tests only)"
-    cfg = LMConfig(backend=st.radio("Model", list(choices), format_func=choices.__getitem__,
-                                    key=f"{prefix}.backend", horizontal=True))
-    if cfg.backend == "openai":
-        c1, c2, c3 = st.columns(3)
-        cfg.model = c1.text_input("Model name", key=f"{prefix}.model", placeholder="gpt-4o")
-        cfg.base_url = c2.text_input("Base URL", key=f"{prefix}.base_url", placeholder="https://api.openai.com/v1")
-        cfg.api_mode = c3.selectbox("API", ["chat", "completion"], key=f"{prefix}.api_mode")
-        st.caption("API key: the one held in this session (Runs page), else $OPENAI_API_KEY.")
-    elif cfg.backend == "llamacpp":
-        cfg.model_path = st.text_input("GGUF model file", key=f"{prefix}.model_path",
-                                       help="Leave empty for the packaged Gemma 3 270M.")
-    return cfg
 
 
 def build_lm(cfg: LMConfig) -> LM:

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from pages.common import current_run, data_version, ensure_router, fake_allowed, md, open_store, registry, workspace_path
+from pages.common import current_run, data_version, ensure_router, lm_form, md, open_store, registry, workspace_path
 from selfinstruct import compare
 from selfinstruct.config import LMConfig
 from selfinstruct.lm.base import LMError
@@ -51,29 +51,6 @@ def jobs() -> dict[tuple[str, int], BackgroundJob]:
     return {}
 
 
-def lm_form(prefix: str) -> LMConfig:
-    """Which model answers; the API key is the one held in memory (Runs page) or $OPENAI_API_KEY."""
-    choices = {"llamacpp": "Embedded model (offline)", "openai": "OpenAI-compatible endpoint"}
-    if fake_allowed():
-        choices["fake"] = "Fake scripted LM (tests only)"
-    cfg = LMConfig(backend=st.radio("Model", list(choices), format_func=choices.__getitem__,
-                                    key=f"{prefix}.backend", horizontal=True))
-    if cfg.backend == "openai":
-        c = st.columns(4)
-        cfg.model = c[0].text_input("Model name", key=f"{prefix}.model", placeholder="gpt-4o")
-        cfg.base_url = c[1].text_input("Base URL", key=f"{prefix}.base_url", placeholder="https://api.openai.com/v1")
-        cfg.api_mode = c[2].selectbox("API", ["chat", "completion"], key=f"{prefix}.api_mode")
-        cfg.concurrency = int(c[3].number_input("Concurrency", 1, 64, 8, key=f"{prefix}.conc"))
-        c = st.columns(2)
-        cfg.price_in_per_1m = c[0].number_input("$ per 1M prompt tokens", 0.0, 1000.0, 0.0, key=f"{prefix}.pin")
-        cfg.price_out_per_1m = c[1].number_input("$ per 1M output tokens", 0.0, 1000.0, 0.0, key=f"{prefix}.pout")
-        st.caption("API key: the one held in this session (Runs page), else $OPENAI_API_KEY.")
-    elif cfg.backend == "llamacpp":
-        cfg.model_path = st.text_input("GGUF model file", key=f"{prefix}.model_path",
-                                       help="Leave empty for the packaged Gemma 3 270M.")
-    return cfg
-
-
 def scope(prefix: str) -> tuple[str | None, bool, int | None]:
     """(view, include seeds, limit): which part of the run a job works on."""
     c = st.columns(3)
@@ -108,7 +85,7 @@ answer_tab, translate_tab, compare_tab = st.tabs(["Answer", "Translate", "Compar
 with answer_tab:
     st.markdown("Answer every kept (instruction, input) of this run with another model. The answers form a "
                 "**response set** beside the original outputs; answered instances are skipped on resume.")
-    cfg = lm_form("ans")
+    cfg = lm_form("ans", costs=True)
     view, seeds, limit = scope("ans")
     c = st.columns(4)
     name = c[0].text_input("Response set name", "answers", key="ans.name").strip()
@@ -137,7 +114,7 @@ with answer_tab:
 with translate_tab:
     st.markdown("Translate this run's kept instructions and inputs (optionally outputs) into a new run of kind "
                 "**translation**, each record linked to its source. Answering that run gives a translated set.")
-    cfg_t = lm_form("tr")
+    cfg_t = lm_form("tr", costs=True)
     view_t, seeds_t, limit_t = scope("tr")
     c = st.columns(4)
     to = c[0].text_input("Target language (code or name)", "zh", key="tr.to")

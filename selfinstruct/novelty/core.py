@@ -212,15 +212,21 @@ def top_k(
     live &= f > 0
     rows, cols, f = rows[live], cols[live], f[live]
     np.maximum.at(best, rows, f)
-    if k > 0 and rows.size:
-        order = np.lexsort((cols, -f, rows))
-        rows, cols, f = rows[order], cols[order], f[order]
-        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-        ends = np.r_[starts[1:], rows.size]
-        for a, b in zip(starts.tolist(), ends.tolist()):
-            b = min(b, a + k)
-            tops[int(rows[a])] = list(zip(cols[a:b].tolist(), f[a:b].tolist()))
+    _fill_tops(tops, rows, cols, f, k)
     return best, tops
+
+
+def _fill_tops(tops: list, rows: np.ndarray, cols: np.ndarray, f: np.ndarray, k: int) -> None:
+    """Each row's k best (column, F), highest first, ties to the lower column."""
+    if k <= 0 or rows.size == 0:
+        return
+    order = np.lexsort((cols, -f, rows))
+    rows, cols, f = rows[order], cols[order], f[order]
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    ends = np.r_[starts[1:], rows.size]
+    for a, b in zip(starts.tolist(), ends.tolist()):
+        b = min(b, a + k)
+        tops[int(rows[a])] = list(zip(cols[a:b].tolist(), f[a:b].tolist()))
 
 
 def rows_for_block(n_cols: int, elems: int = BLOCK_ELEMS) -> int:
@@ -253,14 +259,7 @@ def exact_top(
     la, lb = qlen[rows], clen[cols]
     f = fmeasure_np(lcs_from_sim(s[rows, cols], la, lb), la, lb)
     np.maximum.at(best, rows, f)
-    if k > 0:
-        order = np.lexsort((cols, -f, rows))
-        rows, cols, f = rows[order], cols[order], f[order]
-        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-        ends = np.r_[starts[1:], rows.size]
-        for a, b in zip(starts.tolist(), ends.tolist()):
-            b = min(b, a + k)
-            tops[int(rows[a])] = list(zip(cols[a:b].tolist(), f[a:b].tolist()))
+    _fill_tops(tops, rows, cols, f, k)
     return best, tops
 
 
