@@ -1,7 +1,8 @@
 """Speed and memory of the novelty engine against the original and Alpaca methods.
 
-    .venv/bin/python bench/bench_novelty.py           # full: 82K greedy, 50K what-if / pairwise
-    .venv/bin/python bench/bench_novelty.py --quick   # small smoke run
+    .venv/bin/python bench/bench_novelty.py             # full: 82K greedy, 50K what-if / pairwise
+    .venv/bin/python bench/bench_novelty.py --quick     # small smoke run
+    .venv/bin/python bench/bench_novelty.py --stretch   # only: 1M fast filter, 100K exactness proof
 
 Baselines are measured in the same run on a sample of candidates and
 extrapolated to the whole workload (they would take hours otherwise).
@@ -10,6 +11,7 @@ extrapolated to the whole workload (they would take hours otherwise).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing as mp
 import os
@@ -25,7 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from selfinstruct.novelty import greedy_filter  # noqa: E402
+from selfinstruct.novelty import fast_greedy_filter, greedy_filter  # noqa: E402
 
 SEEDS = ROOT.parent / "shared" / "data" / "self-instruct" / "seed_tasks.jsonl"
 VERBS = ["write", "give", "list", "explain", "describe", "find", "generate", "create",
@@ -86,10 +88,31 @@ def _measured(fn, *args):
     return out, peak_rss_mb()
 
 
-def run_ours(cands: list[str], pool: list[str]) -> tuple[float, list[float], list[bool]]:
+def run_ours(cands: list[str], pool: list[str]) -> tuple[float, list[float], list[bool], str]:
+    """Time the greedy filter; returns scores, decisions and a digest of the top-10 lists."""
     t = time.perf_counter()
     r = greedy_filter(cands, pool, 0.7, k=10)
-    return time.perf_counter() - t, r.scores, r.kept
+    secs = time.perf_counter() - t
+    return secs, r.scores, r.kept, hashlib.sha256(repr(r.nearest).encode()).hexdigest()
+
+
+def run_scan(cands: list[str], pool: list[str]) -> tuple[float, list[float], list[bool], str]:
+    """The previous engine: every pair scored exactly (no folded bound), row top-k
+    by partition: forced by a sample size no pool reaches."""
+    from selfinstruct.novelty import core
+
+    core.SAMPLE_COLS = 1 << 62
+    return run_ours(cands, pool)
+
+
+def run_fast(cands: list[str], pool: list[str]):
+    t = time.perf_counter()
+    r = fast_greedy_filter(cands, pool, 0.7)
+    return time.perf_counter() - t, r
+
+
+def load() -> str:
+    return "load average " + " / ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def pool_at(pool: list[str], cands: list[str], kept: list[bool], i: int) -> list[str]:
@@ -134,7 +157,7 @@ def run_alpaca(samples, procs: int = 2) -> tuple[float, list[float]]:
 
 def bench_greedy(n: int, n_samples: int) -> dict:
     cands, pool = workload(n), seeds()
-    (secs, scores, kept), rss = in_child(run_ours, cands, pool)
+    (secs, scores, kept, digest), rss = in_child(run_ours, cands, pool)
     sizes = np.cumsum([len(pool)] + kept[:-1])  # pool size each candidate saw
     pairs = int(sizes.sum())
     idx = np.linspace(0, n - 1, n_samples).astype(int).tolist()
@@ -142,17 +165,67 @@ def bench_greedy(n: int, n_samples: int) -> dict:
     samples = [(cands[i], p) for i, p in zip(idx, pools)]
     s_pairs = sum(len(p) for p in pools)
     rows = [("ours (whole workload)", secs, [scores[i] for i in idx])]
+    (scan_secs, scan_scores, _, scan_digest), scan_rss = in_child(run_scan, cands, pool)
+    rows.append(("previous engine: exact scan (whole)", scan_secs, [scan_scores[i] for i in idx]))
     for name, fn in (("original (rouge-score, 4 procs)", run_original),
                      ("alpaca (pre-tokenized LCS, 2 procs)", run_alpaca)):
         t, best = fn(samples)
         rows.append((name, t / s_pairs * pairs, best))
-    print(f"\n## Greedy ROUGE-L filter: {n} candidates, {len(pool)} seeds, threshold 0.7")
-    print(f"pairs scored: {pairs:,}; kept {sum(kept):,}; peak RSS (ours) {rss:.0f} MB; "
-          f"baselines sampled on {n_samples} candidates ({s_pairs:,} pairs), extrapolated by pairs")
+    print(f"\n## Greedy ROUGE-L filter: {n} candidates, {len(pool)} seeds, threshold 0.7 ({load()})")
+    print(f"pairs scored: {pairs:,}; kept {sum(kept):,}; peak RSS ours {rss:.0f} MB, previous "
+          f"{scan_rss:.0f} MB; baselines sampled on {n_samples} candidates ({s_pairs:,} pairs), "
+          "extrapolated by pairs")
+    print(f"all scores and top-10 lists equal to the previous engine's: "
+          f"{scan_scores == scores and scan_digest == digest}")
     print(f"{'method':38} {'seconds':>10} {'cand/s':>10} {'ours x':>8}  same scores on sample")
     for name, t, best in rows:
-        print(f"{name:38} {t:10.1f} {n / t:10.1f} {t / secs:8.0f}  {best == rows[0][2]}")
+        print(f"{name:38} {t:10.1f} {n / t:10.1f} {t / secs:8.1f}  {best == rows[0][2]}")
+    (fsecs, fast), frss = in_child(run_fast, cands, pool)
+    same = fast.kept == kept and all(f == s for f, s, k in zip(fast.scores, scores, kept) if not k)
+    print(f"fast_greedy_filter (keep/drop + dropped scores only): {fsecs:.1f} s, peak RSS "
+          f"{frss:.0f} MB, {secs / fsecs:.1f}x faster; same decisions and dropped scores: {same}")
     return {"cands": cands, "pool": pool, "kept": kept, "scores": scores}
+
+
+def bench_index(run: dict, n_queries: int = 200) -> None:
+    """The pipeline's path: one candidate at a time against the whole kept pool."""
+    from selfinstruct.novelty import NoveltyIndex
+
+    kept = [c for c, k in zip(run["cands"], run["kept"]) if k]
+    index = NoveltyIndex(run["pool"] + kept[:-n_queries])
+    t = time.perf_counter()
+    for text in kept[-n_queries:]:
+        index.query(text, k=10)
+        index.add(text)
+    ms = (time.perf_counter() - t) / n_queries * 1000
+    print(f"\n## NoveltyIndex query + add against a {len(index):,}-text pool: {ms:.1f} ms "
+          f"per candidate ({load()})")
+
+
+def bench_stretch(n: int, n_proof: int) -> None:
+    """1M candidates through fast_greedy_filter, and its exactness against
+    greedy_filter (which scores every pair) on ``n_proof`` of them."""
+    print(f"\n## Stretch: fast_greedy_filter on {n:,} candidates ({load()})")
+    t = time.perf_counter()
+    cands, pool = workload(n), seeds()
+    print(f"workload generated in {time.perf_counter() - t:.0f} s (not timed below)")
+    (secs, fast), rss = in_child(run_fast, cands, pool)
+    print(f"{n:,} candidates: {secs:.1f} s end to end (tokenizing included), {n / secs:,.0f} "
+          f"candidates/s, peak RSS {rss:.0f} MB, kept {sum(fast.kept):,} ({load()})")
+    sub = cands[:n_proof]
+    (fsecs, fast), _ = in_child(run_fast, sub, pool)
+    t = time.perf_counter()
+    exact = greedy_filter(sub, pool, 0.7, k=1)
+    esecs = time.perf_counter() - t
+    dropped = [i for i, k in enumerate(exact.kept) if not k]
+    same_kept = fast.kept == exact.kept
+    same_scores = all(fast.scores[i] == exact.scores[i] for i in dropped)
+    same_blocker = all(
+        ((pool[-1 - b] if b < 0 else sub[b]), fast.scores[i]) == exact.nearest[i][0]
+        for i in dropped for b in [fast.blocker[i]])
+    print(f"exactness on {n_proof:,}: fast {fsecs:.1f} s vs greedy_filter {esecs:.1f} s; "
+          f"{len(dropped):,} dropped; same decisions {same_kept}, same dropped scores "
+          f"{same_scores}, same blockers {same_blocker} ({load()})")
 
 
 def bench_whatif(run: dict, n: int) -> None:
@@ -278,16 +351,23 @@ def bench_shards(run: dict, n: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small smoke run")
+    ap.add_argument("--stretch", action="store_true",
+                    help="only the 1M fast filter and the 100K exactness proof (~10 min)")
     args = ap.parse_args()
+    print(f"{load()} at start; {mp.cpu_count()} cores")
+    if args.stretch:
+        bench_stretch(*((100_000, 20_000) if args.quick else (1_000_000, 100_000)))
+        return
     n, samples, n_whatif, n_pairs = (4000, 3, 2000, 2000) if args.quick else (82000, 12, 50000, 5000)
-    print(f"load average at start: {os.getloadavg()[0]:.1f}")
-    print(f"novelty bench ({'quick' if args.quick else 'full'}), {mp.cpu_count()} cores")
+    print(f"novelty bench ({'quick' if args.quick else 'full'})")
     run = bench_greedy(n, samples)
+    bench_index(run, 50 if args.quick else 200)
     bench_whatif(run, n_whatif)
     bench_pairwise(n_pairs)
     if not args.quick:
         bench_pairwise(50000)
     bench_shards(run, n if args.quick else 40000)
+    print(f"\n{load()} at end")
 
 
 if __name__ == "__main__":

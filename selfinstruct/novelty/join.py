@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .core import exact_pairs, fmeasure_np, sim_block
+from .core import exact_pairs, rows_for_block, sim_block
 from .tokens import Encoder
 
 # The overlap bound uses t - EPS, so rounding can only add candidate pairs.
@@ -170,6 +170,8 @@ def _signatures(el: Elements, width: np.ndarray):
 def _join_group(key, tid, b, lens, lo, hi, top, first, n, t, sk, pc) -> np.ndarray:
     """Candidate pairs (as x*n + y) among signature entries sharing a key."""
     ln = lens[tid]
+    if key.size and int(key.max()) >= (1 << 62) // (top + 1):  # keep (key, length) in int64
+        key = np.unique(key, return_inverse=True)[1].astype(np.int64)
     comp = key * (top + 1) + ln
     order = np.lexsort((tid, comp))
     comp, tid, b, ln, key = comp[order], tid[order], b[order], ln[order], key[order]
@@ -202,7 +204,7 @@ def _tiny_pairs(codes: Sequence[str], lens: np.ndarray, t: float, first: int) ->
     tiny = np.flatnonzero((lens >= 1) & (_alpha(t, lens, 1) == 1))
     out = [np.zeros(0, dtype=np.int64)]
     tc = [codes[i] for i in tiny]
-    step = 2048
+    step = rows_for_block(tiny.size)
     for a in range(0, tiny.size, step):
         rows = tiny[a:a + step]
         s = sim_block(tc[a:a + step], tc, lens[rows], lens[tiny])
