@@ -25,6 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+# AppTest's bare-mode warnings (one per st call outside a script run) would bury the table.
+os.environ.setdefault("STREAMLIT_LOGGER_LEVEL", "error")
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
