@@ -157,6 +157,8 @@ def length_histograms(lengths: Summary, other: Summary | None = None, *,
     unit = lengths["unit"]
     traces = [(f"{n} · {g}" if other is not None or len(groups) > 1 else n, s["groups"].get(g, {}))
               for n, s in series for g in groups]
+    # a group with no instruction (e.g. "seed" of a machine-only data set) would be an empty legend entry
+    traces = [t for t in traces if t[1].get("instruction")] or traces[:1]
     fig = make_subplots(rows=1, cols=3, subplot_titles=[FIELD_TITLES[f] for f in FIELD_TITLES])
     for col, field in enumerate(FIELD_TITLES, start=1):
         edges = length_edges([v for _, g in traces for v in g.get(field, [])])
@@ -198,31 +200,53 @@ def png_available() -> bool:
     return importlib.util.find_spec("kaleido") is not None
 
 
+def chart_folder(out_dir: str | Path) -> Path:
+    """The folder for the chart files, made if missing; a separate step so a command can
+    check it before a long analysis."""
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise NotADirectoryError(f"{out}: must be a folder, but it (or a folder above it) is a file") from None
+    return out
+
+
 def write_charts(figures: Mapping[str, go.Figure], out_dir: str | Path, *,
                  standalone: bool = False) -> list[Path]:
     """Write ``NAME.html`` per figure (and ``NAME.png`` where kaleido works).
 
-    Works offline: plotly.js is written once as ``plotly.min.js`` beside the pages,
-    or embedded in every page with ``standalone`` (larger, but single files can
-    be mailed around). Returns every file written.
+    Works offline: plotly.js is written as ``plotly.min.js`` beside the pages
+    (again whenever it differs from the bundled copy, so a file cut short by a
+    full disk does not blank every page), or embedded in every page with
+    ``standalone`` (larger, but single files can be mailed around). Every file
+    goes through the atomic writer. Returns every file written.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    bundle = out / "plotly.min.js"
-    had_bundle = bundle.exists()
+    from plotly.offline import get_plotlyjs
+
+    from .formats.files import atomic_file
+
+    out = chart_folder(out_dir)
     written: list[Path] = []
+
+    def put(path: Path, data: bytes) -> None:
+        with atomic_file(path) as tmp:
+            tmp.write_bytes(data)
+        written.append(path)
+
+    if not standalone:
+        bundle, js = out / "plotly.min.js", get_plotlyjs().encode("utf-8")
+        if not (bundle.is_file() and bundle.stat().st_size == len(js) and bundle.read_bytes() == js):
+            put(bundle, js)
     png = png_available()
     for name, fig in figures.items():
-        html = out / f"{name}.html"
-        fig.write_html(html, include_plotlyjs=True if standalone else "directory", full_html=True)
-        written.append(html)
+        put(out / f"{name}.html",
+            fig.to_html(include_plotlyjs=True if standalone else "directory", full_html=True).encode("utf-8"))
         if png:
             try:
-                fig.write_image(out / f"{name}.png")
-                written.append(out / f"{name}.png")
+                image = fig.to_image(format="png")
             except (ValueError, RuntimeError) as e:  # kaleido present but no browser
                 warnings.warn(f"PNG export skipped for {name}: {e}", stacklevel=2)
                 png = False
-    if not standalone and not had_bundle and bundle.exists():
-        written.append(bundle)
+            else:
+                put(out / f"{name}.png", image)
     return written

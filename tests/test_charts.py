@@ -155,3 +155,68 @@ def test_figures_of_a_real_report() -> None:
     assert sum(figs["rouge_vs_seeds"].data[0].y) == 252  # every non-seed instruction
     assert sum(figs["rouge_within"].data[0].y) == 175 + 252
     assert sum(figs["lengths"].data[0].y) == 175 + 252
+
+
+def test_a_truncated_plotly_bundle_is_rewritten(tmp_path, summary: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    from plotly.offline import get_plotlyjs
+
+    monkeypatch.setattr(charts, "png_available", lambda: False)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "plotly.min.js").write_text(get_plotlyjs()[:1000], encoding="utf-8")
+    written = charts.write_charts({"s": charts.sunburst(summary)}, out)
+    assert (out / "plotly.min.js").read_text(encoding="utf-8") == get_plotlyjs()
+    assert out / "plotly.min.js" in written
+
+
+def test_a_write_cut_short_leaves_no_partial_file(tmp_path, summary: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import pathlib
+
+    from plotly.offline import get_plotlyjs
+
+    monkeypatch.setattr(charts, "png_available", lambda: False)
+    real_text, real_bytes = pathlib.Path.write_text, pathlib.Path.write_bytes
+
+    def full_text(self, data, *a, **k):  # the disk fills half-way through any large file
+        if len(data) > 1_000_000:
+            real_text(self, data[: len(data) // 2], *a, **k)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_text(self, data, *a, **k)
+
+    def full_bytes(self, data):
+        if len(data) > 1_000_000:
+            real_bytes(self, data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_bytes(self, data)
+
+    monkeypatch.setattr(pathlib.Path, "write_text", full_text)
+    monkeypatch.setattr(pathlib.Path, "write_bytes", full_bytes)
+    out = tmp_path / "out"
+    with pytest.raises(OSError, match="No space left"):
+        charts.write_charts({"s": charts.sunburst(summary)}, out)
+    assert not [p for p in out.iterdir() if p.name == "plotly.min.js" or p.name.endswith(".tmp")]
+    monkeypatch.undo()
+    monkeypatch.setattr(charts, "png_available", lambda: False)
+    charts.write_charts({"s": charts.sunburst(summary)}, out)
+    assert (out / "plotly.min.js").read_text(encoding="utf-8") == get_plotlyjs()
+
+
+def test_out_must_be_a_folder(tmp_path, summary: dict) -> None:
+    notadir = tmp_path / "notadir"
+    notadir.write_text("x")
+    for out in (notadir, notadir / "sub"):
+        with pytest.raises(NotADirectoryError, match=f"{out}: must be a folder"):
+            charts.write_charts({"s": charts.sunburst(summary)}, out)
+    assert notadir.read_text() == "x"
+
+
+def test_charts_command_names_an_out_that_is_a_file(tmp_path, capsys) -> None:
+    from conftest import OUR_SEEDS
+
+    from selfinstruct.cli import main
+
+    notadir = tmp_path / "notadir"
+    notadir.write_text("x")
+    assert main(["charts", "--seeds", str(OUR_SEEDS), "--out", str(notadir)]) == 2
+    assert f"error: {notadir}: must be a folder" in capsys.readouterr().err  # before any analysis

@@ -3,7 +3,9 @@ provenance, refusals and exit codes."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 
 import pytest
 
@@ -69,15 +71,18 @@ def test_export_of_a_view_is_what_the_view_keeps(generated, tmp_path):
     assert m["view"] == "strict" and m["filters"]["min_words"] == 6 and m["filters"]["rouge_threshold"] == 0.4
 
 
-def test_instructions_left_with_no_instance_are_counted(generated, tmp_path):
+def test_an_export_of_no_record_is_refused_with_the_counts_and_keeps_the_old_file(generated, tmp_path, capsys):
     store = Store(generated)
     run = store.run("gen")
     views.save_view(store, run, "no-instances", FilterConfig(max_instances=0))
+    n = len(views.view_tasks(store, run, "no-instances"))
     out = tmp_path / "none.jsonl"
-    assert main(["export", "-w", str(generated), "--view", "no-instances", "-f", "chat", "-o", str(out)]) == 0
-    m = json.loads((tmp_path / "none.jsonl.manifest.json").read_text())["counts"]
-    assert m["instructions_exported"] == 0 and m["records"] == 0 and out.read_text() == ""
-    assert m["instructions_without_instances"] == len(views.view_tasks(store, run, "no-instances")) > 0
+    out.write_text("an earlier export\n")
+    assert main(["export", "-w", str(generated), "--view", "no-instances", "-f", "chat", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "would hold no record, so nothing was written" in err
+    assert f"instructions selected {n}, instructions without instances {n}, instructions exported 0" in err
+    assert out.read_text() == "an earlier export\n" and sorted(p.name for p in tmp_path.iterdir()) == ["none.jsonl"]
 
 
 def test_export_with_responses_uses_the_sets_outputs(generated, tmp_path):
@@ -174,3 +179,90 @@ def test_export_page_writes_what_the_cli_writes(generated, tmp_path, monkeypatch
     cli_out = tmp_path / "cli.json"
     assert main(["export", "-w", str(generated), "-f", "alpaca", "-o", str(cli_out)]) == 0
     assert page_out.read_bytes() == cli_out.read_bytes()
+
+
+def _small_workspace(tmp_path):
+    src = tmp_path / "src.jsonl"
+    src.write_text(json.dumps({"instruction": "Say hi.", "input": "", "output": "Hi!"}) + "\n")
+    ws = tmp_path / "self.sqlite"
+    assert main(["import", "-w", str(ws), "--file", str(src)]) == 0
+    return ws
+
+
+def test_export_refuses_to_write_over_the_workspace(tmp_path, monkeypatch, capsys):
+    ws = _small_workspace(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "link.json").symlink_to(ws)
+    for fmt, out in (("alpaca", str(ws)), ("alpaca", "self.sqlite"), ("alpaca", "./x/../self.sqlite"),
+                     ("alpaca-jsonl", "link.json"), ("chat", "self.sqlite-wal"), ("csv", "self.sqlite-journal"),
+                     ("hf", "."), ("hf", str(tmp_path))):
+        capsys.readouterr()
+        assert main(["export", "-w", "self.sqlite", "-f", fmt, "-o", out]) == 2, out
+        assert "choose another output path" in capsys.readouterr().err
+    assert Store(ws).run("src").kind == "import" and (tmp_path / "link.json").is_symlink()
+    assert not (tmp_path / "self.sqlite-journal").exists()
+
+
+def test_max_instances_below_one_is_an_argument_error(generated, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["export", "-w", str(generated), "-f", "gpt3", "-o", str(tmp_path / "g.jsonl"), "--max-instances", "0"])
+    assert e.value.code == 2 and "--max-instances: must be at least 1, got 0" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_options_of_other_formats_are_warned_about(generated, tmp_path, capsys):
+    assert main(["export", "-w", str(generated), "-f", "chat", "-o", str(tmp_path / "c.jsonl"), "--seed", "1",
+                 "--max-instances", "3", "--system", "Be kind."]) == 0
+    err = capsys.readouterr().err
+    assert "warning: --seed only applies to --format gpt3; ignored for chat" in err
+    assert "warning: --max-instances only applies to --format gpt3" in err and "--system" not in err
+    assert main(["export", "-w", str(generated), "-f", "gpt3", "-o", str(tmp_path / "g.jsonl"), "--seed", "1",
+                 "--system", "x"]) == 0
+    err = capsys.readouterr().err
+    assert "--seed" not in err and "warning: --system only applies to --format chat and sharegpt" in err
+
+
+def test_a_blank_system_message_is_left_out(generated, tmp_path):
+    from selfinstruct.finetune import check_chat_file
+
+    out = tmp_path / "c.jsonl"
+    assert main(["export", "-w", str(generated), "-f", "chat", "-o", str(out), "--system", "  "]) == 0
+    assert check_chat_file(out) > 0
+    assert all(json.loads(x)["messages"][0]["role"] == "user" for x in out.read_text().splitlines())
+
+
+def test_a_full_disk_names_the_output_path(generated, tmp_path, monkeypatch, capsys):
+    from selfinstruct.formats import files
+
+    def full(path, records):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(files, "write_jsonl", full)
+    out = tmp_path / "out.jsonl"
+    assert main(["export", "-w", str(generated), "-f", "chat", "-o", str(out)]) == 2
+    assert f"error: {out}: cannot write: No space left on device" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stats_on_a_bad_file_suggests_what_stats_users_can_do(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"instruction": "Fine one.", "output": "ok"}\n{"instruction": "No output."}\n')
+    odd = tmp_path / "odd.jsonl"
+    odd.write_text('{"question": "x", "answer": "y"}\n')
+    for path, says in ((bad, "nothing was analysed (fix them, or import the file with --skip-bad, then analyse"),
+                       (odd, "cannot tell the format from this record (answer, question); import it with --format")):
+        assert main(["stats", "--file", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert says in err and "pass --" not in err and "nothing was imported" not in err, err
+
+
+def test_stats_and_import_refuse_a_folder_of_several_data_sets(generated, tmp_path, capsys):
+    for name in ("one", "two"):
+        assert main(["export", "-w", str(generated), "-f", "hf", "-o", str(tmp_path / "all" / name)]) == 0
+    capsys.readouterr()
+    ws = tmp_path / "ws.sqlite"
+    assert main(["stats", "--file", str(tmp_path / "all")]) == 2
+    assert main(["import", "-w", str(ws), "--file", str(tmp_path / "all")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("these folders hold data sets of their own: one, two") == 2
+    assert Store(ws).runs() == []

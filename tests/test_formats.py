@@ -4,8 +4,11 @@ of broken import files that must be named by file and line and import nothing.""
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
+import os
+import stat
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +22,7 @@ from selfinstruct.formats import (
     FORMATS, ExportOptions, FileFormatError, ImportRefused, detect_format, export_run, import_file, read_file,
     resolve,
 )
-from selfinstruct.formats import codecs, files, gpt3
+from selfinstruct.formats import codecs, exporting, files, gpt3
 from selfinstruct.records import Instance, Task
 from selfinstruct.store import Store
 
@@ -435,6 +438,16 @@ CORPUS = [
     ("array-trailing-comma", "alpaca", arr(GOOD, GOOD2).replace(b"\n]", b",\n]"), ":4", "invalid JSON"),
     ("array-broken-record", "alpaca", arr(GOOD, '{"instruction": }'), ":3", "invalid JSON"),
     ("array-text-after", "alpaca", arr(GOOD) + b"{}\n", ":4", "after the JSON array"),
+    ("alpaca-key-twice", "alpaca-jsonl", jl(GOOD, '{"instruction": "a", "instruction": "b", "output": "c"}'),
+     ":2", "key 'instruction' appears twice"),
+    ("alpaca-lone-surrogate", "alpaca-jsonl", jl(GOOD, '{"instruction": "Say \\ud800.", "output": "c"}'),
+     ":2", "lone UTF-16 surrogate"),
+    ("array-key-twice", "alpaca", arr(GOOD, '{"instruction": "a", "output": "b", "output": "c"}'),
+     ":3 (record 2)", "key 'output' appears twice"),
+    ("array-lone-surrogate", "alpaca", arr(GOOD, '{"instruction": "a", "output": "\\udc00"}'),
+     ":3 (record 2)", "lone UTF-16 surrogate"),
+    ("alpaca-nested-too-deep", "alpaca-jsonl", jl(GOOD, "[" * 100_000 + "]" * 100_000), ":2", "nested too deeply"),
+    ("array-nested-too-deep", "alpaca", arr(GOOD, "[" * 100_000 + "]" * 100_000), ":3", "nested too deeply"),
     ("chat-wrong-order", "chat", jl(CHAT, {"messages": CHAT["messages"][::-1]}), ":2", "expected roles"),
     ("chat-empty-content", "chat", jl({"messages": [CHAT["messages"][0], {"role": "assistant", "content": ""}]}),
      ":1", "needs non-empty string 'content'"),
@@ -548,3 +561,165 @@ def test_undetectable_file_asks_for_a_format(tmp_path):
     path.write_bytes(jl({"question": "x", "answer": "y"}))
     with pytest.raises(FileFormatError, match=r"odd\.jsonl:1: cannot tell the format.*--format"):
         detect_format(path)
+
+
+# ---------------------------------------------------------------- audit fixes
+
+
+def test_export_refuses_the_workspace_and_its_journals(tmp_path, monkeypatch):
+    store, run = _store_with(tmp_path)
+    ws = tmp_path / "ws.sqlite"
+    (tmp_path / "link.json").symlink_to(ws)
+    monkeypatch.chdir(tmp_path)
+    before = ws.read_bytes()
+    for out in (ws, Path("ws.sqlite"), Path("sub/../ws.sqlite"), Path("link.json"), Path("ws.sqlite-wal"),
+                Path("ws.sqlite-shm"), Path("ws.sqlite-journal")):
+        with pytest.raises(exporting.ExportRefused, match="refusing to write over it"):
+            export_run(store, run, fmt="alpaca", out=out)
+    for out in (tmp_path, Path("."), Path("sub/..")):  # a folder export would replace the workspace's folder
+        with pytest.raises(exporting.ExportRefused, match="holds the workspace"):
+            export_run(store, run, fmt="hf", out=out)
+    assert ws.read_bytes() == before and ws.is_file() and (tmp_path / "link.json").is_symlink()
+    assert not (tmp_path / "ws.sqlite-journal").exists() and store.tasks(run.id)
+
+
+def test_exports_and_atomic_writes_get_the_umask_mode_and_keep_a_replaced_files_mode(tmp_path):
+    from selfinstruct.evaluate.pairs import write_jsonl as write_pairs
+
+    store, run = _store_with(tmp_path)
+    old = os.umask(0o022)
+    try:
+        res = export_run(store, run, fmt="alpaca", out=tmp_path / "a.json")
+        folder = export_run(store, run, fmt="hf", out=tmp_path / "ds")
+        write_pairs(tmp_path / "pairs.jsonl", [{"prompt": "p", "chosen": "a", "rejected": "b"}])
+        seeds.save_tasks(tmp_path / "seeds.jsonl", TRICKY)
+        os.chmod(res.path, 0o640)
+        os.chmod(folder.path, 0o750)
+        again = export_run(store, run, fmt="alpaca", out=res.path)
+        folder_again = export_run(store, run, fmt="hf", out=folder.path)
+        os.umask(0o077)
+        private = export_run(store, run, fmt="csv", out=tmp_path / "private.csv")
+    finally:
+        os.umask(old)
+
+    def mode(p):
+        return stat.S_IMODE(p.stat().st_mode)
+
+    assert mode(res.manifest_path) == 0o644
+    assert mode(tmp_path / "pairs.jsonl") == mode(tmp_path / "seeds.jsonl") == 0o644
+    assert mode(again.path) == 0o640  # replacing keeps the mode
+    assert mode(folder_again.path) == 0o750
+    assert mode(folder.path / "data") == 0o755 and mode(folder.path / "README.md") == 0o644
+    assert mode(private.path) == 0o600
+
+
+def _csv_file(path: Path, rows: list[dict], delimiter: str = ",") -> Path:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]), delimiter=delimiter, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    path.write_text(buf.getvalue(), encoding="utf-8")
+    return path
+
+
+def test_rows_are_grouped_by_id_when_there_is_one(tmp_path):
+    rows = [
+        {"id": "q1", "instruction": "Answer the question.", "input": "2+2?", "output": "4"},
+        {"id": "q2", "instruction": "Answer the question.", "input": "Capital of France?", "output": "Paris"},
+        {"id": "q1", "instruction": "Answer the question.", "input": "3+3?", "output": "6"},
+        {"id": "", "instruction": "Say hi.", "input": "", "output": "Hi"},
+        {"id": "", "instruction": "Say hi.", "input": "loud", "output": "HI"},
+    ]
+    tasks = read_file(_csv_file(tmp_path / "a.csv", rows)).tasks
+    assert [(t.id, [i.input for i in t.instances]) for t in tasks] == \
+           [("q1", ["2+2?", "3+3?"]), ("q2", ["Capital of France?"]), ("import_2", ["", "loud"])]
+    clash = read_file(_csv_file(tmp_path / "b.csv", [*rows[:2], dict(rows[2], instruction="Other.")]))
+    assert [str(b) for b in clash.bad] == [f"{tmp_path / 'b.csv'}:4: id 'q1' has a different instruction at "
+                                           f"{tmp_path / 'b.csv'}:2"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "hf"])
+def test_user_oriented_round_trip_keeps_every_task_and_id(tmp_path, fmt):
+    from conftest import USER_ORIENTED, shared_file
+
+    expected = seeds.load_tasks(shared_file(USER_ORIENTED))
+    assert len({t.instruction for t in expected}) < len(expected) == 252  # two tasks share an instruction
+    store, run = _store_with(tmp_path, expected)
+    out = tmp_path / f"uo{FORMATS[fmt].suffix}"
+    export_run(store, run, fmt=fmt, out=out)
+    back = read_file(out)
+    assert not back.bad and len(back.tasks) == 252
+    assert [(t.id, t.name, t.instruction, t.instances) for t in back.tasks] == \
+           [(t.id, t.name, t.instruction, t.instances) for t in expected]
+
+
+def test_seed_format_keeps_an_unknown_classification_as_null(tmp_path):
+    res = _export(tmp_path, "seeds")
+    lines = [json.loads(x) for x in res.path.read_text().splitlines()]
+    assert [x["is_classification"] for x in lines] == [True, False, None, None]
+    assert [t.is_classification for t in seeds.load_tasks(res.path)] == [True, False, None, None]
+    assert [t.is_classification for t in read_file(res.path).tasks] == [True, False, None, None]
+
+
+@pytest.mark.parametrize("system", ["", "  ", "\n\t"])
+def test_a_blank_system_text_means_no_system_message(tmp_path, system):
+    res = _export(tmp_path, "chat", options=ExportOptions(system=system))
+    assert check_chat_file(res.path) == N_RECORDS
+    assert all(json.loads(x)["messages"][0]["role"] == "user" for x in res.path.read_text().splitlines())
+    share = _export(tmp_path / "s", "sharegpt", options=ExportOptions(system=system))
+    assert all(d["conversations"][0]["from"] == "human" for d in json.loads(share.path.read_text()))
+
+
+def test_tsv_files_are_read_tab_separated(tmp_path):
+    rows = [{"instruction": "Add, then double.", "input": "1, 2", "output": "6"},
+            {"instruction": "Say hi.", "input": "", "output": "Hi, you"}]
+    path = _csv_file(tmp_path / "a.tsv", rows, delimiter="\t")
+    assert detect_format(path) == "csv"
+    back = read_file(path)
+    assert not back.bad and _triples(back.tasks) == sorted(tuple(r.values()) for r in rows)
+    assert "\t" not in _export(tmp_path, "csv").path.read_text()  # the CSV export still uses commas
+
+
+def test_a_folder_is_one_data_set_and_several_are_refused(tmp_path):
+    store, run = _store_with(tmp_path)
+    root = tmp_path / "exports"
+    for name in ("a", "b"):
+        export_run(store, run, fmt="hf", out=root / name)
+    assert read_file(root / "a").records == N_RECORDS
+    for path in (root, root / "a" / ".."):
+        with pytest.raises(FileFormatError, match="is not a data set folder.*: a, b; name one"):
+            read_file(path)
+    with pytest.raises(FileFormatError, match="is not a data set folder"):
+        import_file(store, root)
+    assert [r.name for r in store.runs()] == ["data"]
+    (root / "a" / "old" / "data").mkdir(parents=True)
+    pq.write_table(pa.table({"instruction": ["x y z"], "output": ["w"]}), root / "a" / "old" / "data" / "t.parquet")
+    with pytest.raises(FileFormatError, match="holds more than one data set.*: old;"):
+        read_file(root / "a")
+    (root / "a" / "old").rename(root / "a" / ".ds.tmp")  # an interrupted export's leftovers are hidden
+    assert read_file(root / "a").records == N_RECORDS
+
+
+def test_an_export_of_no_record_is_refused_and_keeps_the_earlier_file(tmp_path):
+    out = tmp_path / "out-chat.jsonl"
+    out.write_text("earlier\n")
+    tasks = [Task("a", "Say nothing at all.", (Instance("", ""), Instance("x", " ")))]
+    with pytest.raises(exporting.ExportRefused, match="instances skipped empty 2"):
+        _export(tmp_path, "chat", tasks=tasks)
+    assert out.read_text() == "earlier\n" and not (tmp_path / "out-chat.jsonl.manifest.json").exists()
+    with pytest.raises(exporting.ExportRefused, match="instructions exported 0"):
+        _export(tmp_path / "h", "hf", tasks=[Task("e", "Nobody answered.", ())])
+    assert not (tmp_path / "h" / "out-hf").exists()
+    with pytest.raises(ValueError, match="max_instances must be at least 1"):
+        ExportOptions(max_instances=0)
+
+
+def test_a_failed_write_names_the_output_path(tmp_path, monkeypatch):
+    store, run = _store_with(tmp_path)
+    out = tmp_path / "full" / "data.jsonl"
+    monkeypatch.setattr(files, "write_jsonl",
+                        lambda *a: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")))
+    with pytest.raises(OSError) as e:
+        export_run(store, run, fmt="alpaca-jsonl", out=out)
+    assert str(e.value) == f"{out}: cannot write: No space left on device" and e.value.errno == errno.ENOSPC
+    _no_leftovers(out.parent, set())

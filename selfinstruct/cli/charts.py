@@ -18,12 +18,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis import full_report, lengths
-    from ..charts import report_figures, write_charts
+    from ..charts import chart_folder, report_figures, write_charts
     from .common import load_source
 
+    out = chart_folder(args.out)
     label, tasks, seeds, cache, _store, _run = load_source(args)
     report = full_report(tasks, seeds=seeds, cache=cache)
     figures = report_figures([report], [lengths(tasks)], names=[label])
-    for path in write_charts(figures, args.out, standalone=args.standalone):
+    for path in write_charts(figures, out, standalone=args.standalone):
         print(path)
     return 0

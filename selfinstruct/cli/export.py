@@ -4,6 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+
+# Options that shape only some formats' records: (flag, attribute, the formats that use it).
+FORMAT_OPTIONS = (("--seed", "seed", {"gpt3"}), ("--max-instances", "max_instances", {"gpt3"}),
+                  ("--system", "system", {"chat", "sharegpt"}))
+
+
+def at_least_one(text: str) -> int:
+    """An argparse type: an integer >= 1 (a cap of 0 would export nothing)."""
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,23 +36,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", "-f", required=True, metavar="FORMAT",
                    help="; ".join(f"{f.name}: {f.description}" for f in FORMATS.values()))
     p.add_argument("--out", "-o", required=True, metavar="PATH", help="output file (a folder for hf)")
-    p.add_argument("--seed", type=int, default=42, help="shuffle and template seed of the gpt3 encoding")
-    p.add_argument("--max-instances", type=int, default=5, help="instances per task in the gpt3 encoding")
-    p.add_argument("--system", default="", help="system message for chat and sharegpt records")
+    p.add_argument("--seed", type=int, help="shuffle and template seed of the gpt3 encoding (default: 42)")
+    p.add_argument("--max-instances", type=at_least_one, metavar="N",
+                   help="instances per task in the gpt3 encoding, at least 1 (default: 5)")
+    p.add_argument("--system", help="system message for chat and sharegpt records (blank: none)")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..formats import ExportOptions, export_run
+    from ..formats import ExportOptions, export_run, resolve
     from .common import open_run, open_store
 
+    fmt = resolve(args.format)
+    given = {attr: getattr(args, attr) for _, attr, _ in FORMAT_OPTIONS if getattr(args, attr) is not None}
+    for flag, attr, used in FORMAT_OPTIONS:
+        if attr in given and fmt.name not in used:
+            print(f"warning: {flag} only applies to --format {' and '.join(sorted(used))}; "
+                  f"ignored for {fmt.name}", file=sys.stderr)
     with open_store(args) as store:
         info = open_run(store, args)
-        result = export_run(
-            store, info, fmt=args.format, out=args.out, view=args.view, responses=args.responses,
-            options=ExportOptions(seed=args.seed, max_instances=args.max_instances, system=args.system),
-        )
+        result = export_run(store, info, fmt=fmt.name, out=args.out, view=args.view, responses=args.responses,
+                            options=ExportOptions(**given))
     m = result.manifest
     if args.json:
         print(json.dumps(m, indent=2, ensure_ascii=False))

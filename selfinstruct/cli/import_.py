@@ -12,7 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "import", help="bring an Alpaca, chat, ShareGPT, GPT-3, CSV, Parquet or seed file in as a run",
-        description="Read a data set file whole; records with the same instruction become one task. "
+        description="Read a data set file whole; records with the same id (or, without one, the same instruction) "
+                    "become one task. "
                     "Bad records are named by file and line and nothing is imported unless --skip-bad.",
     )
     add_workspace_arg(p)
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from ..formats import import_file
     from .common import open_store
 
-    with open_store(args) as store:
+    with open_store(args, create=True) as store:
         result = import_file(store, args.file, fmt=args.format, name=args.name, skip_bad=args.skip_bad,
                              language=args.language)
     p = result.parsed

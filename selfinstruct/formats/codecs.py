@@ -61,8 +61,9 @@ def table_record(task: Task, n: int) -> dict[str, Any]:
 
 
 def chat_record(task: Task, n: int, system: str = "") -> dict[str, Any]:
+    """A blank ``system`` means no system message: fine-tuning APIs refuse an empty one."""
     inst = task.instances[n]
-    messages = [{"role": "system", "content": system}] if system else []
+    messages = [{"role": "system", "content": system}] if system.strip() else []
     messages += [
         {"role": "user", "content": user_text(task.instruction, inst.input)},
         {"role": "assistant", "content": inst.output},
@@ -72,7 +73,7 @@ def chat_record(task: Task, n: int, system: str = "") -> dict[str, Any]:
 
 def sharegpt_record(task: Task, n: int, system: str = "") -> dict[str, Any]:
     inst = task.instances[n]
-    turns = [{"from": "system", "value": system}] if system else []
+    turns = [{"from": "system", "value": system}] if system.strip() else []
     turns += [
         {"from": "human", "value": user_text(task.instruction, inst.input)},
         {"from": "gpt", "value": inst.output},

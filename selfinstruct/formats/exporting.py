@@ -5,7 +5,9 @@ the stored verdicts (a generation run's kept machine instructions with their
 kept instances; every kept record of an imported run). Instructions with no
 kept instance cannot become a training example: they are left out and counted.
 The manifest (``<out>.manifest.json``, or ``manifest.json`` inside a data set
-folder) records the counts and where the data came from.
+folder) records the counts and where the data came from. An export is refused,
+leaving any earlier file whole, when it would write over the workspace or
+would hold no record.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -33,6 +36,14 @@ class ExportOptions:
     max_instances: int = 5
     system: str = ""
 
+    def __post_init__(self) -> None:
+        if self.max_instances < 1:
+            raise ValueError(f"max_instances must be at least 1, got {self.max_instances}")
+
+
+class ExportRefused(ValueError):
+    """The export was not written (it would overwrite the workspace, or hold no record)."""
+
 
 @dataclass
 class ExportResult:
@@ -43,6 +54,31 @@ class ExportResult:
 
 def manifest_path(fmt: Format, out: Path) -> Path:
     return out / "manifest.json" if fmt.folder else out.with_name(out.name + ".manifest.json")
+
+
+def check_not_workspace(workspace: Path, target: Path, manifest: Path, folder: bool) -> None:
+    """Refuse output paths that resolve (through links and relative parts) to the workspace file or
+    its SQLite journals, or a folder export that would replace a folder holding the workspace."""
+    if str(workspace) == ":memory:":
+        return
+    ws = workspace.resolve()
+    guarded = [ws, *(ws.with_name(ws.name + s) for s in ("-wal", "-shm", "-journal"))]
+    for path in (target, manifest):
+        p = path.resolve()
+        for g in guarded:
+            if p == g or (p.exists() and g.exists() and os.path.samefile(p, g)):
+                what = "the workspace" if g == ws else "the workspace's SQLite journal"
+                raise ExportRefused(f"{path}: is {what} {g}; refusing to write over it, choose another output path")
+    if folder and ws.is_relative_to(target.resolve()):
+        raise ExportRefused(f"{target}: holds the workspace {ws}; writing the folder would replace it, "
+                            "choose another output path")
+
+
+def why_empty(counts: dict[str, Any]) -> str:
+    """The counts that explain an export of no record, e.g. "instructions exported 0"."""
+    parts = [f"{k.replace('_', ' ')} {v}" for k, v in counts.items() if k != "records" and not isinstance(v, dict)]
+    parts += [f"dropped by the encoding as {k} {v}" for k, v in counts.get("instances_dropped_by_encoding", {}).items()]
+    return ", ".join(parts)
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -131,6 +167,8 @@ def export_run(
     options = options or ExportOptions()
     info = run if isinstance(run, RunInfo) else store.run(run) if run else store.default_run()
     target = Path(out)
+    mpath = manifest_path(f, target)
+    check_not_workspace(Path(store.path), target, mpath, f.folder)
     selected = list(tasks) if tasks is not None else view_tasks(store, info, view)
     counts: dict[str, Any] = {"instructions_selected": len(selected)}
     rset = None
@@ -157,15 +195,23 @@ def export_run(
         "tool": f"selfinstruct {__version__}",
         "counts": counts,
     }
-    mpath = manifest_path(f, target)
     if f.folder:
         with files.atomic_dir(target) as tmp:
             counts.update(write_tasks(usable, f, tmp, options))
+            _refuse_empty(info, f, counts)
             (tmp / "README.md").write_text(data_card(usable, manifest, info.config, filters), encoding="utf-8")
             files.write_json(tmp / "manifest.json", manifest)
     else:
         with files.atomic_file(mpath) as mtmp, files.atomic_file(target) as tmp:
             counts.update(write_tasks(usable, f, tmp, options))
-            files.write_json(mtmp, manifest)
+            _refuse_empty(info, f, counts)
+            with files.naming(mpath):
+                files.write_json(mtmp, manifest)
     return ExportResult(target, mpath, manifest)
 
+
+def _refuse_empty(info: RunInfo, fmt: Format, counts: dict[str, Any]) -> None:
+    """Raised inside the atomic block, so the temporary file goes and an earlier export stays."""
+    if not counts["records"]:
+        raise ExportRefused(f"run {info.name!r}: the {fmt.name} export would hold no record, so nothing was written "
+                            f"({why_empty(counts)})")

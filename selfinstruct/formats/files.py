@@ -14,11 +14,14 @@ import csv
 import io
 import json
 import os
+import secrets
 import shutil
+import stat
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
+from ..jsonlines import JSONProblem, check_unicode, may_hold_surrogates, no_duplicate_keys, parse
 from .codecs import COLUMNS, RecordError
 
 BOM = b"\xef\xbb\xbf"
@@ -31,20 +34,69 @@ class FileFormatError(ValueError):
 # ---------------------------------------------------------------- atomic writes
 
 
+class WriteError(OSError):
+    """A write failed; the message names the file the caller asked for, not the temporary one.
+
+    Built as ``WriteError(errno, reason, target)``, like any OSError.
+    """
+
+    def __str__(self) -> str:
+        return f"{self.filename}: cannot write: {self.strerror}"
+
+
+def _temp_beside(target: Path, suffix: str, make: Callable[[Path], None]) -> Path:
+    """A new temporary name beside ``target``, created by ``make`` (which must refuse an existing name).
+
+    Created with mode 0666/0777 so the umask decides, as for any new file;
+    ``mkstemp``/``mkdtemp`` would force 0600/0700 on every export.
+    """
+    for _ in range(100):
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}{suffix}")
+        try:
+            make(tmp)
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"{target.parent}: cannot find a free temporary name")
+
+
+def _keep_mode(tmp: Path, target: Path) -> None:
+    """A replacement keeps the mode of what it replaces (set before any data goes in)."""
+    if target.exists():
+        os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))
+
+
+def _new_file(path: Path) -> None:
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+
+
+@contextlib.contextmanager
+def naming(target: Path) -> Iterator[None]:
+    """Restate an OSError of the block as a ``WriteError`` naming ``target``."""
+    try:
+        yield
+    except WriteError:
+        raise
+    except OSError as e:
+        raise WriteError(e.errno, e.strerror or str(e), str(target)) from e
+
+
 @contextlib.contextmanager
 def atomic_file(target: Path) -> Iterator[Path]:
     """A temporary path beside ``target``, moved onto it when the block ends without error."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = Path(target)
     if target.is_dir():
         raise FileFormatError(f"{target}: is a folder; this format writes one file")
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with naming(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _temp_beside(target, ".tmp", _new_file)
+        try:
+            _keep_mode(tmp, target)
+            yield tmp
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
 
 @contextlib.contextmanager
@@ -54,22 +106,24 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     An existing folder is moved aside first and removed after the swap, so the
     target name always holds either the old complete folder or the new one.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists() and not target.is_dir():
         raise FileFormatError(f"{target}: is a file; this format writes a folder")
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
-    try:
-        yield tmp
-        if target.exists():
-            old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old"))
-            os.replace(target, old / "x")
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with naming(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _temp_beside(target, ".tmp", lambda p: os.mkdir(p, 0o777))
+        try:
+            _keep_mode(tmp, target)
+            yield tmp
+            if target.exists():
+                old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old"))
+                os.replace(target, old / "x")
+                os.replace(tmp, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
 
 
 def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> int:
@@ -160,13 +214,23 @@ def json_records(path: Path, text: str) -> Iterator[tuple[str, Any]]:
         if not line.strip():
             continue
         try:
-            yield f"{path}:{lineno}", json.loads(line)
-        except json.JSONDecodeError as e:
-            yield f"{path}:{lineno}", RecordError(f"invalid JSON: {e.msg} (column {e.colno})")
+            yield f"{path}:{lineno}", parse(line, surrogates=may_hold_surrogates(line))
+        except JSONProblem as e:
+            yield f"{path}:{lineno}", RecordError(f"{e} (column {e.colno})" if e.colno else str(e))
 
 
 def _array_records(path: Path, text: str, start: int) -> Iterator[tuple[str, Any]]:
-    decoder = json.JSONDecoder()
+    twice: list[str] = []  # keys given twice in the record being read
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        try:
+            return no_duplicate_keys(items)
+        except JSONProblem as e:
+            twice.append(str(e))
+            return dict(items)
+
+    decoder = json.JSONDecoder(object_pairs_hook=pairs)
+    surrogates = may_hold_surrogates(text)
     pos, n = start + 1, 0
 
     mark = [0, 1]  # a position and its line number: counting moves forward only
@@ -190,10 +254,19 @@ def _array_records(path: Path, text: str, start: int) -> Iterator[tuple[str, Any
             raise FileFormatError(f"{where(pos)}: unexpected text after the JSON array")
         return
     while True:
+        twice.clear()
         try:
             obj, end = decoder.raw_decode(text, pos)
+            if twice:
+                raise JSONProblem(twice[0])
+            if surrogates:
+                check_unicode(obj)
         except json.JSONDecodeError as e:
             raise FileFormatError(f"{where(e.pos)}: invalid JSON: {e.msg} (record {n + 1} of the array)") from None
+        except RecursionError:
+            raise FileFormatError(f"{where(pos)}: JSON nested too deeply to read (record {n + 1} of the array)") from None
+        except JSONProblem as e:
+            obj = RecordError(str(e))  # the record parsed, so the array around it still reads
         n += 1
         yield f"{where(pos)} (record {n})", obj
         pos = skip(end)
@@ -210,8 +283,11 @@ def _array_records(path: Path, text: str, start: int) -> Iterator[tuple[str, Any
 
 
 def csv_records(path: Path, text: str) -> tuple[list[str], Iterator[tuple[str, dict[str, str] | RecordError]]]:
-    """The header and (``file:line``, row) pairs; a record spanning lines is named by its first."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    """The header and (``file:line``, row) pairs; a record spanning lines is named by its first.
+
+    A ``.tsv`` file is tab-separated, any other comma-separated.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
     try:
         header = next(reader)
     except csv.Error as e:
@@ -238,16 +314,41 @@ def csv_records(path: Path, text: str) -> tuple[list[str], Iterator[tuple[str, d
     return header, rows()
 
 
+# Folder names that hold a split's files in a Hugging Face data set (the Hub's default layout).
+SPLIT_FOLDERS = {"data", "train", "training", "test", "testing", "eval", "evaluation", "validation", "valid",
+                 "val", "dev"}
+
+
 def parquet_files(path: Path) -> list[Path]:
-    """A Parquet file, or every Parquet file in a data set folder (``data/`` first), in name order."""
+    """A Parquet file, or the data files of one Hugging Face data set folder, in name order.
+
+    A folder's own files are the Parquet files at its top and under its split
+    folders (``data/``, ``train/``, ...), as the Hub lays a data set out. Parquet
+    files anywhere else belong to other data sets; a folder holding any is
+    refused with their list, so unrelated data is never merged.
+    """
     if path.is_file():
         return [path]
     if not path.is_dir():
         raise FileFormatError(f"{path}: no such file or folder")
-    files = sorted(path.glob("data/**/*.parquet")) or sorted(path.glob("**/*.parquet"))
-    if not files:
+    own, others = [], set()
+    for f in sorted(path.rglob("*.parquet")):
+        rel = f.relative_to(path)
+        if any(part.startswith((".", "__")) for part in rel.parts):
+            continue  # hidden, as on the Hub: e.g. an interrupted export's temporary folder
+        folders = rel.parts[:-1]
+        if not folders or folders[0] in SPLIT_FOLDERS:
+            own.append(f)
+        else:
+            split = next((i for i, part in enumerate(folders) if part in SPLIT_FOLDERS), len(folders))
+            others.add(Path(*folders[:split]).as_posix())
+    if others:
+        listed = ", ".join(sorted(others))
+        head = f"{path}: holds more than one data set" if own else f"{path}: is not a data set folder"
+        raise FileFormatError(f"{head}; these folders hold data sets of their own: {listed}; name one of them instead")
+    if not own:
         raise FileFormatError(f"{path}: the folder holds no .parquet file")
-    return files
+    return own
 
 
 def parquet_records(path: Path) -> tuple[list[str], Iterator[tuple[str, dict[str, Any]]]]:

@@ -2,9 +2,9 @@
 
 A file is read whole before anything is written: every bad record is found
 and named (``file:line`` or ``file record N``), and the import is refused
-unless the caller asks to skip them. Records with the same instruction
-become one task with several instances, so imported data can be analysed,
-filtered and exported like a generated run.
+unless the caller asks to skip them. Records with the same id (or, without
+an id, the same instruction) become one task with several instances, so
+imported data can be analysed, filtered and exported like a generated run.
 """
 
 from __future__ import annotations
@@ -18,12 +18,16 @@ from typing import Any, Callable, Iterable
 from ..records import Instance, Task
 from ..seeds import SeedFileError, parse_tasks
 from ..store import RunInfo, Store
-from .catalog import resolve
+from .catalog import FORMATS, resolve
 from .codecs import COLUMNS, RecordError, Row, alpaca_row, chat_row, gpt3_row, sharegpt_row, table_row
-from .files import FileFormatError, csv_records, json_records, parquet_records, read_text
+from .files import FileFormatError, csv_records, json_records, parquet_files, parquet_records, read_text
 
 REQUIRED_COLUMNS = ("instruction", "output")
 SHOW_BAD = 20
+# What the user can do about a file whose format cannot be told, or one with bad records (the import
+# command's wording; other callers pass their own).
+FORMAT_HINT = f"pass --format (one of {', '.join(FORMATS)})"
+IMPORT_HINT = "nothing was imported (fix them, or pass --skip-bad to import the rest)"
 
 
 @dataclass(frozen=True)
@@ -64,18 +68,19 @@ class ImportResult:
     parsed: Parsed
 
 
-def detect_format(path: str | Path) -> str:
-    """The format of a file or folder, from its suffix or its first readable record."""
+def detect_format(path: str | Path, *, hint: str = FORMAT_HINT) -> str:
+    """The format of a file or folder, from its suffix or its first readable record; ``hint`` ends
+    the message when it cannot be told."""
     p = Path(path)
     if p.is_dir() or p.suffix.lower() == ".parquet":
         return "hf"
     if p.suffix.lower() in {".csv", ".tsv"}:
         return "csv"
     text = read_text(p)
-    return _detect_json(p, text)
+    return _detect_json(p, text, hint)
 
 
-def _detect_json(p: Path, text: str) -> str:
+def _detect_json(p: Path, text: str, hint: str) -> str:
     array = text.lstrip().startswith("[")
     first_error = None
     for where, obj in json_records(p, text):
@@ -94,11 +99,8 @@ def _detect_json(p: Path, text: str) -> str:
         if "instruction" in keys:
             return "alpaca" if array else "alpaca-jsonl"
         shown = ", ".join(sorted(keys)) if keys else type(obj).__name__
-        raise FileFormatError(
-            f"{where}: cannot tell the format from this record ({shown}); pass --format "
-            "(gpt3, alpaca, alpaca-jsonl, chat, sharegpt, hf, csv, seeds)"
-        )
-    raise FileFormatError(f"{first_error or p}: no readable JSON record to tell the format from; pass --format")
+        raise FileFormatError(f"{where}: cannot tell the format from this record ({shown}); {hint}")
+    raise FileFormatError(f"{first_error or p}: no readable JSON record to tell the format from; {hint}")
 
 
 def read_file(path: str | Path, fmt: str | None = None) -> Parsed:
@@ -139,6 +141,7 @@ def _rows(items: Iterable[tuple[str, Any]], parser: Callable[[Any], Row]) -> tup
     rows: list[tuple[str, Row]] = []
     bad: list[BadRecord] = []
     first: dict[tuple[str, str, str], str] = {}
+    tasks: dict[str, tuple[str, str]] = {}  # id -> (instruction, where first seen)
     for where, obj in items:
         try:
             if isinstance(obj, RecordError):
@@ -151,6 +154,11 @@ def _rows(items: Iterable[tuple[str, Any]], parser: Callable[[Any], Row]) -> tup
         if key in first:
             bad.append(BadRecord(where, f"same instruction, input and output as {first[key]}"))
             continue
+        if row.id is not None:
+            instruction, seen = tasks.setdefault(row.id, (row.instruction, where))
+            if instruction != row.instruction:
+                bad.append(BadRecord(where, f"id {row.id!r} has a different instruction at {seen}"))
+                continue
         first[key] = where
         rows.append((where, row))
     return rows, bad
@@ -181,28 +189,34 @@ def _seed_tasks(items: Iterable[tuple[str, Any]]) -> tuple[list[Task], list[BadR
 
 
 def group(rows: Iterable[tuple[str, Row]]) -> list[Task]:
-    """One task per distinct instruction, in order of first appearance, its records as instances."""
-    by: dict[str, list[Row]] = {}
+    """One task per id, in order of first appearance, its records as instances.
+
+    Records without an id are grouped by instruction: two tasks may share an
+    instruction (the user-oriented set has two "Answer the following question."),
+    and only an id tells them apart.
+    """
+    by: dict[tuple[bool, str], list[Row]] = {}
     for _, row in rows:
-        by.setdefault(row.instruction, []).append(row)
-    tasks, used = [], set()
-    for k, (instruction, rs) in enumerate(by.items()):
-        tid = next((r.id for r in rs if r.id), None) or f"import_{k}"
-        if tid in used:
-            tid = f"{tid}~{k}"
+        by.setdefault((True, row.id) if row.id is not None else (False, row.instruction), []).append(row)
+    used = {key for has_id, key in by if has_id}
+    tasks = []
+    for k, ((has_id, key), rs) in enumerate(by.items()):
+        tid = key if has_id else f"import_{k}"
+        while not has_id and tid in used:
+            tid += "~"
         used.add(tid)
         tasks.append(Task(
-            id=tid, instruction=instruction, instances=tuple(Instance(r.input, r.output) for r in rs),
+            id=tid, instruction=rs[0].instruction, instances=tuple(Instance(r.input, r.output) for r in rs),
             is_classification=next((r.is_classification for r in rs if r.is_classification is not None), None),
             name=next((r.name for r in rs if r.name), ""), origin="import",
         ))
     return tasks
 
 
-def refusal(parsed: Parsed) -> str:
-    """A message naming the bad records (the first few, then how many more)."""
-    lines = [f"{parsed.path}: {len(parsed.bad)} bad record(s); nothing was imported "
-             "(fix them, or pass --skip-bad to import the rest):"]
+def refusal(parsed: Parsed, hint: str = IMPORT_HINT) -> str:
+    """A message naming the bad records (the first few, then how many more); ``hint`` says what
+    happened and what to do, in the words of the command that shows it."""
+    lines = [f"{parsed.path}: {len(parsed.bad)} bad record(s); {hint}:"]
     lines += [f"  {b}" for b in parsed.bad[:SHOW_BAD]]
     if len(parsed.bad) > SHOW_BAD:
         lines.append(f"  ... and {len(parsed.bad) - SHOW_BAD} more")
@@ -245,7 +259,7 @@ def _free_name(store: Store, base: str) -> str:
 
 def _digest(p: Path) -> str:
     h = hashlib.sha256()
-    files = [p] if p.is_file() else sorted(f for f in p.rglob("*.parquet"))
+    files = [p] if p.is_file() else parquet_files(p)
     for f in files:
         with open(f, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
