@@ -24,7 +24,7 @@ import plotly.graph_objects as go
 
 from .analysis import Unit, histogram, length_unit, rouge_edges, text_length, verb_noun
 from .charts import length_edges
-from .novelty import rouge_l
+from .evaluate.rouge import mean_or_none, rouge_scores, tokenizer_for
 from .store import RunInfo, Store
 from .store.responses import response_set, response_sets, responses
 
@@ -33,17 +33,22 @@ TOP_PAIRS = 25
 # Refusals announce themselves early; looking further would flag answers that
 # merely discuss what an AI model cannot do.
 REFUSAL_WINDOW = 200
-# Case-insensitive; matched within the first REFUSAL_WINDOW characters.
+# Case-insensitive; matched within the first REFUSAL_WINDOW characters. An apology
+# counts only with a decline in the same sentence: "I'm sorry, but you came in
+# second" is an answer.
+_DECLINE = (r"(?:i|we)\s*(?:cannot|can['’]?t|can not|won['’]t|will not|must decline|"
+            r"(?:am|['’]m|are|['’]re) (?:unable|not able|not allowed|not permitted)|"
+            r"(?:do not|don['’]t) have (?:access|the ability|information))")
 REFUSAL_PATTERNS: tuple[str, ...] = (
     r"\bas an ai\b",
     r"\bas an? (?:artificial intelligence|language model|large language model)\b",
-    r"\bi(?:'m| am) (?:sorry|afraid),? but\b",
-    r"\bi(?:'m| am) (?:unable|not able) to\b",
-    r"\bi (?:cannot|can't|can not|won't|will not) (?:help|assist|provide|comply|fulfil|fulfill|do that|answer)",
-    r"\bi apologi[sz]e,? but\b",
+    r"\b(?:i(?:['’]m| am) (?:so |very |really )?(?:sorry|afraid)|i apologi[sz]e|sorry)\b"
+    r"[^.!?\n]{0,40}?\b" + _DECLINE,
+    r"\bi(?:['’]m| am) (?:unable|not able) to\b",
+    r"\bi (?:cannot|can['’]t|can not|won['’]t|will not) (?:help|assist|provide|comply|fulfil|fulfill|do that|answer)",
     r"\bi do not have (?:access|the ability)\b",
     r"作为(?:一个|一名)?(?:人工智能|ai|语言模型|大型语言模型)",
-    r"(?:抱歉|对不起)[，,]?\s*(?:我|但)",
+    r"(?:抱歉|对不起)[^。！？\n]{0,20}?(?:无法|不能|没有办法|不可以)",
     r"我(?:无法|不能|没有办法)(?:帮助|提供|回答|完成|协助)",
 )
 _REFUSAL = re.compile("|".join(f"(?:{p})" for p in REFUSAL_PATTERNS), re.IGNORECASE)
@@ -62,34 +67,26 @@ def refusal_kind(text: str) -> str | None:
     return "refused" if _REFUSAL.search(stripped[:REFUSAL_WINDOW]) else None
 
 
-def tokenizer_for(language: str, unit: Unit) -> str:
-    """ROUGE-L tokenizer: rouge-score's (ASCII words) for English, else the Unicode one."""
-    return "rouge" if language.lower().startswith("en") and unit == "words" else "unicode"
-
-
-def _mean(values: Sequence[float]) -> float | None:
-    return sum(values) / len(values) if values else None
-
-
 def _median(values: Sequence[float]) -> float | None:
     return float(statistics.median(values)) if values else None
 
 
 def set_summary(texts: Sequence[str], references: Sequence[str], *, unit: Unit, tokenizer: str) -> dict[str, Any]:
-    """Numbers of one set of answers against the original outputs of the same instances."""
+    """Numbers of one set of answers against the original outputs of the same instances; ROUGE-L
+    is ``evaluate rouge``'s (stemmed, instances without a reference left out, None when none has)."""
     kinds = Counter(refusal_kind(t) for t in texts)
     lengths = [text_length(t, unit) for t in texts]
-    rouge = [rouge_l(t, r, tokenizer=tokenizer) for t, r in zip(texts, references)]
+    rouge = rouge_scores(zip(references, texts), tokenizer=tokenizer)
     return {
         "n": len(texts),
         "unit": unit,
-        "mean_length": _mean(lengths),
+        "mean_length": mean_or_none(lengths),
         "median_length": _median(lengths),
-        "reference_mean_length": _mean([text_length(r, unit) for r in references]),
+        "reference_mean_length": mean_or_none([text_length(r, unit) for r in references]),
         "empty": kinds["empty"],
         "refused": kinds["refused"],
         "empty_or_refused": kinds["empty"] + kinds["refused"],
-        "rouge_vs_original_mean": _mean(rouge),
+        "rouge_vs_original_mean": mean_or_none(rouge),
         "rouge_vs_original_median": _median(rouge),
     }
 
@@ -101,8 +98,8 @@ def response_set_stats(store: Store, run: RunInfo) -> dict[str, dict[str, Any]]:
         rows = responses(store, s.id)
         texts = [r.text for r in rows]
         refs = [r.reference for r in rows]
-        unit = length_unit(texts + refs)
-        summary = set_summary(texts, refs, unit=unit, tokenizer=tokenizer_for(run.language, unit))
+        summary = set_summary(texts, refs, unit=length_unit(texts + refs),
+                              tokenizer=tokenizer_for(run.language, texts + refs))
         out[s.name] = {"model": s.model, "kind": s.kind, **summary}
     return out
 
@@ -145,14 +142,14 @@ def compare_sets(
     """
     names = list(dict.fromkeys(names))
     ids, texts = aligned_outputs(store, run, names)
-    unit = length_unit([t for ts in texts.values() for t in ts])
-    tokenizer = tokenizer_for(run.language, unit)
+    every = [t for ts in texts.values() for t in ts]
+    unit, tokenizer = length_unit(every), tokenizer_for(run.language, every)
     base = names[0]
     result: dict[str, Any] = {
         "run": run.name, "names": names, "n": len(ids), "unit": unit, "tokenizer": tokenizer, "base": base,
         "lengths": {n: [text_length(t, unit) for t in ts] for n, ts in texts.items()},
         "summary": {n: set_summary(ts, texts[base], unit=unit, tokenizer=tokenizer) for n, ts in texts.items()},
-        "rouge_vs_base": {n: [rouge_l(a, b, tokenizer=tokenizer) for a, b in zip(ts, texts[base])]
+        "rouge_vs_base": {n: rouge_scores(zip(texts[base], ts), tokenizer=tokenizer)
                           for n, ts in texts.items() if n != base},
         "verb_noun": None,
         "verb_noun_note": ENGLISH_ONLY_NOTE,
@@ -248,6 +245,6 @@ def comparison_figures(cmp: Mapping[str, Any]) -> dict[str, go.Figure]:
     }
     if cmp["rouge_vs_base"]:
         figs["rouge_vs_" + cmp["base"]] = rouge_figure(cmp["rouge_vs_base"], cmp["base"])
-    if cmp["verb_noun"]:
+    if cmp["verb_noun"] and any(p["counts"] for p in cmp["verb_noun"].values()):  # no empty "Top 0" chart
         figs["verb_noun_pairs"] = verb_noun_figure(cmp["verb_noun"])
     return figs

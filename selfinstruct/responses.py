@@ -184,10 +184,9 @@ class _Caller:
         self.progress = progress
 
     def call_many(self, reqs: Sequence[LMRequest]) -> list[tuple[int, LMResponse] | LMError]:
-        unique = list(dict.fromkeys(reqs))  # identical requests in one batch: one call
-        answers = dict(zip(unique, self.rec.call_many(unique)))
+        answers = self.rec.call_many(reqs)  # identical requests in one batch: one call, repeats cached
         p = self.progress
-        for req, ans in answers.items():
+        for req, ans in zip(reqs, answers):
             if isinstance(ans, LMError):
                 p.errors += 1
                 continue
@@ -201,7 +200,7 @@ class _Caller:
             p.tokens_in += tin
             p.tokens_out += tout
             p.cost += cost_of(tin, tout, self.cfg.price_in_per_1m, self.cfg.price_out_per_1m)
-        return [answers[r] for r in reqs]
+        return answers
 
 
 def _check_budget(max_cost: float | None, cfg: LMConfig) -> None:
@@ -590,7 +589,23 @@ def translate_run(
         result.error = _first_error(list(answers.values()))
         if result.error:
             break
+    _set_translation_state(store, target, result, lang)
     return result
+
+
+def _set_translation_state(store: Store, target: RunInfo, result: JobResult, lang: str) -> None:
+    """What ``status`` shows for the translation run: done, or paused and why."""
+    p = result.progress
+    if result.error:
+        state, status = "paused", f"{p.done:,}/{p.total:,} translated; stopped by an LM error: {result.error}"
+    elif result.stopped == "budget":
+        state, status = "paused", f"{p.done:,}/{p.total:,} translated; the --max-cost budget is spent"
+    elif result.stopped:
+        state, status = "paused", f"{p.done:,}/{p.total:,} translated; stopped as asked"
+    else:
+        state, status = "done", f"{p.done:,} records translated into {lang}"
+    store.set_run_state(target.id, state, status)
+    result.run = store.run(target.id)
 
 
 def _save_translations(store: Store, target: RunInfo, done: Sequence[_Pending], answers: dict) -> None:

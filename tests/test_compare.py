@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 
 import pytest
@@ -49,6 +50,13 @@ def workspace(tmp_path, language: str = "en", refs=REFERENCES, sets=(("gpt4", AN
     ("The model cannot be trained on a laptop.", None),
     ("x" * 250 + " As an AI language model I cannot", None),  # beyond the window: an answer discussing AI
     ("巴黎是法国的首都。", None),
+    ("I’m sorry, but I can’t help with that.", "refused"),  # typographic apostrophes
+    ("I apologize, but I am unable to browse the web.", "refused"),
+    ("I'm sorry, but I don't have access to real-time data.", "refused"),
+    ("I'm afraid I can't answer that.", "refused"),
+    ("I'm sorry, but you came in second.", None),  # an apology that declines nothing is an answer
+    ("I'm sorry to hear that. I can't imagine how hard it is; here are some tips.", None),
+    ("对不起，我来晚了。", None),
 ])
 def test_refusal_kind(text, kind):
     assert compare.refusal_kind(text) == kind
@@ -57,7 +65,7 @@ def test_refusal_kind(text, kind):
 def test_set_summary_numbers_by_hand_and_rouge_against_rouge_score():
     s = compare.set_summary(ANSWERS, REFERENCES, unit="words", tokenizer="rouge")
     lengths = [len(a.split()) for a in ANSWERS]
-    scorer = rouge_scorer.RougeScorer(["rougeL"])
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)  # the paper's evaluation stems
     rouge = [scorer.score(r, a)["rougeL"].fmeasure for a, r in zip(ANSWERS, REFERENCES)]
     assert s["n"] == 4 and s["empty"] == 1 and s["refused"] == 1 and s["empty_or_refused"] == 2
     assert s["mean_length"] == pytest.approx(statistics.mean(lengths))
@@ -75,6 +83,25 @@ def test_response_set_stats_per_set(tmp_path):
     assert stats["copy"]["empty_or_refused"] == 0 and stats["gpt4"]["empty_or_refused"] == 2
     assert stats["gpt4"]["model"] == "m-gpt4" and stats["gpt4"]["n"] == 4
     assert {"n", "mean_length", "median_length", "empty_or_refused", "rouge_vs_original_mean"} <= set(stats["gpt4"])
+
+
+def test_stats_rouge_is_evaluate_rouge(tmp_path, capsys):
+    """One definition: stemmed, instances without a reference left out, None when none has one."""
+    from selfinstruct.cli import main
+
+    refs = ["The runners were running quickly.", "", "Cats chase mice."]
+    answers = ["A runner runs quick.", "Anything at all.", "The cat chased a mouse."]
+    store, run = workspace(tmp_path, refs=refs, sets=(("m", answers),))
+    stats = compare.response_set_stats(store, run)["m"]
+    assert main(["evaluate", "rouge", "-w", str(store.path), "--run", "d", "--json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    want = [scorer.score(r, a)["rougeL"].fmeasure for r, a in zip(refs, answers) if r]
+    assert stats["rouge_vs_original_mean"] == cli["rougeL"] == pytest.approx(statistics.mean(want), abs=1e-12)
+    assert cli["count"] == 2
+    store2, run2 = workspace(tmp_path / "v", refs=["", ""], sets=(("m", ["a", "b"]),))  # Vicuna: no references
+    none = compare.response_set_stats(store2, run2)["m"]
+    assert none["rouge_vs_original_mean"] is None and none["rouge_vs_original_median"] is None
 
 
 def test_compare_aligns_on_instances_every_set_answered(tmp_path):

@@ -37,14 +37,18 @@ from selfinstruct.evaluate.rouge import (
     model_name,
     parse_predictions,
     score_file,
+    score_sets,
 )
 from selfinstruct.lm.base import LMRequest, LMUnavailable
 from selfinstruct.lm.fake import FakeLM
 from selfinstruct.records import Instance, Task
 from selfinstruct.responses import answer_set
 from selfinstruct.store import Store
-from selfinstruct.store.evals import ReviewAnswer, judgments, save_rating
-from selfinstruct.store.responses import create_response_set, response_set, save_responses
+from selfinstruct.novelty import rouge_l
+from selfinstruct.store import StoreError
+from selfinstruct.store.check import check
+from selfinstruct.store.evals import ReviewAnswer, judgments, ratings, save_rating
+from selfinstruct.store.responses import create_response_set, response_set, responses, save_responses
 
 from conftest import SHARED, shared_file
 
@@ -92,7 +96,7 @@ def test_rouge_cli_on_shared_predictions_equals_rouge_score(capsys):
     for f, row in zip(files, got):
         recs = [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
         want = sum(scorer.score(r["target"], r["response"])["rougeL"].fmeasure for r in recs) / len(recs)
-        assert row == {"model": model_name(f), "rougeL": want, "count": 252, "stem": True}
+        assert row == {"model": model_name(f), "rougeL": want, "count": 252, "stem": True, "tokenizer": "rouge"}
     # --no-stem switches the stemmer off, on one file to keep the test short
     code, out, _ = cli(capsys, "evaluate", "rouge", "--no-stem", "--json", "--predictions", str(files[0]))
     recs = [json.loads(line) for line in files[0].read_text().splitlines() if line.strip()]
@@ -143,12 +147,100 @@ def test_import_predictions_matches_instruction_and_input(tmp_path):
         import_predictions(store, run, other)
 
 
+def by_text(req: LMRequest) -> str:
+    """Scores 9 for a response saying 'new', 5 for one saying 'ref', 2 for anything else."""
+    resp = req.prompt.split("[Assistant's response]\n", 1)[1].split("\n[End of response]")[0]
+    return f"Score: {9 if 'new' in resp else 5 if 'ref' in resp else 2}"
+
+
+def test_import_predictions_never_overwrites_a_set_silently(tmp_path, capsys):
+    w = tmp_path / "w.sqlite"
+    store = Store(w)
+    run = eval_run(store, 2)
+    insts = store.instances(run_id=run.id)
+    ref = create_response_set(store, run.id, "reference", model="reference", kind="reference")
+    save_responses(store, ref.id, [(i.id, i.output, None, None) for i in insts])
+    f = tmp_path / "reference.jsonl"  # named like the reserved set
+    old = [{"instruction": "Task number 0.", "input": "", "response": "\n\nold answer  ", "target": "ref 0"},
+           {"instruction": "Task number 1.", "input": "in 1", "response": "old other", "target": "ref 1"}]
+    f.write_text("".join(json.dumps(r) + "\n" for r in old))
+    for replace in (False, True):
+        with pytest.raises(PredictionFileError, match=r"reference\.jsonl: the name 'reference' is kept"):
+            import_predictions(store, run, f, replace=replace)
+    assert [r.text for r in responses(store, ref.id)] == ["ref 0", "ref 1"]
+    code, _, err = cli(capsys, "evaluate", "import-predictions", "-w", str(w), "--run", "ev", "--predictions", str(f))
+    assert code == 2 and "the name 'reference' is kept" in err
+
+    rep = import_predictions(store, run, f, "tuned")
+    assert [r.text for r in responses(store, rep.set.id)] == ["old answer", "old other"]  # stripped, as `answer` does
+    assert score_file(f).mean == score_sets(store, run, ["tuned"])[0].mean  # whitespace never changed ROUGE-L
+    judge = FakeLM(responder=by_text, name="judge")
+    J.judge_single(store, run, judge, ["reference", "tuned"])
+    save_rating(store, rep.set.id, insts[0].id, "D")
+    with pytest.raises(PredictionFileError, match=r"run 'ev' already has a response set 'tuned'; import under another "
+                                                  r"name \(--name NEW\), or replace it \(--replace"):
+        import_predictions(store, run, f, "tuned")
+
+    edited = tmp_path / "edited.jsonl"
+    edited.write_text(json.dumps({**old[0], "response": "new answer"}) + "\n")
+    code, out, _ = cli(capsys, "evaluate", "import-predictions", "-w", str(w), "--run", "ev", "--predictions",
+                       str(edited), "--name", "tuned", "--replace")
+    assert code == 0 and "replaced: response set 'tuned' with 1 responses" in out
+    assert [r.text for r in responses(store, rep.set.id)] == ["new answer"]  # nothing of the old file is left
+    assert judgments(store, [rep.set.id]) == [] and ratings(store, [rep.set.id]) == []
+    again = J.judge_single(store, run, judge, ["reference", "tuned"])
+    assert (again.judged, again.skipped) == (1, 2)  # the new text is judged; the reference's scores stand
+    assert reward_pairs(store, run, ["reference", "tuned"]) == [
+        {"prompt": "Task number 0.", "chosen": "new answer", "rejected": "ref 0"}]
+
+    fill(store, run, "answered", {0: "x"})  # made by `answer`: an import never replaces it
+    with pytest.raises(PredictionFileError, match="holds answer responses, not imported predictions"):
+        import_predictions(store, run, f, "answered", replace=True)
+    code, _, err = cli(capsys, "evaluate", "import-predictions", "-w", str(w), "--run", "ev", "--predictions",
+                       str(f), str(edited), "--name", "x")
+    assert code == 2 and "one file at a time" in err
+
+
 def test_rouge_of_response_sets_in_a_workspace(tmp_path, capsys):
     store = Store(tmp_path / "w.sqlite")
     run = eval_run(store, 2)
     fill(store, run, "m", {0: "ref 0", 1: "something else"})
     code, out, _ = cli(capsys, "evaluate", "rouge", "-w", str(tmp_path / "w.sqlite"), "--run", "ev", "--json")
-    assert json.loads(out) == {"model": "m", "rougeL": 0.5, "count": 2, "stem": True}
+    assert json.loads(out) == {"model": "m", "rougeL": 0.5, "count": 2, "stem": True, "tokenizer": "rouge"}
+
+
+def test_rouge_tokenizer_option_and_warning_when_the_tokenizer_reads_nothing(tmp_path, capsys):
+    f = tmp_path / "zh_predictions.jsonl"
+    f.write_text("".join(json.dumps({"instruction": f"问题{i}", "input": "", "response": "巴黎是法国的首都。",
+                                     "target": "法国的首都是巴黎。"}, ensure_ascii=False) + "\n" for i in range(3)))
+    code, out, err = cli(capsys, "evaluate", "rouge", "--json", "--predictions", str(f))
+    assert code == 0 and json.loads(out)["rougeL"] == 0.0 and json.loads(out)["tokenizer"] == "rouge"
+    assert "warning: zh: 3 of 3 records hold a text in which the rouge tokenizer finds no word" in err
+    want = rouge_l("法国的首都是巴黎。", "巴黎是法国的首都。", stem=True, tokenizer="unicode")
+    code, out, err = cli(capsys, "evaluate", "rouge", "--json", "--tokenizer", "unicode", "--predictions", str(f))
+    assert json.loads(out)["rougeL"] == pytest.approx(want) and want > 0.5 and "warning" not in err
+    # a workspace run in another language is scored with the unicode tokenizer, and the output says so
+    w = str(tmp_path / "w.sqlite")
+    store = Store(w)
+    run = store.create_run("zh", kind="import", language="zh")
+    store.add_tasks(run.id, [Task("0", "问题", (Instance("", "法国的首都是巴黎。"),))], origin="import")
+    fill(store, run, "m", {0: "巴黎是法国的首都。"})
+    code, out, err = cli(capsys, "evaluate", "rouge", "-w", w, "--run", "zh", "--json")
+    assert json.loads(out)["tokenizer"] == "unicode" and json.loads(out)["rougeL"] == pytest.approx(want)
+    assert "scored with the unicode tokenizer" in err
+    code, out, err = cli(capsys, "evaluate", "rouge", "-w", w, "--run", "zh", "--json", "--tokenizer", "rouge")
+    assert json.loads(out)["rougeL"] == 0.0 and "warning: m: 1 of 1 records" in err
+
+
+def test_rouge_without_references_is_none_not_zero(tmp_path, capsys):
+    store = Store(tmp_path / "w.sqlite")
+    run = store.create_run("vic", kind="import")
+    store.add_tasks(run.id, [Task(str(i), f"Question {i}?", (Instance("", ""),)) for i in range(2)], origin="import")
+    fill(store, run, "m", {0: "an answer", 1: "another"})
+    [score] = score_sets(store, run, ["m"])
+    assert (score.mean, score.count) == (None, 0)
+    code, out, _ = cli(capsys, "evaluate", "rouge", "-w", str(tmp_path / "w.sqlite"), "--run", "vic")
+    assert code == 0 and out.splitlines()[1].split() == ["m", "n/a", "0"]
 
 
 # ------------------------------------------------------------------ evaluation sets
@@ -168,6 +260,31 @@ def test_eval_set_formats(tmp_path):
         parse_eval_set(b'{"a": 1}\n', "x.jsonl")
     with pytest.raises(EvalSetError, match=r"x\.jsonl:2: 'text' must be a non-empty string"):
         parse_eval_set(b'{"question_id": 1, "text": "q"}\n{"question_id": 2, "text": ""}\n', "x.jsonl")
+
+
+def test_eval_sets_and_predictions_as_json_arrays(tmp_path, capsys):
+    w = str(tmp_path / "w.sqlite")
+    tasks = [{"id": f"t{i}", "instruction": f"Fix {i}.", "instances": [{"input": f"a{i}", "output": f"b{i}"}]}
+             for i in range(2)]
+    f = tmp_path / "uo.json"
+    f.write_text(json.dumps(tasks, indent=2))
+    code, out, _ = cli(capsys, "evaluate", "import-set", "-w", w, str(f), "--name", "uo")
+    assert code == 0 and "as run 'uo' (tasks format, 2 instances)" in out
+    run = Store(w).run("uo")
+    assert (run.state, run.status) == ("done", f"evaluation set: 2 records from {f} (tasks format)")
+    p = tmp_path / "m.json"
+    p.write_text(json.dumps([{"instruction": "Fix 0.", "input": "a0", "response": "b0", "target": "b0"},
+                             {"instruction": "Fix 1.", "input": "a1", "response": "b1", "target": "x"}], indent=1))
+    code, out, _ = cli(capsys, "evaluate", "import-predictions", "-w", w, "--run", "uo", "--predictions", str(p))
+    assert code == 0 and "response set 'm' with 2 responses" in out
+    code, out, _ = cli(capsys, "evaluate", "rouge", "--json", "--predictions", str(p))
+    assert json.loads(out)["rougeL"] == 0.5
+    bad = tmp_path / "bad.json"
+    bad.write_text('[\n  {"instruction": "x",\n   "instances": [}\n]')
+    with pytest.raises(EvalSetError, match=r"bad\.json:3: invalid JSON"):
+        parse_eval_set(bad.read_bytes(), str(bad))
+    with pytest.raises(PredictionFileError, match=r"bad\.json:3: invalid JSON"):
+        load_predictions(bad)
 
 
 def test_import_vicuna_has_no_reference_set_and_user_oriented_has_one(tmp_path):
@@ -219,6 +336,10 @@ def test_judge_prompts_exact():
     ("I would rate it 6/10 overall.", 6.0),
     ("Rating: 7.5", 7.5),
     ("I give it 9.", 9.0),
+    ("suitable for grade 3 students. Score: 9", 9.0),  # the asked-for "Score: N" wins over a grade in the reasons
+    ("It reads at grade 3 level.\n**Score**: 4", 4.0),
+    ("8\nIt lists 3 steps.", 8.0),
+    ("My score is 7 because it covers 3 points.", 7.0),
     ("Score: 11", None),
     ("Score: 0", None),
     ("Between 3 and 4.", None),
@@ -235,6 +356,9 @@ def test_parse_score(text, want):
     ("**Scores:** 7 9", (7.0, 9.0)),
     ("Assistant 1: 9\nAssistant 2: 6\nbecause", (9.0, 6.0)),
     ("Assistant 1: 8/10, Assistant 2: 6/10", (8.0, 6.0)),
+    ("Scores: 9 6\nAssistant 1: 3 concrete examples ... Assistant 2: 5 vague claims", (9.0, 6.0)),
+    ("Here are my grades.\nScores: 4 8\nAssistant 1 gave 2 examples.", (4.0, 8.0)),
+    ("Assistant 1: 7, Assistant 2: 5.\nAssistant 1: 2 steps are missing.", (7.0, 5.0)),  # the first mention wins
     ("Assistant 1 receives 8.", None),
     ("8 7 6", None),
     ("12 3", None),
@@ -275,8 +399,9 @@ def test_judge_single_stores_scores_and_resumes_free(tmp_path):
     assert {(j.set_a, j.score_a) for j in judgments(store, [a])} == {(a, 9.0)}
     assert sorted(j.score_a for j in judgments(store, [b])) == [4.0, 4.0, 9.0]
     assert all(r.step == "judge" and r.temperature == 0.0 for r in judge.requests)
+    assert len(judge.requests) == 5  # A's and B's "good" to task 0 are one prompt: asked once, stored twice
     again = J.judge_single(store, run, judge, ["A", "B"])
-    assert (again.judged, again.skipped, len(judge.requests)) == (0, 6, 6)
+    assert (again.judged, again.skipped, len(judge.requests)) == (0, 6, 5)
     [rel] = J.relative_scores(store, run, "A", ["B"], judge="judge", paired=False)
     assert (rel.n, rel.total, rel.reference_total) == (3, 17.0, 27.0)
     assert rel.ratio == pytest.approx(17 / 27)
@@ -326,6 +451,18 @@ def test_judge_pairs_both_orders_cancel_position_bias(tmp_path):
         J.judge_pairs(store, run, judge, "A", "A")
 
 
+def test_pairwise_judge_pays_once_when_two_sets_give_the_same_answer(tmp_path):
+    store = Store(tmp_path / "w.sqlite")
+    run = eval_run(store, 2)
+    fill(store, run, "A", {0: "same", 1: "a1"})
+    fill(store, run, "B", {0: "same", 1: "b1"})
+    judge = FakeLM(responder=lambda r: "Scores: 6 6", name="judge")
+    rep = J.judge_pairs(store, run, judge, "A", "B")
+    assert (rep.judged, len(judge.requests)) == (4, 3)  # both orders of "same" vs "same" are one prompt
+    assert check(store)["LM calls"] == []
+    assert len({j.call_id for j in judgments(store, [response_set(store, run.id, "A").id], paired=True)}) == 2
+
+
 def test_judge_cli_and_scores(tmp_path, capsys, monkeypatch):
     store = Store(tmp_path / "w.sqlite")
     run = eval_run(store, 2)
@@ -340,11 +477,33 @@ def test_judge_cli_and_scores(tmp_path, capsys, monkeypatch):
     assert code == 0 and "4 responses judged, 0 already judged, 4 unreadable" in err
     assert "judge fake: totals relative to A" in out
     code, out, _ = cli(capsys, "evaluate", "scores", "-w", w, "--run", "ev", "--sets", "A,B", "--judge", "fake", "--json")
-    assert json.loads(out) == {"set": "B", "reference": "A", "n": 0, "total": 0.0, "reference_total": 0.0, "ratio": 0.0}
+    assert json.loads(out) == {"set": "B", "reference": "A", "judge": "fake", "n": 0, "total": 0.0,
+                               "reference_total": 0.0, "ratio": None}
+    code, out, _ = cli(capsys, "evaluate", "scores", "-w", w, "--run", "ev", "--sets", "A,B", "--judge", "fake")
+    assert code == 0 and out.splitlines()[-1].split() == ["B", "0", "0", "0", "n/a"]  # 0/0 is no score, not 0%
     bad = tmp_path / "bad.txt"
     bad.write_text("{instruction}")
     code, _, err = cli(capsys, "evaluate", "judge", "-w", w, "--sets", "A,B", "--lm", "fake", "--prompt-file", str(bad))
     assert code == 2 and "needs the placeholder(s) {input}, {response}" in err
+
+
+def test_scores_take_the_judge_as_people_name_it(tmp_path, capsys):
+    w = str(tmp_path / "w.sqlite")
+    store = Store(w)
+    run = eval_run(store, 2)
+    fill(store, run, "A", {0: "good", 1: "good"})
+    fill(store, run, "B", {0: "good", 1: "bad"})
+    stored = "openai:gpt-4o@https://api.openai.com/v1"
+    J.judge_single(store, run, FakeLM(responder=grade_by_content, name=stored), ["A", "B"])
+    for name in ("gpt-4o", "openai:gpt-4o", stored):
+        code, out, _ = cli(capsys, "evaluate", "scores", "-w", w, "--run", "ev", "--sets", "A,B", "--judge", name, "--json")
+        assert code == 0 and json.loads(out) == {"set": "B", "reference": "A", "judge": stored, "n": 2, "total": 13.0,
+                                                 "reference_total": 18.0, "ratio": 13 / 18}
+    code, _, err = cli(capsys, "evaluate", "scores", "-w", w, "--run", "ev", "--sets", "A,B", "--judge", "gpt-4")
+    assert code == 2 and f"no judge 'gpt-4' scored these response sets (judges: {stored})" in err
+    J.judge_single(store, run, FakeLM(responder=grade_by_content, name="openai:gpt-4o@http://localhost:8000/v1"), ["A"])
+    code, _, err = cli(capsys, "evaluate", "scores", "-w", w, "--run", "ev", "--sets", "A,B", "--judge", "gpt-4o")
+    assert code == 2 and "several judges match 'gpt-4o'" in err
 
 
 # ------------------------------------------------------------------ reward pairs
@@ -383,6 +542,37 @@ def test_reward_pairs_every_differently_scored_pair(tmp_path, capsys):
     assert len(reward_pairs(store, run, ["A", "B", "C"], judge="j")) == 5
     with pytest.raises(ValueError, match="at least two"):
         reward_pairs(store, run, ["A"])
+
+
+def test_reward_pairs_use_single_scores_and_pairwise_only_when_asked(tmp_path, capsys):
+    w = str(tmp_path / "w.sqlite")
+    store = Store(w)
+    run = eval_run(store, 2)
+    fill(store, run, "A", {0: "good one", 1: "good two"})
+    fill(store, run, "B", {0: "bad one", 1: "good three"})
+    judge = FakeLM(responder=biased_pair_judge, name="openai:gpt-4o@https://api.openai.com/v1")
+    J.judge_pairs(store, run, judge, "A", "B")
+    with pytest.raises(ValueError, match="pairwise judge scores only; reward pairs come from single 1-10 scores"):
+        reward_pairs(store, run, ["A", "B"])
+    # pairwise on request: both orders summed, so the first position's extra point cancels
+    assert reward_pairs(store, run, ["A", "B"], paired=True) == [
+        {"prompt": "Task number 0.", "chosen": "good one", "rejected": "bad one"}]
+    # both README judge commands with one model: the single scores are used, nothing is mixed
+    J.judge_single(store, run, FakeLM(responder=grade_by_content, name=judge.name), ["A", "B"])
+    out = tmp_path / "p.jsonl"
+    code, text, _ = cli(capsys, "evaluate", "reward-pairs", "-w", w, "--run", "ev", "--sets", "A,B", "--out", str(out),
+                        "--judge", "gpt-4o")
+    assert code == 0 and "wrote 1" in text
+    assert [json.loads(x) for x in out.read_text().splitlines()] == [
+        {"prompt": "Task number 0.", "chosen": "good one", "rejected": "bad one"}]
+    # a second wording: named by the id the message lists
+    J.judge_single(store, run, FakeLM(responder=lambda r: "Score: 5", name=judge.name), ["A", "B"],
+                   template="{instruction} {input} {response}")
+    with pytest.raises(ValueError, match=r"several judges or prompts exist .*built-in single.*--prompt-id ID"):
+        reward_pairs(store, run, ["A", "B"])
+    code, text, err = cli(capsys, "evaluate", "reward-pairs", "-w", w, "--run", "ev", "--sets", "A,B", "--out",
+                          str(out), "--prompt-id", J.template_id("{instruction} {input} {response}")[:6])
+    assert code == 0 and "wrote 0" in text and "no pair: on every instance the scored responses tie" in err
 
 
 def test_write_jsonl_is_atomic_on_failure(tmp_path):
@@ -490,6 +680,28 @@ def test_judge_review_summary_and_cli(tmp_path, capsys, monkeypatch):
     code, out, _ = cli(capsys, "evaluate", "review-summary", "-w", str(path), "--run", "gen", "--json")
     data = json.loads(out)
     assert data["agreement"]["judge:j"][0] == {"question": 1, "n": 2, "agree": 2, "percent": 100.0, "kappa": None}
+
+
+def test_bad_numbers_stop_at_parsing(tmp_path, capsys):
+    w = str(tmp_path / "w.sqlite")
+    generated_run(Store(w), 4)
+    for argv in (["evaluate", "review", "-w", w, "-n", "-2"], ["evaluate", "judge-review", "-w", w, "-n", "0"],
+                 ["answer", "-w", w, "--name", "x", "--limit", "-3"], ["translate", "-w", w, "--to", "de", "--limit", "0"],
+                 ["answer", "-w", w, "--name", "x", "--max-tokens", "0"], ["answer", "-w", w, "--name", "x", "--max-cost", "-1"]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2
+        assert "must be" in capsys.readouterr().err
+    from selfinstruct.store.responses import response_sets
+
+    assert response_sets(Store(w), Store(w).run("gen").id) == []  # nothing was created
+
+
+def test_a_missing_set_is_named_with_its_run(tmp_path):
+    store = Store(tmp_path / "w.sqlite")
+    run = eval_run(store, 1)
+    with pytest.raises(StoreError, match=r"run 'ev' has no response set 'nope' \(sets: none\)"):
+        response_set(store, run.id, "nope")
 
 
 # ------------------------------------------------------------------ ratings

@@ -60,9 +60,9 @@ def test_import_readers_on_any_json(fmt, records, as_array):
 
 
 @settings(max_examples=150, deadline=None)
-@given(records=st.lists(json_values, max_size=4))
-def test_eval_and_prediction_files(records):
-    raw = "\n".join(json.dumps(r) for r in records).encode()
+@given(records=st.lists(json_values, max_size=4), as_array=st.booleans())
+def test_eval_and_prediction_files(records, as_array):
+    raw = (json.dumps(records, indent=1) if as_array else "\n".join(json.dumps(r) for r in records)).encode()
     for parse in (lambda: parse_eval_set(raw, "f.jsonl"), lambda: parse_predictions(raw, "f.jsonl")):
         try:
             parse()

@@ -243,9 +243,38 @@ def test_translate_makes_a_linked_run_in_the_same_order(tmp_path):
     assert [(i.position, i.input) for i in inst] == [(s.position, f"译：{s.input}" if s.input else "") for s in src_inst]
     assert [i.output for i in inst] == [s.output for s in src_inst]  # outputs kept without --outputs
     assert result.progress.done == 6 and result.progress.calls == 6 + 3
+    assert (run.state, run.status) == ("done", "6 records translated into Chinese")  # what `status` shows
+    assert store.run(run.id).state == "done"
 
     again = translate_run(store, src, FakeLM([]), FAKE, to="zh")  # nothing left: no call at all
     assert again.run.id == run.id and again.progress.done == 6 and again.progress.calls == 0
+
+
+def test_an_unfinished_translation_is_paused_and_says_why(tmp_path):
+    store = Store(tmp_path / "w.sqlite")
+    src = imported(store, n=4)
+
+    def flaky(request: LMRequest) -> str:
+        if "number 3" in request.prompt:
+            raise LMUnavailable("down")
+        return zh(request)
+
+    result = translate_run(store, src, FakeLM(responder=flaky), FAKE, to="de", batch_size=1)
+    assert result.error and (result.run.state, result.run.status) == (
+        "paused", "3/4 translated; stopped by an LM error: LMUnavailable: down")
+    done = translate_run(store, src, FakeLM(responder=zh), FAKE, to="de")
+    assert (done.run.state, done.run.status) == ("done", "4 records translated into German")
+
+
+def test_identical_requests_in_a_batch_are_asked_once(tmp_path):
+    store = Store(tmp_path / "w.sqlite")
+    run = store.create_run("dup", kind="import")
+    store.add_tasks(run.id, [Task(f"t{i}", "Name a colour.", (Instance("", "Red."),), origin="import")
+                             for i in range(3)], origin="import")
+    lm = FakeLM(responder=lambda r: "Blue.")
+    result = answer_set(store, run, lm, FAKE, name="b", batch_size=3)
+    assert len(lm.requests) == 1 and result.progress.done == 3 and result.progress.calls == 1
+    assert [r.text for r in responses(store, result.response_set.id)] == ["Blue."] * 3
 
 
 def test_translate_outputs_and_empty_replies_are_marked_not_lost(tmp_path):

@@ -8,16 +8,35 @@ import sys
 from .common import add_lm_args, add_run_arg, add_workspace_arg, lm_config_from_args, make_lm, open_run, open_store
 
 
+def _number(kind: type, least: float, what: str):
+    """An argparse type: a number of ``kind`` not below ``least``, so a bad value stops at parsing."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value < least or value != value:  # value != value: NaN
+            raise argparse.ArgumentTypeError(f"{text!r} must be {what}")
+        return value
+
+    return parse
+
+
+positive_int = _number(int, 1, "a whole number of at least 1")
+non_negative_float = _number(float, 0, "zero or more")
+
+
 def add_job_args(p: argparse.ArgumentParser) -> None:
     """Options answer and translate share: what to work on, budget and batching."""
     p.add_argument("--view", metavar="NAME", help="work on what this saved filtered view keeps")
     p.add_argument("--include-seeds", action="store_true", help="with a generation run: the seed tasks too")
-    p.add_argument("--limit", type=int, metavar="N", help="at most the first N records of the data set")
-    p.add_argument("--max-tokens", type=int, help="token limit of each completion (default 1024)")
-    p.add_argument("--temperature", type=float, help="sampling temperature (default 0)")
-    p.add_argument("--max-cost", type=float, metavar="DOLLARS",
+    p.add_argument("--limit", type=positive_int, metavar="N", help="at most the first N records of the data set")
+    p.add_argument("--max-tokens", type=positive_int, help="token limit of each completion (default 1024)")
+    p.add_argument("--temperature", type=non_negative_float, help="sampling temperature (default 0)")
+    p.add_argument("--max-cost", type=non_negative_float, metavar="DOLLARS",
                    help="stop between batches once this much was spent (needs --price-in/--price-out)")
-    p.add_argument("--batch-size", type=int, metavar="N",
+    p.add_argument("--batch-size", type=positive_int, metavar="N",
                    help="requests per batch: saved and budget-checked together (default: --concurrency)")
     p.add_argument("--estimate-only", action="store_true", help="print the estimate and stop")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -52,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         settings.temperature = args.temperature
     items = run_items(store, run_info, args.view, include_seeds=args.include_seeds)
     if args.limit is not None:
-        items = items[: max(0, args.limit)]
+        items = items[: args.limit]
     try:
         done = answered_instance_ids(store, response_set(store, run_info.id, args.name).id)
     except StoreError:

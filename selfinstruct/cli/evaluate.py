@@ -15,6 +15,8 @@ import json
 import sys
 from pathlib import Path
 
+from ..novelty.tokens import TOKENIZERS
+from .answer import positive_int
 from .common import add_lm_args, add_run_arg, add_workspace_arg, lm_config_from_args, make_lm, open_run, open_store
 
 
@@ -26,17 +28,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = ev.add_parser("rouge", help="mean ROUGE-L F of predictions against references, one row per model")
     src = s.add_mutually_exclusive_group(required=True)
     src.add_argument("--predictions", nargs="+", type=Path, metavar="FILE",
-                     help="JSONL files with instruction, input, response, target")
+                     help="JSONL files (or JSON arrays) with instruction, input, response, target")
     src.add_argument("--workspace", "-w", metavar="FILE", help="score response sets of a workspace run instead")
     s.add_argument("--run", metavar="NAME", help="with --workspace: the run (default: the newest)")
     s.add_argument("--sets", metavar="A,B", help="with --workspace: response sets (default: all but 'reference')")
     s.add_argument("--no-stem", action="store_true", help="no Porter stemming (the paper's evaluation stems)")
+    s.add_argument("--tokenizer", choices=TOKENIZERS,
+                   help="rouge: rouge-score's, ASCII words only (paper-compatible; the default for files and "
+                        "English runs); unicode: words of any script, one token per CJK/Thai character "
+                        "(the default for a workspace run in another language)")
     s.add_argument("--json", action="store_true", help="print JSON lines")
     s.set_defaults(func=run_rouge)
 
     s = ev.add_parser("import-set", help="bring an evaluation set (user-oriented 252, Vicuna 80, your own) in as a run")
     add_workspace_arg(s)
-    s.add_argument("file", type=Path, help="JSONL: tasks (instruction+instances), Vicuna questions, or instruction/input/output")
+    s.add_argument("file", type=Path, help="JSONL or a JSON array: tasks (instruction+instances), Vicuna questions, "
+                                           "or instruction/input/output")
     s.add_argument("--name", help="run name (default: the file's stem)")
     s.add_argument("--format", default="auto", choices=("auto", "tasks", "vicuna", "flat"))
     s.set_defaults(func=run_import_set)
@@ -45,6 +52,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_workspace_arg(s)
     add_run_arg(s)
     s.add_argument("--predictions", nargs="+", type=Path, required=True, metavar="FILE")
+    s.add_argument("--name", help="response set name (one file only; default: the file's stem)")
+    s.add_argument("--replace", action="store_true",
+                   help="replace an earlier import of the same name, dropping its judge scores and ratings "
+                        "(never the 'reference' set)")
     s.set_defaults(func=run_import_predictions)
 
     s = ev.add_parser("judge", help="a judge model scores response sets 1-10, alone or pairwise in both orders")
@@ -55,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="judge each set beside the reference, both orders (default: each response alone)")
     s.add_argument("--reference", metavar="SET", help="the set others are compared with (default: the first)")
     s.add_argument("--prompt-file", type=Path, metavar="FILE", help="your own judge prompt (see docs for placeholders)")
-    s.add_argument("--max-tokens", type=int, help="judge reply length (default 128 alone, 256 pairwise)")
+    s.add_argument("--max-tokens", type=positive_int, help="judge reply length (default 128 alone, 256 pairwise)")
     add_lm_args(s)
     s.set_defaults(func=run_judge)
 
@@ -63,7 +74,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_workspace_arg(s)
     add_run_arg(s)
     s.add_argument("--sets", required=True, metavar="A,B", help="reference first, then the sets to compare")
-    s.add_argument("--judge", required=True, help="the judge model's name as stored (see `evaluate judge` output)")
+    s.add_argument("--judge", required=True,
+                   help="the judge: its model as you named it (gpt-4o) or its full stored name")
     s.add_argument("--pairwise", action="store_true", help="pairwise scores (default: scores alone)")
     s.add_argument("--prompt-file", type=Path, metavar="FILE", help="only scores made with this prompt")
     s.add_argument("--json", action="store_true")
@@ -101,14 +113,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_workspace_arg(s)
     add_run_arg(s)
     s.add_argument("--sets", required=True, metavar="A,B,C", help="the K response sets per prompt")
-    s.add_argument("--judge", help="whose scores (needed when several judges scored the sets)")
-    s.add_argument("--prompt-file", type=Path, metavar="FILE", help="only scores made with this judge prompt")
+    s.add_argument("--judge", help="whose scores, by model (gpt-4o) or full name (when several judges scored the sets)")
+    s.add_argument("--pairwise", action="store_true",
+                   help="pairs from pairwise judgments (both orders summed) instead of the single 1-10 scores")
+    prompt = s.add_mutually_exclusive_group()
+    prompt.add_argument("--prompt-file", type=Path, metavar="FILE", help="only scores made with this judge prompt")
+    prompt.add_argument("--prompt-id", metavar="ID", help="only scores made with the prompt of this id (as listed in messages)")
     s.add_argument("--out", required=True, type=Path, metavar="FILE", help="JSONL to write (atomically)")
     s.set_defaults(func=run_reward_pairs)
 
 
 def _sample_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-n", "--sample", type=int, default=200, help="instructions in the sample (default 200)")
+    p.add_argument("-n", "--sample", type=positive_int, default=200, help="instructions in the sample (default 200)")
     p.add_argument("--seed", type=int, default=0, help="sample seed (default 0)")
 
 
@@ -139,27 +155,38 @@ def run_rouge(args: argparse.Namespace) -> int:
 
     stem = not args.no_stem
     if args.predictions:
-        scores = [score_file(p, stem=stem) for p in args.predictions]
+        scores = [score_file(p, stem=stem, tokenizer=args.tokenizer or "rouge") for p in args.predictions]
     else:
         from ..store import Store
         from ..store.responses import response_sets
 
-        store = Store(args.workspace)
+        store = Store(args.workspace, create=False)
         run = open_run(store, args)
         names = _names(args.sets) if args.sets else [s.name for s in response_sets(store, run.id) if s.kind != "reference"]
-        scores = score_sets(store, run, names, stem=stem)
+        scores = score_sets(store, run, names, stem=stem, tokenizer=args.tokenizer)
+        if args.tokenizer is None and any(s.tokenizer == "unicode" for s in scores):
+            print(f"note: run {run.name!r} is not English text (language {run.language!r}): scored with the unicode "
+                  "tokenizer, since rouge-score's drops non-ASCII words (--tokenizer rouge for rouge-score's)",
+                  file=sys.stderr)
+    for s in scores:
+        if s.mostly_untokenized:
+            print(f"warning: {s.name}: {s.untokenized:,} of {s.count:,} records hold a text in which the {s.tokenizer} "
+                  "tokenizer finds no word, so they score 0; for text in other scripts use --tokenizer unicode",
+                  file=sys.stderr)
     if args.json:
         for s in scores:
-            print(json.dumps({"model": s.name, "rougeL": s.mean, "count": s.count, "stem": stem}))
+            print(json.dumps({"model": s.name, "rougeL": s.mean, "count": s.count, "stem": stem,
+                              "tokenizer": s.tokenizer}))
         return 0
-    print(_table(["model", "ROUGE-L", "records"], [[s.name, f"{100 * s.mean:.1f}", str(s.count)] for s in scores]))
+    print(_table(["model", "ROUGE-L", "records"],
+                 [[s.name, "n/a" if s.mean is None else f"{100 * s.mean:.1f}", str(s.count)] for s in scores]))
     return 0
 
 
 def run_import_set(args: argparse.Namespace) -> int:
     from ..evaluate.evalsets import import_eval_set
 
-    store = open_store(args)
+    store = open_store(args, create=True)
     run = import_eval_set(store, args.file, args.name, args.format)
     n = len(store.instances(run_id=run.id))
     print(f"imported {args.file} as run {run.name!r} ({run.config['format']} format, {n:,} instances)")
@@ -170,19 +197,23 @@ def run_import_set(args: argparse.Namespace) -> int:
 def run_import_predictions(args: argparse.Namespace) -> int:
     from ..evaluate.rouge import import_predictions
 
+    if args.name and len(args.predictions) > 1:
+        raise ValueError("--name names one response set: import one file at a time with it")
     store = open_store(args)
     run = open_run(store, args)
     for path in args.predictions:
-        rep = import_predictions(store, run, path)
+        rep = import_predictions(store, run, path, args.name, replace=args.replace)
         extra = f"; {rep.unmatched} records matched no instance" if rep.unmatched else ""
-        print(f"{path}: response set {rep.set.name!r} with {rep.matched:,} responses{extra}")
+        done = "replaced: response set" if rep.replaced else "response set"
+        print(f"{path}: {done} {rep.set.name!r} with {rep.matched:,} responses{extra}")
     return 0
 
 
 def _print_relative(scores: list, reference: str, judge: str) -> None:
     print(f"judge {judge}: totals relative to {reference}")
     print(_table(["set", "n", "total", f"{reference} total", "relative"],
-                 [[s.name, str(s.n), f"{s.total:g}", f"{s.reference_total:g}", f"{100 * s.ratio:.1f}%"] for s in scores]))
+                 [[s.name, str(s.n), f"{s.total:g}", f"{s.reference_total:g}",
+                   "n/a" if s.ratio is None else f"{100 * s.ratio:.1f}%"] for s in scores]))
 
 
 def run_judge(args: argparse.Namespace) -> int:
@@ -220,21 +251,23 @@ def run_judge(args: argparse.Namespace) -> int:
 
 
 def run_scores(args: argparse.Namespace) -> int:
-    from ..evaluate.judge import relative_scores
+    from ..evaluate.judge import relative_scores, resolve_judge
+    from ..store.responses import response_set
 
     store = open_store(args)
     run = open_run(store, args)
     names = _names(args.sets)
     if len(names) < 2:
         raise ValueError("--sets needs the reference and at least one other set")
-    scores = relative_scores(store, run, names[0], names[1:], judge=args.judge, paired=args.pairwise,
+    judge = resolve_judge(store, [response_set(store, run.id, n).id for n in names], args.judge, paired=args.pairwise)
+    scores = relative_scores(store, run, names[0], names[1:], judge=judge, paired=args.pairwise,
                              template=_read_prompt(args.prompt_file))
     if args.json:
         for s in scores:
-            print(json.dumps({"set": s.name, "reference": names[0], "n": s.n, "total": s.total,
+            print(json.dumps({"set": s.name, "reference": names[0], "judge": judge, "n": s.n, "total": s.total,
                               "reference_total": s.reference_total, "ratio": s.ratio}))
         return 0
-    _print_relative(scores, names[0], args.judge)
+    _print_relative(scores, names[0], judge)
     return 0
 
 
@@ -329,7 +362,11 @@ def run_reward_pairs(args: argparse.Namespace) -> int:
 
     store = open_store(args)
     run = open_run(store, args)
-    rows = reward_pairs(store, run, _names(args.sets), judge=args.judge, template=_read_prompt(args.prompt_file))
+    rows = reward_pairs(store, run, _names(args.sets), judge=args.judge, template=_read_prompt(args.prompt_file),
+                        prompt_id=args.prompt_id, paired=args.pairwise)
     n = write_jsonl(args.out, rows)
     print(f"wrote {n:,} (prompt, chosen, rejected) pairs to {args.out}")
+    if not n:
+        print("no pair: on every instance the scored responses tie, or fewer than two of the sets have a score",
+              file=sys.stderr)
     return 0

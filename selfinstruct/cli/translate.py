@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     name = args.name or f"{source.name}-{code}"
     records = run_records(store, source, args.view, include_seeds=args.include_seeds)
     if args.limit is not None:
-        records = records[: max(0, args.limit)]
+        records = records[: args.limit]
     done = set()
     if name in {r.name for r in store.runs()}:
         done = {r.source_id for r in store.instructions(store.run(name).id)}

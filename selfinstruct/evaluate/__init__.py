@@ -21,6 +21,7 @@ from .judge import (
     parse_pair,
     parse_score,
     relative_scores,
+    resolve_judge,
 )
 from .pairs import reward_pairs, write_jsonl
 from .ratings import GRADE_TEXT, grade_counts, next_unrated, rating_queue
@@ -52,6 +53,7 @@ __all__ = [
     "JudgeReport", "PredictionFileError", "RelativeScore", "RougeScore", "TemplateError", "agreement",
     "cohen_kappa", "grade_counts", "import_eval_set", "import_predictions", "judge_pairs", "judge_review",
     "judge_single", "load_predictions", "import_eval_bytes", "import_prediction_records", "parse_predictions", "next_unanswered", "next_unrated", "parse_eval_set", "parse_pair",
-    "parse_review", "parse_score", "rating_queue", "relative_scores", "review_sample", "review_summary",
+    "parse_review", "parse_score", "rating_queue", "relative_scores", "resolve_judge", "review_sample",
+    "review_summary",
     "reward_pairs", "score_file", "score_sets", "write_jsonl", "yes_rates",
 ]

@@ -3,7 +3,7 @@
 Three shapes are read: the task format (the user-oriented 252, seed files:
 ``instruction`` + ``instances``), Vicuna-style questions (``question_id``,
 ``text``, ``category``; no reference answer) and flat records (``instruction``,
-``input``, ``output``, as JSONL or a JSON list). Each record becomes an
+``input``, ``output``); each as JSONL or a JSON array. Each record becomes an
 instruction with its instances; where references exist they are also stored as
 a response set named "reference", so a model can be judged against them.
 """
@@ -65,7 +65,7 @@ def parse_eval_set(raw: bytes, where: str = "<eval set>", fmt: str = "auto") -> 
         fmt = detect_format([obj for _, obj in records], where)
     if fmt == "tasks":
         try:
-            return fmt, parse_tasks(raw, where)
+            return fmt, parse_tasks(raw, where, allow_array=True)
         except SeedFileError as e:
             raise EvalSetError(str(e)) from None
     tasks = []
@@ -97,7 +97,8 @@ def import_eval_bytes(store: Store, raw: bytes, where: str, name: str, fmt: str 
     before anything is written."""
     fmt, tasks = parse_eval_set(raw, where, fmt)
     run = store.create_run(name, kind="import", config={"source": where, "format": fmt, "eval_set": True},
-                           tasks=tasks, origin="import")
+                           tasks=tasks, origin="import", state="done",
+                           status=f"evaluation set: {len(tasks):,} records from {where} ({fmt} format)")
     refs = [(inst.id, inst.output, None, None) for inst in store.instances(run_id=run.id) if inst.output.strip()]
     if refs:
         rs = create_response_set(store, run.id, REFERENCE_SET, model="reference", kind="reference",

@@ -44,8 +44,9 @@ def ratings_figure(counts: Mapping[str, Mapping[str, int]], title: str = "Human 
 def relative_figure(scores: Sequence[RelativeScore], reference: str, judge: str) -> go.Figure:
     """Each model's total judge score as a percentage of the reference model's."""
     fig = go.Figure(go.Bar(
-        y=[s.name for s in scores], x=[100 * s.ratio for s in scores], orientation="h",
-        text=[f"{100 * s.ratio:.0f}% ({s.total:g} : {s.reference_total:g}, n={s.n})" for s in scores],
+        y=[s.name for s in scores], x=[0 if s.ratio is None else 100 * s.ratio for s in scores], orientation="h",
+        text=[("n/a" if s.ratio is None else f"{100 * s.ratio:.0f}%")
+              + f" ({s.total:g} : {s.reference_total:g}, n={s.n})" for s in scores],
         textposition="auto", marker_color="#1e88e5",
     ))
     fig.add_vline(x=100, line_dash="dash", line_color="gray")

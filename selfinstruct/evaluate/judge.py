@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 from ..lm.base import LM, LMError, LMRequest
 from ..lm.cache import RecordedLM
 from ..store import RunInfo, Store
-from ..store.evals import Judgment, judgments, save_judgments
+from ..store.evals import Judgment, judges, judgments, save_judgments
 from ..store.responses import ResponseRow, ResponseSet, response_set, responses
 
 SINGLE_TEMPLATE = """\
@@ -110,8 +110,12 @@ def pair_prompt(template: str, instruction: str, input: str, response_1: str, re
 # ------------------------------------------------------------------ parsing
 
 _NUMBER = r"(\d+(?:\.\d+)?)"
+_LABEL = r"\b(?:score|rating|grade)s?\b"
+# What the prompts ask for: a label, a colon (or "="), then the grade(s), markdown bold forgiven.
+_ASKED = re.compile(_LABEL + r"\s*\**\s*[:=]\s*\**\s*" + _NUMBER, re.I)
+_ASKED_LINE = re.compile(r"^\W*" + _LABEL + r"\s*\**\s*[:=]", re.I)
 _OUT_OF = re.compile(_NUMBER + r"\s*(?:/|out of)\s*10\b", re.I)
-_LABELLED = re.compile(r"\b(?:score|rating|grade)s?\b\s*(?:is|of|:|=)?\s*\**\s*" + _NUMBER, re.I)
+_LABELLED = re.compile(_LABEL + r"\s*(?:is|of)?\s*\**\s*" + _NUMBER, re.I)
 _NUMBERS = re.compile(r"(?<![\w.])" + _NUMBER + r"(?!\w|\.\d)")
 _ASSISTANT = re.compile(r"assistant\s*([12])\s*\**\s*[:=\-]?\s*\**\s*(?:score\s*[:=]?\s*)?" + _NUMBER, re.I)
 
@@ -125,36 +129,50 @@ def _in_range(x: str, lo: float, hi: float) -> float | None:
 
 
 def parse_score(text: str, lo: float = 1, hi: float = 10) -> float | None:
-    """The judge's grade: "Score: 8", "8/10", "Rating: 7.5" or a lone number on the first
-    non-empty line; None when no grade in range can be found."""
+    """The judge's grade; None when no grade in range can be found.
+
+    The form the prompt asks for wins: the first "Score: 8" (or "Rating: 7.5"),
+    so a number in the reasons ("for grade 3 students") never replaces it. Only
+    without one: a lone number on the first non-empty line, then "8/10", then a
+    looser "score of 8"."""
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]
     if not lines:
         return None
-    for pattern in (_LABELLED, _OUT_OF):
-        m = pattern.search(text)
-        if m:
-            return _in_range(m.group(1), lo, hi)
+    m = _ASKED.search(text)
+    if m:
+        return _in_range(m.group(1), lo, hi)
     nums = _NUMBERS.findall(lines[0])
     if len(nums) == 1:
         return _in_range(nums[0], lo, hi)
+    for pattern in (_OUT_OF, _LABELLED):
+        m = pattern.search(text)
+        if m:
+            return _in_range(m.group(1), lo, hi)
     return None
 
 
 def parse_pair(text: str, lo: float = 1, hi: float = 10) -> tuple[float, float] | None:
-    """The two grades: "Scores: 8 7", "8, 7", "Assistant 1: 8 ... Assistant 2: 7"; None
-    when two grades in range cannot be read."""
+    """The two grades; None when two grades in range cannot be read.
+
+    The form the prompt asks for wins: the first line that starts "Scores:" (else
+    the first non-empty line) holding exactly two numbers, "Scores: 8 7" or "8, 7".
+    Only without it: the first "Assistant 1: 8" and the first "Assistant 2: 7", so
+    numbers in the reasons ("Assistant 1: 3 concrete examples") never replace it."""
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]
     if not lines:
         return None
-    by_assistant = dict((m.group(1), m.group(2)) for m in _ASSISTANT.finditer(text))
-    if "1" in by_assistant and "2" in by_assistant:
-        a, b = _in_range(by_assistant["1"], lo, hi), _in_range(by_assistant["2"], lo, hi)
-    else:
-        first = re.sub(r"\b(?:scores?|ratings?|grades?)\b\s*[:=]?|\bassistant\s*[12]\b", " ", lines[0], flags=re.I)
-        nums = _NUMBERS.findall(first)
-        if len(nums) != 2:
-            return None
+    line = next((ln for ln in lines if _ASKED_LINE.match(ln)), lines[0])
+    first = re.sub(_LABEL + r"\s*[:=]?|\bassistant\s*[12]\b", " ", line, flags=re.I)
+    nums = _NUMBERS.findall(first)
+    if len(nums) == 2:
         a, b = _in_range(nums[0], lo, hi), _in_range(nums[1], lo, hi)
+    else:
+        by_assistant: dict[str, str] = {}
+        for m in _ASSISTANT.finditer(text):
+            by_assistant.setdefault(m.group(1), m.group(2))
+        if "1" not in by_assistant or "2" not in by_assistant:
+            return None
+        a, b = _in_range(by_assistant["1"], lo, hi), _in_range(by_assistant["2"], lo, hi)
     return None if a is None or b is None else (a, b)
 
 
@@ -273,8 +291,28 @@ class RelativeScore:
     reference_total: float
 
     @property
-    def ratio(self) -> float:
-        return self.total / self.reference_total if self.reference_total else 0.0
+    def ratio(self) -> float | None:
+        """total / reference_total; None (shown "n/a") when nothing of the reference was scored."""
+        return self.total / self.reference_total if self.reference_total else None
+
+
+def model_part(judge: str) -> str:
+    """``openai:gpt-4o@https://host/v1`` -> ``gpt-4o``: the model as people name it."""
+    return judge.split(":", 1)[-1].split("@", 1)[0]
+
+
+def resolve_judge(store: Store, set_ids: Sequence[int], judge: str, *, paired: bool | None = None) -> str:
+    """The stored judge name that ``judge`` means: the full name, or its model part
+    (``gpt-4o`` for ``openai:gpt-4o@<url>``); an error lists the judges when none or
+    several match."""
+    names = list(dict.fromkeys(j for j, _, _ in judges(store, set_ids, paired=paired)))
+    fits = [n for n in names if judge == n] or [n for n in names if judge in (model_part(n), n.split("@", 1)[0])]
+    if len(fits) == 1:
+        return fits[0]
+    listed = ", ".join(names) or "none yet: run `evaluate judge` first"
+    if not fits:
+        raise ValueError(f"no judge {judge!r} scored these response sets (judges: {listed})")
+    raise ValueError(f"several judges match {judge!r} ({', '.join(fits)}); give the full name")
 
 
 def relative_scores(

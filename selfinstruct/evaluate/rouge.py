@@ -1,23 +1,39 @@
 """ROUGE-L of model predictions against reference outputs, as in the paper's SuperNI table.
 
-A prediction file holds one JSON object per line with ``instruction``,
-``input``, ``response`` (the model's answer) and ``target`` (the reference),
-like the Self-Instruct release's ``predictions/*.jsonl``. Scores are
-rouge-score's ROUGE-L F-measure (``novelty.rouge_l``, bit-identical), Porter
-stemming on by default as in the paper's evaluation. The same files can be
-imported into a workspace as response sets, so judging and rating work on them.
+A prediction file holds JSON objects (one per line, or a JSON array) with
+``instruction``, ``input``, ``response`` (the model's answer) and ``target``
+(the reference), like the Self-Instruct release's ``predictions/*.jsonl``.
+
+One definition of "ROUGE-L against the reference" serves this module, ``stats``
+and the comparisons: rouge-score's ROUGE-L F-measure (``novelty.rouge_l``,
+bit-identical), Porter stemming on as in the paper's evaluation, averaged over
+the records that have a reference. The tokenizer is rouge-score's for English
+and the Unicode one for other languages, whose words rouge-score drops. The same
+files can be imported into a workspace as response sets, so judging and rating
+work on them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from .. import jsonlines
-from ..novelty import rouge_l
+from ..analysis import length_unit
+from ..novelty import rouge_l, tokenize
+from ..responses import clean_answer
 from ..store import RunInfo, Store
-from ..store.responses import ResponseSet, create_response_set, response_set, responses, save_responses
+from ..store.responses import (
+    ResponseSet,
+    create_response_set,
+    find_response_set,
+    replace_responses,
+    response_set,
+    responses,
+    save_responses,
+)
+from .evalsets import REFERENCE_SET
 
 PREDICTION_FIELDS = ("instruction", "input", "response", "target")
 
@@ -36,11 +52,44 @@ class Prediction:
 
 @dataclass(frozen=True)
 class RougeScore:
-    """Mean ROUGE-L F of one model (a prediction file or a response set) over ``count`` records."""
+    """Mean ROUGE-L F of one model (a prediction file or a response set) over the ``count``
+    records that have a reference; ``mean`` is None when none has. ``untokenized`` counts
+    records with a text that gave no token under ``tokenizer`` (they score 0 whatever they say)."""
 
     name: str
-    mean: float
+    mean: float | None
     count: int
+    tokenizer: str = "rouge"
+    untokenized: int = 0
+
+    @property
+    def mostly_untokenized(self) -> bool:
+        """Most records scored 0 because the tokenizer found no word: the wrong tokenizer."""
+        return 2 * self.untokenized > self.count
+
+
+def tokenizer_for(language: str, texts: Iterable[str]) -> str:
+    """rouge-score's tokenizer (ASCII words) for English word text, else the Unicode one."""
+    if language.lower().startswith("en") and length_unit(texts) == "words":
+        return "rouge"
+    return "unicode"
+
+
+def rouge_scores(pairs: Iterable[tuple[str, str]], *, tokenizer: str = "rouge", stem: bool = True) -> list[float]:
+    """ROUGE-L F of each (reference, prediction) pair that has a reference: records without
+    one are left out, not scored 0."""
+    return [rouge_l(ref, pred, stem=stem, tokenizer=tokenizer) for ref, pred in pairs if ref.strip()]
+
+
+def mean_or_none(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _score(name: str, pairs: Sequence[tuple[str, str]], *, tokenizer: str, stem: bool) -> RougeScore:
+    scored = [(ref, pred) for ref, pred in pairs if ref.strip()]
+    lost = sum(any(t.strip() and not tokenize(t, tokenizer=tokenizer) for t in pair) for pair in scored)
+    return RougeScore(name, mean_or_none(rouge_scores(scored, tokenizer=tokenizer, stem=stem)), len(scored),
+                      tokenizer, lost)
 
 
 def model_name(path: str | Path) -> str:
@@ -50,14 +99,14 @@ def model_name(path: str | Path) -> str:
 
 
 def load_predictions(path: str | Path) -> list[Prediction]:
-    """Every record of a prediction file; the first bad line stops the load, named by file:line."""
+    """Every record of a prediction file; the first bad record stops the load, named by file:line."""
     return parse_predictions(jsonlines.read_bytes(path, PredictionFileError), str(path))
 
 
 def parse_predictions(raw: bytes, where: str = "<predictions>") -> list[Prediction]:
-    """The records of a prediction file's bytes; ``where`` names it in messages."""
+    """The records of a prediction file's bytes (JSONL or a JSON array); ``where`` names it in messages."""
     out: list[Prediction] = []
-    for lineno, obj in jsonlines.objects(raw, where, PredictionFileError):
+    for lineno, obj in jsonlines.objects(raw, where, PredictionFileError, allow_array=True):
         missing = [k for k in PREDICTION_FIELDS if not isinstance(obj.get(k, "" if k == "input" else None), str)]
         if missing:
             raise PredictionFileError(
@@ -70,24 +119,21 @@ def parse_predictions(raw: bytes, where: str = "<predictions>") -> list[Predicti
     return out
 
 
-def mean_rouge(pairs: Sequence[tuple[str, str]], *, stem: bool = True) -> float:
-    """Mean ROUGE-L F of (reference, prediction) pairs; 0.0 for none."""
-    if not pairs:
-        return 0.0
-    return sum(rouge_l(ref, pred, stem=stem) for ref, pred in pairs) / len(pairs)
-
-
-def score_file(path: str | Path, *, stem: bool = True) -> RougeScore:
+def score_file(path: str | Path, *, stem: bool = True, tokenizer: str = "rouge") -> RougeScore:
     preds = load_predictions(path)
-    return RougeScore(model_name(path), mean_rouge([(p.target, p.response) for p in preds], stem=stem), len(preds))
+    return _score(model_name(path), [(p.target, p.response) for p in preds], tokenizer=tokenizer, stem=stem)
 
 
-def score_sets(store: Store, run: RunInfo, names: Sequence[str], *, stem: bool = True) -> list[RougeScore]:
-    """Each response set of ``run`` against the instances' outputs (those with a reference only)."""
+def score_sets(
+    store: Store, run: RunInfo, names: Sequence[str], *, stem: bool = True, tokenizer: str | None = None,
+) -> list[RougeScore]:
+    """Each response set of ``run`` against the instances' outputs (those with a reference only);
+    with no ``tokenizer``, the one ``tokenizer_for`` picks for the run's language and texts."""
     out = []
     for name in names:
-        rows = [r for r in responses(store, response_set(store, run.id, name).id) if r.reference.strip()]
-        out.append(RougeScore(name, mean_rouge([(r.reference, r.text) for r in rows], stem=stem), len(rows)))
+        rows = responses(store, response_set(store, run.id, name).id)
+        tok = tokenizer or tokenizer_for(run.language, [r.text for r in rows] + [r.reference for r in rows])
+        out.append(_score(name, [(r.reference, r.text) for r in rows], tokenizer=tok, stem=stem))
     return out
 
 
@@ -101,18 +147,41 @@ class ImportReport:
     set: ResponseSet
     matched: int
     unmatched: int
+    replaced: bool = False
 
 
-def import_predictions(store: Store, run: RunInfo, path: str | Path, name: str | None = None) -> ImportReport:
+def import_predictions(
+    store: Store, run: RunInfo, path: str | Path, name: str | None = None, *, replace: bool = False,
+) -> ImportReport:
     """Store a prediction file's responses as a response set (kind "prediction") of ``run``."""
-    return import_prediction_records(store, run, load_predictions(path), name or model_name(path), str(path))
+    return import_prediction_records(store, run, load_predictions(path), name or model_name(path), str(path),
+                                     replace=replace)
 
 
 def import_prediction_records(
-    store: Store, run: RunInfo, preds: Sequence[Prediction], name: str, source: str,
+    store: Store, run: RunInfo, preds: Sequence[Prediction], name: str, source: str, *, replace: bool = False,
 ) -> ImportReport:
     """Store predictions as response set ``name``, matching records to the run's instances by
-    instruction and input; records that match none are counted, not stored."""
+    instruction and input; records that match none are counted, not stored. Responses are
+    stripped as ``answer`` strips its own.
+
+    An existing set is never extended or overwritten silently: that would pair new texts
+    with old judge scores. ``replace`` swaps an earlier import's content (dropping its scores
+    and ratings); the evaluation set's ``reference`` is never replaced."""
+    name = name.strip()
+    if name == REFERENCE_SET:
+        raise PredictionFileError(
+            f"{source}: the name {REFERENCE_SET!r} is kept for the evaluation set's reference outputs; "
+            "import under another name (--name NEW)")
+    existing = find_response_set(store, run.id, name)
+    if existing is not None and not replace:
+        raise PredictionFileError(
+            f"{source}: run {run.name!r} already has a response set {name!r}; import under another name "
+            "(--name NEW), or replace it (--replace: its judge scores and ratings are dropped)")
+    if existing is not None and existing.kind != "prediction":
+        raise PredictionFileError(
+            f"{source}: response set {name!r} of run {run.name!r} holds {existing.kind} responses, not imported "
+            "predictions, and is not replaced; import under another name (--name NEW)")
     index: dict[tuple[str, str], int] = {}
     texts = {r.id: r.text for r in store.instructions(run.id)}
     for inst in store.instances(run_id=run.id):
@@ -121,12 +190,16 @@ def import_prediction_records(
     for p in preds:
         iid = index.get(match_key(p.instruction, p.input))
         if iid is not None:
-            items.append((iid, p.response, None, None))
+            items.append((iid, clean_answer(p.response), None, None))
     if not items:
         raise PredictionFileError(
             f"{source}: none of its {len(preds)} records matches an instance of run {run.name!r} by "
             "instruction and input; import the evaluation set these predictions answer first"
         )
-    rs = create_response_set(store, run.id, name, model=name, kind="prediction", config={"source": source})
+    config = {"source": source}
+    if existing is not None:
+        replace_responses(store, existing.id, items, config)
+        return ImportReport(response_set(store, run.id, name), len(items), len(preds) - len(items), replaced=True)
+    rs = create_response_set(store, run.id, name, model=name, kind="prediction", config=config)
     save_responses(store, rs.id, items)
     return ImportReport(rs, len(items), len(preds) - len(items))

@@ -8,6 +8,7 @@ the resumed run rebuilds the same prompts, and each one is found under its key
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
 from ..store import Store
@@ -38,20 +39,35 @@ class RecordedLM:
         return self.store.record_call(self.run_id, self.name, request, response=response), response
 
     def call_many(self, requests: Sequence[LMRequest]) -> list[tuple[int, LMResponse] | LMError]:
-        """Like ``call`` for a batch; cache misses go to the backend together (concurrently if it can)."""
-        results: list[tuple[int, LMResponse] | LMError | None] = []
-        misses: list[int] = []
-        for i, req in enumerate(requests):
-            hit = self.store.cached_response(req.cache_key(self.name))
-            results.append(hit)
+        """Like ``call`` for a batch; cache misses go to the backend together (concurrently if it can).
+
+        Identical requests (one cache key) in a batch are sent and recorded once: the
+        repeats get the same call id and response, marked ``cached`` (they cost nothing)."""
+        keys = [req.cache_key(self.name) for req in requests]
+        results: dict[str, tuple[int, LMResponse] | LMError] = {}
+        misses: dict[str, int] = {}  # cache key -> the first request that has it
+        for i, key in enumerate(keys):
+            if key in results or key in misses:
+                continue
+            hit = self.store.cached_response(key)
             if hit is None:
-                misses.append(i)
+                misses[key] = i
+            else:
+                results[key] = hit
         if misses:
-            answers = self.lm.execute_many([requests[i] for i in misses])
-            for i, ans in zip(misses, answers):
+            answers = self.lm.execute_many([requests[i] for i in misses.values()])
+            for (key, i), ans in zip(misses.items(), answers):
                 if isinstance(ans, LMError):
                     self.store.record_call(self.run_id, self.name, requests[i], error=ans)
-                    results[i] = ans
+                    results[key] = ans
                 else:
-                    results[i] = (self.store.record_call(self.run_id, self.name, requests[i], response=ans), ans)
-        return [r for r in results if r is not None]
+                    results[key] = (self.store.record_call(self.run_id, self.name, requests[i], response=ans), ans)
+        out: list[tuple[int, LMResponse] | LMError] = []
+        seen: set[str] = set()
+        for key in keys:
+            res = results[key]
+            if key in seen and not isinstance(res, LMError):
+                res = (res[0], replace(res[1], cached=True))
+            seen.add(key)
+            out.append(res)
+        return out

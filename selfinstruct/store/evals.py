@@ -150,15 +150,17 @@ def judgments(
     ]
 
 
-def judges(store: Store, set_ids: Sequence[int]) -> list[tuple[str, str, int]]:
-    """(judge, template, how many judgments) over the given sets, most used first."""
+def judges(store: Store, set_ids: Sequence[int], *, paired: bool | None = None) -> list[tuple[str, str, int]]:
+    """(judge, template, how many judgments) over the given sets, most used first
+    (``paired``: only pairwise / only single judgments)."""
     ids = list(set_ids)
     if not ids:
         return []
+    kind = "" if paired is None else " AND set_b != 0" if paired else " AND set_b = 0"
     return [
         (r[0], r[1], r[2])
         for r in store.query(
-            f"SELECT judge, template, COUNT(*) FROM judgments WHERE set_a IN ({','.join('?' * len(ids))})"
+            f"SELECT judge, template, COUNT(*) FROM judgments WHERE set_a IN ({','.join('?' * len(ids))}){kind}"
             " GROUP BY judge, template ORDER BY COUNT(*) DESC, judge", ids,
         )
     ]

@@ -61,8 +61,15 @@ def response_set(store: Store, run_id: int, name: str) -> ResponseSet:
     rows = store.query("SELECT * FROM response_sets WHERE run_id = ? AND name = ?", (run_id, name))
     if not rows:
         known = ", ".join(s.name for s in response_sets(store, run_id)) or "none"
-        raise StoreError(f"workspace {store.path}: run {run_id} has no response set {name!r} (sets: {known})")
+        raise StoreError(f"workspace {store.path}: run {store.run(run_id).name!r} has no response set {name!r} "
+                         f"(sets: {known})")
     return _set(rows[0])
+
+
+def find_response_set(store: Store, run_id: int, name: str) -> ResponseSet | None:
+    """The set of that name, or None: for callers that must not resume an existing set."""
+    rows = store.query("SELECT * FROM response_sets WHERE run_id = ? AND name = ?", (run_id, name))
+    return _set(rows[0]) if rows else None
 
 
 def response_sets(store: Store, run_id: int) -> list[ResponseSet]:
@@ -71,14 +78,32 @@ def response_sets(store: Store, run_id: int) -> list[ResponseSet]:
 
 def save_responses(store: Store, set_id: int, items: Sequence[tuple[int, str, int | None, str | None]]) -> None:
     """Store (instance_id, text, call_id, finish_reason) answers in one transaction; re-saving replaces."""
-    now = time.time()
     with store.tx() as c:
-        c.executemany(
-            "INSERT INTO responses(set_id, instance_id, text, call_id, finish_reason, created_at)"
-            " VALUES (?,?,?,?,?,?) ON CONFLICT(set_id, instance_id) DO UPDATE SET text = excluded.text,"
-            " call_id = excluded.call_id, finish_reason = excluded.finish_reason, created_at = excluded.created_at",
-            [(set_id, iid, text, call_id, fr, now) for iid, text, call_id, fr in items],
-        )
+        _upsert(c, set_id, items)
+
+
+def replace_responses(
+    store: Store, set_id: int, items: Sequence[tuple[int, str, int | None, str | None]], config: dict[str, Any],
+) -> None:
+    """Swap a set's whole content for ``items`` in one transaction, dropping the judge scores and
+    ratings of the old texts: a score must never attach to a text it did not judge."""
+    with store.tx() as c:
+        c.execute("DELETE FROM judgments WHERE set_a = ? OR set_b = ?", (set_id, set_id))
+        c.execute("DELETE FROM ratings WHERE set_id = ?", (set_id,))
+        c.execute("DELETE FROM responses WHERE set_id = ?", (set_id,))
+        c.execute("UPDATE response_sets SET config = ?, created_at = ? WHERE id = ?",
+                  (json.dumps(config), time.time(), set_id))
+        _upsert(c, set_id, items)
+
+
+def _upsert(c: Any, set_id: int, items: Sequence[tuple[int, str, int | None, str | None]]) -> None:
+    now = time.time()
+    c.executemany(
+        "INSERT INTO responses(set_id, instance_id, text, call_id, finish_reason, created_at)"
+        " VALUES (?,?,?,?,?,?) ON CONFLICT(set_id, instance_id) DO UPDATE SET text = excluded.text,"
+        " call_id = excluded.call_id, finish_reason = excluded.finish_reason, created_at = excluded.created_at",
+        [(set_id, iid, text, call_id, fr, now) for iid, text, call_id, fr in items],
+    )
 
 
 def responses(store: Store, set_id: int) -> list[ResponseRow]:
