@@ -27,11 +27,12 @@ setup: $(STAMP)
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
-$(STAMP): requirements.txt | $(BIN)/python
+$(STAMP): requirements.txt pyproject.toml | $(BIN)/python
 	mkdir -p $(WHEELS)
 	ls $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || \
 	  CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip wheel --no-cache-dir --no-deps -w $(WHEELS) llama-cpp-python==$(LLAMA_VERSION)
 	$(BIN)/pip install --find-links $(WHEELS) -r requirements.txt
+	$(BIN)/pip install --no-deps -e .
 	touch $@
 
 # Browser tests drive Debian's Chromium; install it when missing (needs root, as on CI).

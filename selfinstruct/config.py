@@ -8,6 +8,7 @@ environment or the dashboard's memory.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -98,6 +99,13 @@ class LMConfig:
     price_in_per_1m: float = 0.0
     price_out_per_1m: float = 0.0
 
+    def validate(self) -> "LMConfig":
+        """Refuse settings no backend can use, naming the key, before any call."""
+        problems = [f"{key}: {why}" for key, why in lm_problems(self)]
+        if problems:
+            raise ConfigError("; ".join(problems))
+        return self
+
 
 @dataclass
 class RunConfig:
@@ -115,6 +123,14 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def validate(self) -> "RunConfig":
+        """Refuse values no run can use (a negative target, a threshold of 1.5, an
+        unknown backend), naming the key, before anything is stored or paid for."""
+        problems = [f"{key}: {why}" for key, why in _problems(self)]
+        if problems:
+            raise ConfigError("; ".join(problems))
+        return self
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
         return from_mapping(cls, data, "config")
@@ -126,13 +142,13 @@ class RunConfig:
     def load(cls, path: str | Path) -> "RunConfig":
         p = Path(path)
         try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
+            data = tomllib.loads(p.read_text(encoding="utf-8-sig"))
         except (OSError, UnicodeDecodeError) as e:
             raise ConfigError(f"{p}: cannot read config: {e}") from e
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{p}: invalid TOML: {e}") from e
         try:
-            return cls.from_dict(data)
+            return cls.from_dict(data).validate()
         except ConfigError as e:
             raise ConfigError(f"{p}: {e}") from e
 
@@ -178,3 +194,80 @@ def _coerce(default: Any, value: Any, key: str) -> Any:
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return list(value)
     raise ConfigError(f"{key}: expected {type(default).__name__}, got {value!r}")
+
+
+BACKENDS = ("llamacpp", "openai", "fake")
+API_MODES = ("completion", "chat")
+
+
+def _problems(cfg: RunConfig):
+    """(key, why) for every value out of its range."""
+    from .novelty import TOKENIZERS
+
+    def at_least(key: str, value: float, low: float):
+        if not value >= low:
+            yield key, f"must be at least {low:g}, got {value!r}"
+
+    def within(key: str, value: float, low: float, high: float):
+        if not low <= value <= high:
+            yield key, f"must be between {low:g} and {high:g}, got {value!r}"
+
+    def one_of(key: str, value: str, allowed: tuple[str, ...]):
+        if value not in allowed:
+            yield key, f"must be one of {', '.join(allowed)}, got {value!r}"
+
+    yield from at_least("target", cfg.target, 1)
+    yield from at_least("max_iterations", cfg.max_iterations, 0)
+    g, c, i, f, lm = cfg.generate, cfg.classify, cfg.instances, cfg.filters, cfg.lm
+    yield from at_least("generate.n_prompt_instructions", g.n_prompt_instructions, 1)
+    yield from within("generate.n_machine", g.n_machine, 0, g.n_prompt_instructions)
+    yield from at_least("generate.request_batch_size", g.request_batch_size, 1)
+    for section, step in (("generate", g), ("classify", c), ("instances", i)):
+        yield from within(f"{section}.temperature", step.temperature, 0, 2)
+        yield from within(f"{section}.top_p", step.top_p, 0, 1)
+        yield from at_least(f"{section}.max_tokens", step.max_tokens, 1)
+        for name in ("presence_penalty", "frequency_penalty"):
+            if hasattr(step, name):
+                yield from within(f"{section}.{name}", getattr(step, name), -2, 2)
+    yield from at_least("instances.max_instances", i.max_instances, 1)
+    yield from within("filters.rouge_threshold", f.rouge_threshold, 0, 1)
+    yield from at_least("filters.similar_k", f.similar_k, 0)
+    yield from one_of("filters.tokenizer", f.tokenizer, TOKENIZERS)
+    yield from at_least("filters.min_words", f.min_words, 0)
+    yield from at_least("filters.max_words", f.max_words, max(f.min_words, 1))
+    yield from at_least("filters.max_instances", f.max_instances, 1)
+    yield from lm_problems(lm, "lm")
+
+def lm_problems(lm: "LMConfig", where: str = "lm"):
+    """(key, why) for every LM setting out of its range."""
+    def at_least(key: str, value: float, low: float):
+        if not value >= low:
+            yield f"{where}.{key}", f"must be at least {low:g}, got {value!r}"
+
+    for key, value, allowed in (("backend", lm.backend, BACKENDS), ("api_mode", lm.api_mode, API_MODES)):
+        if value not in allowed:
+            yield f"{where}.{key}", f"must be one of {', '.join(allowed)}, got {value!r}"
+    yield from at_least("concurrency", lm.concurrency, 1)
+    yield from at_least("max_retries", lm.max_retries, 0)
+    yield from at_least("n_ctx", lm.n_ctx, 256)
+    yield from at_least("threads", lm.threads, 0)
+    for name in ("timeout_s", "price_in_per_1m", "price_out_per_1m"):
+        value = getattr(lm, name)
+        if not math.isfinite(value) or value < 0 or (name == "timeout_s" and value == 0):
+            yield f"{where}.{name}", f"must be a finite number {'above' if name == 'timeout_s' else 'of at least'} 0, got {value!r}"
+    if lm.base_url:
+        yield from base_url_problems(f"{where}.base_url", lm.base_url)
+
+
+def base_url_problems(key: str, url: str):
+    """A base URL the OpenAI SDK can use: http(s)://host[:port][/path]."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # raises on a port that is not a number
+    except ValueError as e:
+        yield key, f"is not a valid URL ({e}): {url!r}"
+        return
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        yield key, f"must look like http(s)://host[:port]/path, got {url!r}"

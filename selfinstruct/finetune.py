@@ -25,7 +25,12 @@ class FinetuneError(RuntimeError):
 
 def make_client(base_url: str | None = None, *, http_client: httpx.Client | None = None) -> openai.OpenAI:
     """A client for the API at ``base_url`` (default: $OPENAI_BASE_URL or OpenAI), keyed from the environment."""
+    from .lm.openai_compat import DUMMY_KEY, is_local
+
     key = os.environ.get("OPENAI_API_KEY")
+    url = base_url or os.environ.get("OPENAI_BASE_URL", "")
+    if not key and url and is_local(url):
+        key = DUMMY_KEY  # a local server usually wants no key; the SDK insists on one
     if not key:
         raise FinetuneError("set OPENAI_API_KEY to the API's key (it is read from the environment only)")
     return openai.OpenAI(api_key=key, base_url=base_url or None, http_client=http_client, max_retries=2)
@@ -96,6 +101,9 @@ def launch(
         with open(path, "rb") as fh:
             uploaded = client.files.create(file=fh, purpose="fine-tune")
         job = client.fine_tuning.jobs.create(training_file=uploaded.id, model=model, **extra)
+    except openai.APIConnectionError as e:
+        raise FinetuneError(f"could not reach the API at {client.base_url}: {_api_message(e)}; "
+                            "check --base-url and that the server is up") from None
     except openai.APIError as e:
         raise FinetuneError(f"the API refused the fine-tuning job: {_api_message(e)}") from None
     return job.model_dump()
@@ -107,6 +115,9 @@ def status(client: openai.OpenAI, job_id: str, *, events: int = 5) -> dict[str, 
         job = client.fine_tuning.jobs.retrieve(job_id).model_dump()
         job["events"] = [e.model_dump() for e in client.fine_tuning.jobs.list_events(job_id, limit=events).data] \
             if events else []
+    except openai.APIConnectionError as e:
+        raise FinetuneError(f"could not reach the API at {client.base_url}: {_api_message(e)}; "
+                            "check --base-url and that the server is up") from None
     except openai.APIError as e:
         raise FinetuneError(f"cannot read fine-tuning job {job_id}: {_api_message(e)}") from None
     return job

@@ -7,10 +7,13 @@ passes its own error class so callers catch what they expect.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 BOM = b"\xef\xbb\xbf"
+# A \\uD800-\\uDFFF escape: only then can the parsed text hold a lone surrogate.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def read_bytes(path: str | Path, error: type[Exception]) -> bytes:
@@ -54,21 +57,79 @@ def objects(
             text = line.decode("utf-8")
         except UnicodeDecodeError as e:
             raise error(f"{where}:{lineno}: not valid UTF-8 (byte {e.start + 1} of the line)") from None
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise error(f"{where}:{lineno}: invalid JSON: {e.msg} at column {e.colno}") from None
+        value = loads(text, f"{where}:{lineno}", error, surrogates=may_hold_surrogates(line))
         out.append((lineno, _object(value, f"{where}:{lineno}", error)))
     return out
 
 
+class JSONProblem(ValueError):
+    """Why a JSON text cannot be used, without a location; ``lineno``/``colno``
+    place a syntax error within the text."""
+
+    def __init__(self, message: str, lineno: int = 1, colno: int = 0):
+        super().__init__(message)
+        self.lineno, self.colno = lineno, colno
+
+
+def parse(text: str, *, surrogates: bool = True) -> Any:
+    """json.loads, refusing every way a record can be unusable: bad syntax, nesting
+    too deep to parse, a key given twice (which value would win is a guess), and
+    text that is not Unicode (a lone surrogate escape such as \\ud800, which no
+    file or database can store; checked when ``surrogates``)."""
+    try:
+        value = json.loads(text, object_pairs_hook=no_duplicate_keys)
+    except json.JSONDecodeError as e:
+        raise JSONProblem(f"invalid JSON: {e.msg}", e.lineno, e.colno) from None
+    except RecursionError:
+        raise JSONProblem("JSON nested too deeply to read") from None
+    if surrogates:
+        check_unicode(value)
+    return value
+
+
+def may_hold_surrogates(raw: bytes | str) -> bool:
+    """Whether ``check_unicode`` is needed: only a \\uD800-\\uDFFF escape makes one."""
+    return bool(_SURROGATE_ESCAPE.search(raw if isinstance(raw, bytes) else raw.encode("utf-8", "replace")))
+
+
+def check_unicode(value: Any) -> None:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise JSONProblem("text holds a lone UTF-16 surrogate (an escape like \\ud800 without "
+                          "its pair), which is not valid Unicode") from None
+
+
+def no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An ``object_pairs_hook`` that refuses a key given twice in one object."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise JSONProblem(f"key {key!r} appears twice in one object")
+            seen.add(key)
+    return out
+
+
+def loads(text: str, at: str, error: type[Exception], *, surrogates: bool = True,
+          whole_file: bool = False) -> Any:
+    """``parse``, raising ``error`` located at ``at`` (``at:line`` with ``whole_file``)."""
+    try:
+        return parse(text, surrogates=surrogates)
+    except JSONProblem as e:
+        if e.colno:
+            where = f"{at}:{e.lineno}" if whole_file else at
+            raise error(f"{where}: {e} at column {e.colno}") from None
+        raise error(f"{at}: {e}") from None
+
+
 def _array(raw: bytes, where: str, error: type[Exception]) -> list[Any]:
     try:
-        data = json.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise error(f"{where}: not valid UTF-8 (byte {e.start + 1})") from None
-    except json.JSONDecodeError as e:
-        raise error(f"{where}:{e.lineno}: invalid JSON: {e.msg} at column {e.colno}") from None
+    data = loads(text, where, error, surrogates=may_hold_surrogates(raw), whole_file=True)
     if not isinstance(data, list):
         raise error(f"{where}: expected a JSON array of objects")
     return data

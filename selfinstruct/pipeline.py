@@ -64,6 +64,7 @@ def start_run(store: Store, name: str, seeds: Sequence[Task], config: RunConfig)
     """Create a generation run holding its seeds and config."""
     if not seeds:
         raise PipelineError("a run needs at least one seed task")
+    config.validate()
     return store.create_run(name, kind="generate", config=config.to_dict(), tasks=seeds, origin="seed")
 
 
@@ -215,7 +216,8 @@ class Pipeline:
         similar = [(self.index.texts[i], s) for i, s in nearest]
         verdict = filters.instruction_verdict(text, fc, self.seen)
         if verdict.keep and score > fc.rouge_threshold:
-            verdict = Verdict.drop(filters.ROUGE_SIMILAR, f"ROUGE-L {score:.3f} > {fc.rouge_threshold} with: {similar[0][0]}")
+            closest = f" with: {similar[0][0]}" if similar else ""
+            verdict = Verdict.drop(filters.ROUGE_SIMILAR, f"ROUGE-L {score:.3f} > {fc.rouge_threshold}{closest}")
         if verdict.keep and self.kept >= self.config.target:
             verdict = Verdict.drop(filters.OVER_TARGET, f"the target of {self.config.target} was already reached")
         self.seen.add(text.strip())

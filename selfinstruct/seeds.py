@@ -8,9 +8,6 @@ no ``is_classification``) reads through the same loader.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -31,11 +28,13 @@ def load_tasks(path: str | Path) -> list[Task]:
     return parse_tasks(jsonlines.read_bytes(path, SeedFileError), str(path))
 
 
-def parse_tasks(raw: bytes, where: str = "<seeds>") -> list[Task]:
-    """Parse the bytes of a seed file; ``where`` names it in messages."""
+def parse_tasks(raw: bytes, where: str = "<seeds>", *, allow_array: bool = False) -> list[Task]:
+    """Parse the bytes of a seed file (with ``allow_array``, a JSON array of tasks too);
+    ``where`` names it in messages."""
     tasks: list[Task] = []
     ids: dict[str, int] = {}
-    for lineno, obj in jsonlines.objects(raw, where, SeedFileError, max_line_bytes=MAX_LINE_BYTES):
+    for lineno, obj in jsonlines.objects(raw, where, SeedFileError, max_line_bytes=MAX_LINE_BYTES,
+                                         allow_array=allow_array):
         task = _task(obj, f"{where}:{lineno}", len(tasks))
         if task.id in ids:
             raise SeedFileError(f"{where}:{lineno}: duplicate id {task.id!r} (first on line {ids[task.id]})")
@@ -86,26 +85,20 @@ def _task(obj: dict[str, Any], where: str, index: int) -> Task:
 
 
 def task_to_json(task: Task) -> dict[str, Any]:
-    """A task as one line of the official format."""
+    """A task as one line of the official format; an unknown ``is_classification`` stays null
+    (the official files only have true/false, and ``load_tasks`` reads null as unknown)."""
     return {
         "id": task.id,
         "name": task.name,
         "instruction": task.instruction,
         "instances": [{"input": i.input, "output": i.output} for i in task.instances],
-        "is_classification": bool(task.is_classification),
+        "is_classification": task.is_classification,
     }
 
 
 def save_tasks(path: str | Path, tasks: Iterable[Task]) -> None:
     """Write a seed file atomically: a failure never leaves half a file under the name."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for task in tasks:
-                f.write(json.dumps(task_to_json(task), ensure_ascii=False) + "\n")
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from .formats.files import atomic_file, write_jsonl
+
+    with atomic_file(Path(path)) as tmp:
+        write_jsonl(tmp, (task_to_json(t) for t in tasks))

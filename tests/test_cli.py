@@ -105,13 +105,77 @@ def test_second_writer_on_a_running_run_is_refused(tmp_path):
             if ws.exists() and Store(ws).runs() and Store(ws).default_run().state == "running":
                 break
             time.sleep(0.2)
-        second = cli("generate", "-w", str(ws), "--lm", "fake", "--target", "500", env=env)
+        else:
+            raise AssertionError("the first writer never started")
+        before = Store(ws).default_run().config
+        second = cli("generate", "-w", str(ws), "--lm", "fake", "--target", "7", "--rouge-threshold", "0.05",
+                     env=env)
         assert second.returncode == 2 and "being written by cli" in second.stderr
+        assert Store(ws).default_run().config == before  # the refused writer changed nothing
         status = cli("status", "-w", str(ws))  # readers are never blocked
-        assert status.returncode == 0 and "running" in status.stdout
+        assert status.returncode == 0 and "running" in status.stdout and f"pid {p.pid}" in status.stdout
     finally:
         p.kill()
         p.wait()
+    status = cli("status", "-w", str(ws))  # killed: the stale lock is not shown as a live writer
+    assert "interrupted: the process writing it stopped" in status.stdout and "writer:" not in status.stdout
+
+
+def test_bad_settings_are_refused_before_anything_is_stored(tmp_path, capsys):
+    ws = tmp_path / "w.sqlite"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[filters]\ntokenizer = 'foo'\n")
+    assert main(["generate", "-w", str(ws), "--lm", "fake", "--config", str(bad)]) == 2
+    assert f"error: {bad}: filters.tokenizer: must be one of rouge, unicode" in capsys.readouterr().err
+    for flags in (["--target", "-5"], ["--rouge-threshold", "-1"], ["--request-batch-size", "0"],
+                  ["--max-tokens", "0"], ["--lm", "openai", "--model", "m", "--base-url", "http://[::1/v1"]):
+        assert main(["generate", "-w", str(ws), "--lm", "fake", *flags]) == 2, flags
+        assert "error: " in capsys.readouterr().err
+    assert Store(ws).runs() == []
+    assert main(["generate", "-w", str(ws), "--lm", "fake", "--run", " "]) == 2
+
+
+def test_a_config_given_again_on_resume_is_applied(tmp_path, capsys):
+    ws, cfg = tmp_path / "w.sqlite", tmp_path / "run.toml"
+    cfg.write_text("target = 10\n")
+    args = ["generate", "-w", str(ws), "--lm", "fake", "--config", str(cfg), "--no-progress"]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(args) == 0  # the same command: nothing changes
+    assert "changed setting" not in capsys.readouterr().err
+    cfg.write_text("target = 20\n")
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "changed setting target: 10 -> 20" in err and "done" in err
+    assert Store(ws).counts(Store(ws).default_run().id)["kept"] == 20
+
+
+def test_read_commands_neither_create_nor_convert_workspaces(tmp_path, capsys):
+    import sqlite3
+
+    typo = tmp_path / "typo" / "ws.sqlite"
+    for cmd in ("status", "check", "stats", "export"):
+        extra = ["--format", "alpaca", "--out", str(tmp_path / "o.json")] if cmd == "export" else []
+        assert main([cmd, "-w", str(typo), *extra]) == 2
+        assert f"workspace {typo}: no such file" in capsys.readouterr().err
+    assert not typo.parent.exists()
+    foreign = tmp_path / "other.sqlite"
+    with sqlite3.connect(foreign) as c:
+        c.execute("CREATE TABLE notes(x)")
+    before = foreign.read_bytes()
+    for cmd in ("status", "generate"):
+        assert main([cmd, "-w", str(foreign), "--lm", "fake"] if cmd == "generate" else [cmd, "-w", str(foreign)]) == 2
+        assert "not a Self-Instruct Studio workspace (an SQLite database with tables notes)" in capsys.readouterr().err
+    assert foreign.read_bytes() == before and not (tmp_path / "other.sqlite-wal").exists()
+    assert main(["status", "-w", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_a_closed_pipe_ends_quietly(workspace):
+    assert main(["generate", "-w", str(workspace), "--lm", "fake", "--target", "5", "--no-progress"]) == 0
+    p = subprocess.run(f"{sys.executable} -m selfinstruct stats -w {workspace} --json | head -c 10",
+                       shell=True, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert len(p.stdout) == 10 and "Broken pipe" not in p.stderr and "Traceback" not in p.stderr
 
 
 def test_stats_and_charts_on_an_alpaca_file(tmp_path, capsys):
@@ -126,3 +190,17 @@ def test_stats_and_charts_on_an_alpaca_file(tmp_path, capsys):
     written = capsys.readouterr().out.split()
     assert any(p.endswith("verb_noun_sunburst.html") for p in written)
     assert (tmp_path / "charts" / "plotly.min.js").exists()
+
+
+def test_read_commands_leave_an_archived_workspace_as_it_is(tmp_path, capsys):
+    import hashlib
+    import shutil
+
+    ws = tmp_path / "demo.sqlite"
+    shutil.copy(ROOT / "demo" / "demo.sqlite", ws)  # shipped in rollback-journal mode
+    digest = hashlib.sha256(ws.read_bytes()).hexdigest()
+    for args in (["status"], ["check"], ["stats", "--json"],
+                 ["export", "--format", "alpaca", "--out", str(tmp_path / "out" / "d.json")]):
+        assert main([args[0], "-w", str(ws), *args[1:]]) == 0, args
+    assert hashlib.sha256(ws.read_bytes()).hexdigest() == digest
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.sqlite", "out"]

@@ -47,9 +47,13 @@ def test_make_lm_reads_env(monkeypatch):
 @pytest.mark.parametrize(
     "cfg, match",
     [
-        (LMConfig(backend="gpt"), "unknown LM backend 'gpt'"),
-        (LMConfig(backend="openai", model="m", api_mode="edit"), "unknown api_mode 'edit'"),
+        (LMConfig(backend="gpt"), "lm.backend: must be one of llamacpp, openai, fake, got 'gpt'"),
+        (LMConfig(backend="openai", model="m", api_mode="edit"), "lm.api_mode: must be one of completion, chat"),
         (LMConfig(backend="openai", model=" "), "needs a model name"),
+        (LMConfig(backend="openai", model="m", base_url="http://[::1/v1"), "lm.base_url: is not a valid URL"),
+        (LMConfig(backend="openai", model="m", base_url="ftp://host/v1"), "must look like http"),
+        (LMConfig(backend="openai", model="m", concurrency=0), "lm.concurrency: must be at least 1"),
+        (LMConfig(backend="openai", model="m", timeout_s=float("nan")), "lm.timeout_s: must be a finite"),
     ],
 )
 def test_make_lm_rejects_bad_config(cfg, match):
@@ -251,6 +255,35 @@ def test_openai_sdk_called_from_threads_shares_one_client():
         for t in threads:
             t.join()
     assert len(stub.posts) == 5
+
+
+# --- RecordedLM (the call cache) -------------------------------------------------
+
+
+def test_recorded_call_many_pays_and_records_identical_requests_once(tmp_path):
+    from selfinstruct.lm.base import LMUnavailable
+    from selfinstruct.lm.cache import RecordedLM
+    from selfinstruct.store import Store
+    from selfinstruct.store.check import check
+
+    store = Store(tmp_path / "w.sqlite")
+    lm = FakeLM(responder=lambda r: "answer to " + r.prompt)
+    rec = RecordedLM(lm, store, None)
+    a, b = LMRequest("a", max_tokens=8), LMRequest("b", max_tokens=8)
+    out = rec.call_many([a, b, a, LMRequest("a", max_tokens=8)])
+    assert [r.prompt for r in lm.requests] == ["a", "b"]  # one call per distinct request
+    assert store.scalar("SELECT COUNT(*) FROM lm_calls") == 2
+    assert [(cid, resp.text, resp.cached) for cid, resp in out] == [
+        (out[0][0], "answer to a", False), (out[1][0], "answer to b", False),
+        (out[0][0], "answer to a", True), (out[0][0], "answer to a", True)]  # repeats cost nothing
+    again = rec.call_many([b, b])  # from the cache, still one row
+    assert len(lm.requests) == 2 and [r[1].cached for r in again] == [True, True]
+    failing = RecordedLM(FakeLM([LMUnavailable("down")]), store, None)
+    c = LMRequest("c", max_tokens=8)
+    errors = failing.call_many([c, c])
+    assert all(isinstance(e, LMUnavailable) for e in errors)
+    assert store.scalar("SELECT COUNT(*) FROM lm_calls WHERE error IS NOT NULL") == 1  # the failure logged once
+    assert check(store)["LM calls"] == []
 
 
 # --- the embedded model -------------------------------------------------------

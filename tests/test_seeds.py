@@ -50,6 +50,9 @@ def line(**changes) -> bytes:
     (b"\xef\xbb\xbf" + line(), "byte-order mark"),
     (line()[:-2] + b"\xff\xfe}", ":1: not valid UTF-8"),
     (b'{"id": "' + b"a" * 50_000_000 + b'"}', ":1: line is 50,000,010 bytes"),
+    (line()[:-1] + b', "instruction": "again"}', ":1: key 'instruction' appears twice"),
+    (line(instruction="Say \ud800 twice."), ":1: text holds a lone UTF-16 surrogate"),
+    (b"[" * 100_000 + b"]" * 100_000, ":1: JSON nested too deeply"),
 ])
 def test_broken_files_fail_whole_with_file_and_line(raw, expected):
     with pytest.raises(SeedFileError) as e:

@@ -102,6 +102,24 @@ def test_read_only_workspace_is_a_clear_error(workspace):
     assert s.run("r").state == "new"
 
 
+def test_cache_writes_are_skipped_where_they_cannot_land(workspace):
+    s = Store(workspace)
+    s.put_many("ns", {"a": "1"})
+    s.conn.execute("PRAGMA query_only = ON")  # what a read-only file looks like to SQLite
+    s.put_many("ns", {"b": "2"})
+    s.put_blob("ns", "c", b"3")
+    assert s.get_many("ns", ["a", "b", "c"]) == {"a": "1"}
+    with pytest.raises(StoreError, match="read-only"):  # real data is never skipped
+        s.create_run("r")
+
+
+def test_a_migration_another_process_applied_meanwhile_is_skipped(tmp_path, monkeypatch):
+    s = Store(tmp_path / "new.sqlite")  # another process built the schema...
+    monkeypatch.setattr(Store, "schema_version", property(lambda self: 0))  # ...after this one looked
+    s._migrate()  # no "table runs already exists"
+    assert s.runs() == []
+
+
 def test_one_writer_per_run(workspace):
     s = Store(workspace)
     run = s.create_run("r")
@@ -155,3 +173,28 @@ def test_concurrent_writers_never_hit_database_is_locked(workspace):
         p.join(60)
     assert [p.exitcode for p in procs] == [0, 0, 0]
     assert len(s.get_many("ns", [f"k{i}" for i in range(200)])) == 200
+
+
+def test_a_read_only_open_writes_not_a_byte(tmp_path):
+    import hashlib
+    import shutil
+    import sqlite3
+
+    from conftest import ROOT
+
+    path = tmp_path / "demo.sqlite"
+    shutil.copy(ROOT / "demo" / "demo.sqlite", path)
+    with sqlite3.connect(path) as c:
+        assert c.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # as shipped
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    s = Store(path, read_only=True)
+    run = s.default_run()
+    assert s.instructions(run.id) and s.counts(run.id)["kept"] > 0
+    s.put_many("ns", {"a": "1"})  # a cache write is skipped, not an error
+    with pytest.raises(StoreError, match="read-only"):
+        s.set_run_state(run.id, "done")
+    s.close()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.sqlite"]
+    with pytest.raises(StoreError, match="no such file"):
+        Store(tmp_path / "missing.sqlite", read_only=True)

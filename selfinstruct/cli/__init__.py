@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 COMMAND_MODULES = ["generate", "status", "stats", "charts", "check", "answer", "translate", "evaluate", "export", "import_", "finetune"]
@@ -34,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:
+        # the reader (e.g. `| head`) stopped reading: it has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (StoreError, SeedFileError, ConfigError, PipelineError, LMError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

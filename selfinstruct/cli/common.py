@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..config import LMConfig
 from ..lm.base import LM
-from ..store import RunInfo, Store
+from ..store import RunInfo, Store, StoreError
 
 DEFAULT_SEEDS = Path(__file__).resolve().parents[2] / "seeds" / "seed_tasks.jsonl"
 
@@ -36,7 +36,7 @@ def add_lm_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--threads", type=int, help="CPU threads of the embedded model (default: half the cores)")
     g.add_argument("--concurrency", type=int, help="parallel requests to a remote endpoint")
     g.add_argument("--timeout", type=float, help="seconds before a request is abandoned and retried")
-    g.add_argument("--max-retries", type=int, help="attempts per request on rate limits and server errors")
+    g.add_argument("--max-retries", type=int, help="retries after the first attempt, on rate limits, server errors and timeouts")
     g.add_argument("--price-in", type=float, help="dollars per million prompt tokens, for cost estimates")
     g.add_argument("--price-out", type=float, help="dollars per million completion tokens")
 
@@ -66,10 +66,38 @@ def make_lm(cfg: LMConfig) -> LM:
     return build(cfg)
 
 
-def open_store(args: argparse.Namespace) -> Store:
+def open_store(args: argparse.Namespace, *, create: bool = False) -> Store:
+    """The workspace named by --workspace; only commands that make data ``create`` one,
+    so a mistyped path in ``status`` or ``export`` is an error, not a new empty file."""
     if not args.workspace:
         raise ValueError("no workspace given: pass --workspace FILE or set SELFINSTRUCT_WORKSPACE")
-    return Store(args.workspace)
+    return Store(args.workspace, create=create) if create else open_for_reading(args.workspace)
+
+
+def open_for_reading(path: str) -> Store:
+    """A workspace for a command that reads (status, stats, check, export): opened
+    read-only when it is an archived copy (not in WAL mode, like the shipped demo,
+    which must not change) or cannot be written; otherwise as usual, so analysis
+    caches are kept for next time."""
+    p = Path(path)
+    if p.is_file() and not _in_wal_mode(p):
+        return Store(p, read_only=True)
+    try:
+        return Store(path, create=False)
+    except StoreError as e:
+        if "read-only" not in str(e) and "cannot be opened" not in str(e) or not p.is_file():
+            raise
+        return Store(path, read_only=True)
+
+
+def _in_wal_mode(path: Path) -> bool:
+    """SQLite's header says WAL in bytes 18-19; an empty or foreign file says no."""
+    try:
+        with path.open("rb") as f:
+            header = f.read(20)
+    except OSError:
+        return False
+    return header[:16] == b"SQLite format 3\x00" and header[18:20] == b"\x02\x02"
 
 
 def open_run(store: Store, args: argparse.Namespace) -> RunInfo:
@@ -93,10 +121,10 @@ def load_source(args: argparse.Namespace) -> tuple[str, list, list[str] | None, 
     from ..analysis import DictCache
     from ..seeds import load_tasks
 
-    if args.workspace:
+    if args.workspace is not None:
         from ..views import view_tasks
 
-        store = Store(args.workspace)
+        store = open_for_reading(args.workspace)
         run = open_run(store, args)
         tasks = view_tasks(store, run, args.view)
         seeds = [r.text for r in store.instructions(run.id, origin="seed")] or None
@@ -104,10 +132,13 @@ def load_source(args: argparse.Namespace) -> tuple[str, list, list[str] | None, 
         return label, tasks, seeds, store, store, run
     if args.seeds:
         return args.seeds.name, load_tasks(args.seeds), None, DictCache(), None, None
-    from ..formats import ImportRefused, read_file
+    from ..formats import ImportRefused, detect_format, read_file
     from ..formats.importing import refusal
 
-    parsed = read_file(args.file)
+    # No --format or --skip-bad here: the way out is `import` with them, then analysing the run.
+    then = "then analyse the run with --workspace"
+    parsed = read_file(args.file, detect_format(args.file, hint=f"import it with --format FORMAT, {then}"))
     if parsed.bad:
-        raise ImportRefused(refusal(parsed), parsed.bad)
+        hint = f"nothing was analysed (fix them, or import the file with --skip-bad, {then})"
+        raise ImportRefused(refusal(parsed, hint), parsed.bad)
     return args.file.name, parsed.tasks, None, DictCache(), None, None

@@ -28,6 +28,8 @@ def run(args: argparse.Namespace) -> int:
     from .. import finetune
 
     try:
+        if args.action == "launch":
+            finetune.check_chat_file(args.file)  # a bad file is named before any key or network
         client = finetune.make_client(args.base_url)
         if args.action == "launch":
             job = finetune.launch(client, args.file, args.model, suffix=args.suffix, epochs=args.epochs)

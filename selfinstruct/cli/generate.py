@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_workspace_arg(p)
     p.add_argument("--run", default="default", metavar="NAME", help="run name (default: 'default')")
     p.add_argument("--seeds", type=Path, help=f"seed task file (JSONL); default for a new run: {DEFAULT_SEEDS.name}")
-    p.add_argument("--config", type=Path, help="TOML file with any RunConfig fields (flags override it)")
+    p.add_argument("--config", type=Path, help="TOML file with any RunConfig fields (flags override it); given on resume, it replaces the stored settings")
     p.add_argument("--target", type=int, help="number of machine instructions to keep (default 100)")
     p.add_argument("--seed", type=int, help="random seed for sampling in-context instructions")
     p.add_argument("--max-iterations", type=int, help="stop the run after this many iterations in total")
@@ -37,13 +37,16 @@ def run(args: argparse.Namespace) -> int:
     from ..seeds import load_tasks
     from ..store import StoreError
 
-    store = open_store(args)
+    if not args.run.strip():
+        raise ValueError("--run needs a name")
+    store = open_store(args, create=True)
     existing = {r.name: r for r in store.runs()}
     if args.run in existing:
         info = existing[args.run]
         if info.kind != "generate":
             raise StoreError(f"run {args.run!r} is an {info.kind} data set, not a generation run")
-        config = RunConfig.from_dict(info.config)
+        # the same command resumes, so a --config given again is applied again (a no-op unless edited)
+        config = RunConfig.load(args.config) if args.config else RunConfig.from_dict(info.config)
         if args.seeds:
             stored = [r.text for r in store.instructions(info.id, origin="seed")]
             if [t.instruction for t in load_tasks(args.seeds)] != stored:
@@ -54,8 +57,12 @@ def run(args: argparse.Namespace) -> int:
         seeds_path = args.seeds or DEFAULT_SEEDS
         seeds = load_tasks(seeds_path)
     _apply_flags(config, args)
+    config.validate()
     if args.run in existing:
-        store.set_run_config(info.id, config.to_dict())
+        old = RunConfig.from_dict(info.config)
+        store.set_run_config(info.id, config.to_dict())  # refused while another process writes the run
+        for change in _changes(old.to_dict(), config.to_dict()):
+            print(f"changed setting {change}", file=sys.stderr)
         info = store.run(info.id)
         print(f"resuming run {args.run!r}: {store.counts(info.id)['kept']} of {config.target} kept so far",
               file=sys.stderr)
@@ -86,6 +93,16 @@ def _apply_flags(config, args: argparse.Namespace) -> None:
         if value is not None:
             setattr(getattr(config, section) if section else config, attr, value)
     config.lm = lm_config_from_args(args, config.lm)
+
+
+def _changes(old: dict, new: dict, prefix: str = ""):
+    """'key: old -> new' for every setting that differs."""
+    for key in new:
+        a, b = old.get(key), new[key]
+        if isinstance(b, dict) and isinstance(a, dict):
+            yield from _changes(a, b, f"{prefix}{key}.")
+        elif a != b:
+            yield f"{prefix}{key}: {a!r} -> {b!r}"
 
 
 class _Progress:

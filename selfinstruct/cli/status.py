@@ -23,14 +23,20 @@ def run_status(store, info) -> dict:
 
     usage = store.usage(info.id)
     cfg = RunConfig.from_dict(info.config) if info.kind == "generate" else None
+    writer = store.run_lock(info.id)
+    state, status = info.state, info.status
+    if state == "running" and not (writer and writer["alive"]):
+        # the writer was killed or crashed before it could record how it ended
+        state = "interrupted"
+        status = "the process writing it stopped without finishing; run the same command again to resume"
     return {
-        "run": info.name, "kind": info.kind, "state": info.state, "status": info.status,
+        "run": info.name, "kind": info.kind, "state": state, "status": status,
         "language": info.language,
         "target": cfg.target if cfg else None,
         "lm": (f"{cfg.lm.backend}:{cfg.lm.model or 'default'}" if cfg else None),
         "counts": store.counts(info.id), "usage": usage,
         "cost_usd": round(estimate_cost(usage, cfg), 6) if cfg else 0.0,
-        "writer": store.run_lock(info.id),
+        "writer": writer if writer and writer["alive"] else None,
         "views": store.views(info.id),
     }
 
@@ -57,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  instances kept {c['instances_kept']}, dropped {c['instances_dropped']}")
         else:
             print("  records: " + ", ".join(f"{k} {v}" for k, v in c.items() if isinstance(v, int) and v))
-        print(f"  LM: {r['lm'] or '-'}; calls {u['calls']} ({u['errors']} failed, {u['faults']} faults retried);"
+        print(f"  LM: {r['lm'] or '-'}; calls {u['calls']} ({u['errors']} failed, {u['faults']} faults recorded);"
               f" tokens {u['tokens_in']} in / {u['tokens_out']} out; cost ${r['cost_usd']:.4f}")
         if r["writer"]:
             w = r["writer"]

@@ -6,7 +6,7 @@ loads llama.cpp, and the embedded model never needs the openai SDK.
 
 from __future__ import annotations
 
-from selfinstruct.config import LMConfig
+from selfinstruct.config import API_MODES, BACKENDS, LMConfig
 from selfinstruct.lm.base import (
     LM,
     LMError,
@@ -17,9 +17,6 @@ from selfinstruct.lm.base import (
     TokenCallback,
     execute_serially,
 )
-
-BACKENDS = ("llamacpp", "openai", "fake")
-API_MODES = ("completion", "chat")
 
 __all__ = [
     "API_MODES",
@@ -43,19 +40,16 @@ def make_lm(cfg: LMConfig, *, api_key: str | None = None) -> LM:
     ``cfg.base_url`` or ``$OPENAI_BASE_URL``. Raises ``ValueError`` for a
     configuration that cannot work, before any model is loaded or called.
     """
+    cfg.validate()
     if cfg.backend == "llamacpp":
         from selfinstruct.lm.llamacpp import LlamaCppLM
 
         return LlamaCppLM(cfg)
     if cfg.backend == "openai":
-        if cfg.api_mode not in API_MODES:
-            raise ValueError(
-                f"unknown api_mode {cfg.api_mode!r}: use 'completion' (base models) or 'chat'"
-            )
         if not cfg.model.strip():
             raise ValueError(
-                "the openai backend needs a model name (LMConfig.model, e.g. 'gpt-4o-mini' "
-                "or the name your vLLM/Ollama server serves)"
+                "the openai backend needs a model name (--model, or [lm] model in the config; "
+                "e.g. 'gpt-4o-mini' or the name your vLLM/Ollama server serves)"
             )
         from selfinstruct.lm.openai_compat import OpenAICompatLM
 
@@ -64,4 +58,4 @@ def make_lm(cfg: LMConfig, *, api_key: str | None = None) -> LM:
         from selfinstruct.lm.fake import FakeLM
 
         return FakeLM()
-    raise ValueError(f"unknown LM backend {cfg.backend!r}: use one of {', '.join(BACKENDS)}")
+    raise AssertionError(cfg.backend)  # validate() admits only BACKENDS

@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 
 import openai
 
-from selfinstruct.config import LMConfig
+from selfinstruct.config import LMConfig, base_url_problems
 from selfinstruct.lm.base import (
     LMError,
     LMFatalError,
@@ -131,13 +131,14 @@ class OpenAICompatLM:
         retry_after_cap_s: float = 60.0,
         rng: random.Random | None = None,
     ):
-        if cfg.api_mode not in ("completion", "chat"):
-            raise ValueError(f"unknown api_mode {cfg.api_mode!r}: use 'completion' or 'chat'")
+        cfg.validate()
         if not cfg.model.strip():
-            raise ValueError("the openai backend needs a model name (LMConfig.model)")
+            raise ValueError("the openai backend needs a model name (--model, or [lm] model in the config)")
         self.model = cfg.model.strip()
         self.api_mode = cfg.api_mode
         self.base_url = (cfg.base_url.strip() or os.environ.get("OPENAI_BASE_URL", "").strip() or DEFAULT_BASE_URL).rstrip("/")
+        for key, why in base_url_problems("base URL" if cfg.base_url.strip() else "$OPENAI_BASE_URL", self.base_url):
+            raise ValueError(f"{key} {why}")
         self.name = f"openai:{self.model}@{self.base_url}"
         self.timeout_s = cfg.timeout_s
         self.max_retries = max(0, cfg.max_retries)
@@ -338,7 +339,7 @@ class OpenAICompatLM:
         if code == 404:
             raise LMFatalError(
                 f"model {self.model!r} was not found at {self.base_url} (404): {message}; "
-                "check LMConfig.model and that base_url ends in /v1"
+                "check the model name (--model) and that the base URL ends in /v1"
             ) from None
         if code == 429 and "insufficient_quota" in (e.code, e.type):
             raise LMFatalError(

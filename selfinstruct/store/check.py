@@ -67,9 +67,11 @@ def _calls(store: Store) -> list[str]:
     out += [f"LM call paid {r['n']} times for one cached request ({r['cache_key'][:12]})" for r in twice]
     unretried = store.query(
         "SELECT f.id, f.run_id FROM lm_calls f JOIN runs r ON r.id = f.run_id WHERE f.error IS NOT NULL"
-        " AND r.state = 'done' AND NOT EXISTS (SELECT 1 FROM lm_calls ok WHERE ok.cache_key = f.cache_key"
+        " AND r.state = 'done' AND r.kind IN ('generate', 'translation') AND NOT EXISTS (SELECT 1 FROM lm_calls ok WHERE ok.cache_key = f.cache_key"
         " AND ok.error IS NULL AND ok.id > f.id)"
     )
+    # 'done' means its LM work is finished only for the runs an LM makes; an imported set's
+    # answers and judgments are jobs of their own, which report what is missing themselves
     out += [f"run {r['run_id']}: failed LM call {r['id']} was never retried although the run is done"
             for r in unretried]
     return out

@@ -98,24 +98,45 @@ def _explain(path: Path, e: sqlite3.Error) -> str:
     elif "locked" in low or "busy" in low:
         hint = f"another process kept the workspace busy for more than {BUSY_TIMEOUT_S:.0f} s"
     else:
-        hint = msg
+        return f"workspace {path}: {msg}"
     return f"workspace {path}: {hint} ({msg})"
 
 
 class Store:
     """A handle on one workspace file. Safe to share between threads of one process."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, create: bool = True, read_only: bool = False):
+        """Open (or, with ``create``, make) a workspace. A file that is some other
+        program's SQLite database is refused untouched, never converted.
+
+        ``read_only`` opens an existing workspace without writing a byte (no WAL
+        switch, no migration; cache writes are skipped), e.g. a file in a folder
+        this user may not write, or a shipped example that must stay as it is.
+        """
         self.path = Path(path)
+        self.read_only = read_only
         self._lock = threading.RLock()
+        memory = str(self.path) == ":memory:"
+        if not str(path).strip():
+            raise StoreError("no workspace given: pass a file name such as runs/studio.sqlite")
+        if not memory and self.path.is_dir():
+            raise StoreError(f"workspace {self.path}: is a folder; give a file name such as {self.path / 'studio.sqlite'}")
+        if not memory and (read_only or not create) and not self.path.exists():
+            raise StoreError(f"workspace {self.path}: no such file; check the path "
+                             "(generate and import create a new workspace)")
         try:
-            if str(self.path) != ":memory:":
+            if read_only:
+                self.conn = self._connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+                self._refuse_foreign()
+                if self.schema_version != len(MIGRATIONS):
+                    raise StoreError(
+                        f"workspace {self.path}: schema {self.schema_version} needs upgrading to "
+                        f"{len(MIGRATIONS)}, which a read-only open cannot do; open it writable once")
+                return
+            if not memory:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(
-                str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-            )
-            self.conn.row_factory = sqlite3.Row
-            self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            self.conn = self._connect(str(self.path))
+            self._refuse_foreign()
             self.conn.execute("PRAGMA foreign_keys = ON")
             mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal" and str(self.path) != ":memory:":
@@ -126,6 +147,14 @@ class Store:
             raise StoreError(_explain(self.path, e)) from e
         except OSError as e:
             raise StoreError(f"workspace {self.path}: {e.strerror or e}") from e
+
+    @staticmethod
+    def _connect(target: str, uri: bool = False) -> sqlite3.Connection:
+        conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                               check_same_thread=False, uri=uri)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        return conn
 
     # ------------------------------------------------------------------ plumbing
     def close(self) -> None:
@@ -142,6 +171,17 @@ class Store:
     def schema_version(self) -> int:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
 
+    def _refuse_foreign(self) -> None:
+        """Ours is empty (new), or has our ``runs`` table at a known schema version."""
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "runs" not in tables or (not tables and self.schema_version > 0):
+            listed = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+            self.conn.close()
+            raise StoreError(
+                f"workspace {self.path}: not a Self-Instruct Studio workspace (an SQLite database "
+                f"{'with tables ' + listed if tables else 'of another program'}); it was left untouched, "
+                "give a new file name")
+
     def _migrate(self) -> None:
         version = self.schema_version
         if version > len(MIGRATIONS):
@@ -151,6 +191,9 @@ class Store:
             )
         for number in range(version + 1, len(MIGRATIONS) + 1):
             with self.tx() as c:
+                # another process may have migrated while this one waited for the write lock
+                if c.execute("PRAGMA user_version").fetchone()[0] >= number:
+                    continue
                 c.executescript_in_tx(MIGRATIONS[number - 1])
                 c.execute(f"PRAGMA user_version = {number}")
 
@@ -242,7 +285,10 @@ class Store:
             )
 
     def set_run_config(self, run_id: int, config: dict[str, Any]) -> None:
+        """Replace a run's settings; refused while another process writes the run,
+        since its data would then be described by settings it was not made with."""
         with self.tx() as c:
+            self._refuse_other_writer(c, run_id, None)
             c.execute(
                 "UPDATE runs SET config = ?, updated_at = ? WHERE id = ?",
                 (json.dumps(config), time.time(), run_id),
@@ -251,22 +297,23 @@ class Store:
     # ------------------------------------------------------------------ writer lock
     def acquire_run_lock(self, run_id: int, owner: str) -> None:
         """Claim the run for this process; refuse while another live writer holds it."""
-        host, pid, now = socket.gethostname(), os.getpid(), time.time()
         with self.tx() as c:
-            row = c.execute("SELECT * FROM run_locks WHERE run_id = ?", (run_id,)).fetchone()
-            if row and not (row["host"] == host and row["pid"] == pid and row["owner"] == owner):
-                if row["host"] == host:
-                    alive = _pid_alive(row["pid"])
-                else:
-                    alive = now - row["heartbeat"] < LOCK_STALE_S
-                if alive:
-                    raise RunLockedError(
-                        f"workspace {self.path}: run {run_id} is being written by {row['owner']} "
-                        f"(pid {row['pid']} on {row['host']}); stop it first or wait for it to finish"
-                    )
+            self._refuse_other_writer(c, run_id, owner)
             c.execute(
                 "INSERT OR REPLACE INTO run_locks(run_id, owner, pid, host, heartbeat) VALUES (?,?,?,?,?)",
-                (run_id, owner, pid, host, now),
+                (run_id, owner, os.getpid(), socket.gethostname(), time.time()),
+            )
+
+    def _refuse_other_writer(self, c: "_Tx", run_id: int, owner: str | None) -> None:
+        row = c.execute("SELECT * FROM run_locks WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None or (row["host"] == socket.gethostname() and row["pid"] == os.getpid()
+                           and owner in (None, row["owner"])):
+            return
+        if _lock_alive(dict(row)):
+            name = c.execute("SELECT name FROM runs WHERE id = ?", (run_id,)).fetchone()
+            raise RunLockedError(
+                f"workspace {self.path}: run {name['name'] if name else run_id!r} is being written by "
+                f"{row['owner']} (pid {row['pid']} on {row['host']}); stop it first or wait for it to finish"
             )
 
     def heartbeat(self, run_id: int) -> None:
@@ -281,8 +328,14 @@ class Store:
             c.execute("DELETE FROM run_locks WHERE run_id = ? AND pid = ?", (run_id, os.getpid()))
 
     def run_lock(self, run_id: int) -> dict[str, Any] | None:
+        """The run's writer lock, with ``alive``: False when its process is gone
+        (a kill or crash leaves the row; the next writer takes it over)."""
         rows = self.query("SELECT * FROM run_locks WHERE run_id = ?", (run_id,))
-        return dict(rows[0]) if rows else None
+        if not rows:
+            return None
+        lock = dict(rows[0])
+        lock["alive"] = _lock_alive(lock)
+        return lock
 
     # ------------------------------------------------------------------ LM calls
     def cached_response(self, cache_key: str) -> tuple[int, LMResponse] | None:
@@ -543,12 +596,22 @@ class Store:
         return out
 
     def put_many(self, namespace: str, items: dict[str, str]) -> None:
-        with self.tx() as c:
-            c.executemany(
-                "INSERT OR REPLACE INTO kv_cache(namespace, key, value) VALUES (?,?,?)",
-                [(namespace, k, v) for k, v in items.items()],
-            )
+        """Cache entries; skipped on a read-only workspace or a full disk, since
+        the caller already holds the values and a cache only saves time."""
+        with self._cache_write():
+            with self.tx() as c:
+                c.executemany(
+                    "INSERT OR REPLACE INTO kv_cache(namespace, key, value) VALUES (?,?,?)",
+                    [(namespace, k, v) for k, v in items.items()],
+                )
 
+    @contextlib.contextmanager
+    def _cache_write(self) -> Iterator[None]:
+        try:
+            yield
+        except StoreError as e:
+            if "read-only" not in str(e) and "disk is full" not in str(e):
+                raise
 
     def get_blob(self, namespace: str, key: str) -> bytes | None:
         """A binary cache entry (e.g. a similarity graph), or None."""
@@ -556,9 +619,11 @@ class Store:
         return bytes(rows[0][0]) if rows else None
 
     def put_blob(self, namespace: str, key: str, value: bytes) -> None:
-        with self.tx() as c:
-            c.execute("INSERT OR REPLACE INTO kv_cache(namespace, key, value) VALUES (?,?,?)",
-                      (namespace, key, sqlite3.Binary(value)))
+        """A binary cache entry; skipped, like ``put_many``, where it cannot be written."""
+        with self._cache_write():
+            with self.tx() as c:
+                c.execute("INSERT OR REPLACE INTO kv_cache(namespace, key, value) VALUES (?,?,?)",
+                          (namespace, key, sqlite3.Binary(value)))
 
 
 class _Tx:
@@ -621,6 +686,13 @@ def _insert_tasks(c: _Tx, run_id: int, tasks: Sequence[Task], origin: str | None
 
 def _next_seq(c: _Tx, run_id: int) -> int:
     return int(c.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM instructions WHERE run_id = ?", (run_id,)).fetchone()[0])
+
+
+def _lock_alive(lock: dict[str, Any]) -> bool:
+    """A lock of this host is alive while its process is; another host's while it heartbeats."""
+    if lock["host"] == socket.gethostname():
+        return _pid_alive(lock["pid"])
+    return time.time() - lock["heartbeat"] < LOCK_STALE_S
 
 
 def _pid_alive(pid: int) -> bool:
