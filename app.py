@@ -48,7 +48,8 @@ def sidebar() -> None:
             return
         ids = [r.id for r in runs]
         if st.session_state.get("run_id") not in ids:
-            st.session_state["run_id"] = ids[-1]
+            # a fresh session shows the newest generation run (an import or translation only if there is none)
+            st.session_state["run_id"] = next((r.id for r in reversed(runs) if r.kind == "generate"), ids[-1])
         st.session_state["run_pick"] = st.session_state["run_id"]
         names = {r.id: f"{r.name} · {r.kind} · {r.state}" for r in runs}
         st.selectbox("Run", ids, key="run_pick", format_func=names.__getitem__, on_change=_pick)

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from pages.common import data_version, ensure_router, open_store
+from pages.common import data_version, ensure_router, md, open_store
 from selfinstruct import analysis, charts
 from selfinstruct.store import RunInfo, Store
 from selfinstruct.views import view_tasks
@@ -57,10 +57,22 @@ labels = list(opts)
 default = next((i for i, l in enumerate(labels) if opts[l][0] == st.session_state.get("run_id")), 0)
 c1, c2, c3 = st.columns([3, 1, 3], vertical_alignment="bottom")
 a_label = c1.selectbox("Data set", labels, index=default, key="an_a")
-compare = c2.toggle("Compare", key="an_compare")
-b_label = c3.selectbox("with", labels, index=min(default + 1, len(labels) - 1), key="an_b", disabled=not compare)
+others = [label for label in labels if label != a_label]  # a data set is never compared with itself
+if not others:
+    st.session_state["an_compare"] = False
+compare = c2.toggle("Compare", key="an_compare", disabled=not others)
+if others:
+    if st.session_state.get("an_b") not in others:
+        st.session_state.pop("an_b", None)
+    after = [label for label in labels[labels.index(a_label) + 1:] if label != a_label]
+    b_label = c3.selectbox("with", others, index=others.index((after or others)[0]), key="an_b",
+                           disabled=not compare)
+else:
+    b_label = None
+    c3.caption("This workspace holds one data set only: nothing to compare it with. Save a filtered view on "
+               "**Filters**, or add a run, to compare two.")
 
-picked = [a_label] + ([b_label] if compare else [])
+picked = [a_label] + ([b_label] if compare and b_label else [])
 counts = [store.counts(opts[label][0]) for label in picked]
 big = any(c["seeds"] + c["generated"] > AUTO_LIMIT for c in counts)
 if big and not st.session_state.get("an_go"):
@@ -76,8 +88,16 @@ for label in picked:
     rid, what, view = opts[label]
     run = store.run(rid)
     results.append(report(str(store.path), rid, what, view, data_version(store, run) + (what, view)))
+empty = [label for label, r in zip(picked, results) if not r["n"]]
+for label in empty:
+    st.info(f"**{md(label)}** holds no instructions yet, so there is nothing to chart: generate some on "
+            "**Generate**, or loosen the filters of the view.", icon="ℹ️")
+if picked[0] in empty:
+    st.stop()
+if len(picked) > 1 and picked[1] in empty:
+    picked, results = picked[:1], results[:1]  # draw the data set that has instructions alone
 names = picked
-a, b = results[0], (results[1] if compare else None)
+a, b = results[0], (results[1] if len(results) > 1 else None)
 
 m = st.columns(5)
 ra = a["report"]

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import pandas as pd
 import streamlit as st
 
-from selfinstruct.replay import CandidateView, IterationView
+from selfinstruct.replay import CandidateView, IterationView, private_workspace, same_file
 from selfinstruct.tables import progress
 from selfinstruct.config import LMConfig
 from selfinstruct.jobs import JobRegistry
@@ -29,6 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WORKSPACE = "runs/studio.sqlite"
 OFFICIAL_SEEDS = ROOT.parent / "shared" / "data" / "self-instruct" / "seed_tasks.jsonl"
 OWN_SEEDS = ROOT / "seeds" / "seed_tasks.jsonl"
+DEMO_SHIPPED = ROOT / "demo" / "demo.sqlite"  # the shipped recording: never opened for writing
+DEMO_REPLAY = ROOT / "runs" / "demo-replay.sqlite"  # the Demo page's private copy of it
+DEMO_WORKSPACE = ROOT / "runs" / "demo-workspace.sqlite"  # the copy opened when it is chosen as the workspace
 _routing = threading.local()
 ORIGIN_MARK = {"seed": "🧑 human", "machine": "🤖 machine", "import": "📥 import", "translation": "🌐 translation"}
 
@@ -93,9 +96,24 @@ def default_workspace() -> str:
     return os.environ.get("SELFINSTRUCT_WORKSPACE") or str(ROOT / DEFAULT_WORKSPACE)
 
 
+def writable_workspace(path: str) -> str:
+    """The file to open for ``path``: the private copy when it is the shipped demo recording."""
+    return str(private_workspace(path, DEMO_SHIPPED, DEMO_WORKSPACE))
+
+
+def is_demo_copy(path: str) -> bool:
+    """Whether ``path`` is the private copy that stands in for the shipped demo recording."""
+    return Path(path).resolve() == Path(DEMO_WORKSPACE).resolve()
+
+
 def workspace_path() -> str:
     if "workspace" not in st.session_state:
-        st.session_state["workspace"] = default_workspace()
+        path = default_workspace()
+        try:
+            path = writable_workspace(path)
+        except OSError as e:  # no copy could be made: open_store refuses the shipped file below
+            st.error(md(f"Cannot copy the demo recording {path}: {e}"))
+        st.session_state["workspace"] = path
     return st.session_state["workspace"]
 
 
@@ -120,17 +138,30 @@ def open_store(path: str | None = None) -> Store | None:
     """The workspace, opened once per server; shows the error and returns None when it cannot be."""
     path = path or workspace_path()
     try:
+        if same_file(path, DEMO_SHIPPED):  # never written: its private copy stands in for it
+            path = writable_workspace(path)
         return _store(str(Path(path).expanduser().resolve()))
     except StoreError as e:
         st.error(md(str(e)))
+        return None
+    except OSError as e:
+        st.error(md(f"workspace {path}: {e.strerror or e}"))
         return None
 
 
 def current_run(store: Store, kinds: tuple[str, ...] | None = None) -> RunInfo | None:
     """The run chosen in the sidebar (restricted to ``kinds``), or None with a hint."""
-    runs = [r for r in store.runs() if kinds is None or r.kind in kinds]
+    every = store.runs()
+    runs = [r for r in every if kinds is None or r.kind in kinds]
     if not runs:
-        st.info("No run here yet. Create one on the **Runs** page.", icon="ℹ️")
+        if every and kinds == ("generate",):
+            st.info("No generation run here yet: this workspace holds only imported or translated data "
+                    "(study it on **Analysis**, **Data** and **Responses**). To grow instructions, create a "
+                    "run under **New run** on the **Runs** page.", icon="ℹ️")
+        elif every:
+            st.info(f"No run of kind {md(' or '.join(kinds or ()))} here yet.", icon="ℹ️")
+        else:
+            st.info("No run here yet. Create one on the **Runs** page.", icon="ℹ️")
         return None
     wanted = st.session_state.get("run_id")
     return next((r for r in runs if r.id == wanted), runs[-1])
@@ -147,6 +178,68 @@ def data_version(store: Store, run: RunInfo) -> tuple[Any, ...]:
 def run_progress(path: str, run_id: int, version: tuple) -> pd.DataFrame:
     """Per-iteration counts of a run (``tables.progress``), read once per data version."""
     return progress(_store(path).instructions(run_id, origin="machine"))
+
+
+def compact(x: float, unit: str = "") -> str:
+    """A number short enough for a metric tile: 950, 12.3k, 346k, 4.1M."""
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= size:
+            v = x / size
+            return f"{v:.1f}{suffix}{unit}" if abs(v) < 100 else f"{v:.0f}{suffix}{unit}"
+    return f"{x:.1f}{unit}" if 0 < abs(x) < 100 and x != int(x) else f"{x:.0f}{unit}"
+
+
+def plural(n: int, word: str) -> str:
+    """``1 task``, ``2 tasks``."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def kept_widgets(prefix: str, defaults: dict[str, Any]) -> None:
+    """Give the widgets ``prefix + name`` their value from before a page switch, or the default.
+
+    Streamlit forgets a widget's value when a page without it is shown; a copy under
+    ``_kept.`` + key survives. Call before drawing the widgets (and draw them with no
+    ``value``), then ``keep_widgets`` after.
+    """
+    for name, default in defaults.items():
+        key = prefix + name
+        if key not in st.session_state:
+            st.session_state[key] = st.session_state.get("_kept." + key, default)
+
+
+def keep_widgets(prefix: str, names: Iterator[str] | list[str]) -> None:
+    """Copy the widgets' current values where ``kept_widgets`` finds them after a page switch."""
+    for name in names:
+        key = prefix + name
+        if key in st.session_state:
+            st.session_state["_kept." + key] = st.session_state[key]
+
+
+def follow_selection(table: str, pick: str, ids: list[Any], rows: list[int] | None = None) -> Any:
+    """Keep the one-row selection of table ``table`` on an item's id (``session_state[pick]``),
+    not on a row number, so a filter that changes the rows never moves it to another item.
+
+    Call it before drawing the table (no ``rows``): when the shown ``ids`` changed since the
+    last run, it moves the table's selection to the picked item's new row, or clears the
+    selection and the pick when the item is filtered out. Call it again after, with the
+    table's ``selection.rows``: the row the user picked becomes the pick. Returns the pick.
+    """
+    seen = f"_shown.{table}"
+    if rows is None:
+        if st.session_state.get(seen) != ids:
+            was = st.session_state.get(pick)
+            row = ids.index(was) if was is not None and was in ids else None
+            if row is None:
+                st.session_state.pop(pick, None)
+            st.session_state[table] = {"selection": {"rows": [] if row is None else [row], "columns": []}}
+            st.session_state[seen] = list(ids)
+        return st.session_state.get(pick)
+    chosen = ids[rows[0]] if rows and rows[0] < len(ids) else None
+    if chosen is None:
+        st.session_state.pop(pick, None)
+    else:
+        st.session_state[pick] = chosen
+    return chosen
 
 
 def md(text: str) -> str:
@@ -182,8 +275,9 @@ def render_iteration(view: IterationView, key: str) -> None:
                 st.markdown("**Exact prompt**")
                 st.code(s.prompt, language=None, wrap_lines=True, height=220)
             with right:
-                status = "streaming…" if not s.done else f"finish: {s.finish_reason}"
-                st.markdown(f"**Raw completion** · {status}" + (f" · {s.tokens_out} tokens" if s.tokens_out else ""))
+                status = f"finish: {s.finish_reason}" if s.done else "streaming…" if s.completion else "waiting…"
+                tokens = f" · {s.tokens_out} tokens" if s.done and s.tokens_out else ""
+                st.markdown(f"**Raw completion** · {status}{tokens}")
                 st.code(s.completion + ("▌" if not s.done else ""), language=None, wrap_lines=True)
     if not view.candidates:
         st.caption("No candidates parsed yet.")

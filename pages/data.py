@@ -6,7 +6,15 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages.common import current_run, data_version, ensure_router, open_store, ORIGIN_MARK, render_candidates
+from pages.common import (
+    current_run,
+    data_version,
+    ensure_router,
+    follow_selection,
+    open_store,
+    ORIGIN_MARK,
+    render_candidates,
+)
 from selfinstruct.replay import provenance
 from selfinstruct.tables import instances_table, instruction_table
 
@@ -43,6 +51,11 @@ if origin != "all":
 if reason:
     shown = shown[shown["reason"].isin(reason)]
 st.caption(f"{len(shown):,} of {len(frame):,} instructions · click a column header to sort, a row to inspect")
+# The detail panel follows an instruction id, not a row number: a filter change keeps it on the same
+# instruction, or closes it when that instruction is filtered out.
+shown_ids = [int(i) for i in shown["id"]]
+pick_key = f"data_pick.{run.id}"
+follow_selection("data_table", pick_key, shown_ids)
 pick = st.dataframe(
     shown, hide_index=True, width="stretch", height=420, on_select="rerun", selection_mode="single-row",
     key="data_table",
@@ -52,10 +65,10 @@ pick = st.dataframe(
         "detail": st.column_config.TextColumn("why"),
     },
 )
-rows = pick.selection.rows
-if not rows or rows[0] >= len(shown):
+picked = follow_selection("data_table", pick_key, shown_ids, pick.selection.rows)
+if picked is None:
     st.stop()
-row = shown.iloc[rows[0]]
+row = shown.iloc[shown_ids.index(picked)]
 st.divider()
 st.subheader(f"Instruction {row['id']} · {ORIGIN_MARK.get(row['origin'], row['origin'])}")
 st.text(row["instruction"])

@@ -6,11 +6,19 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.common import data_version, ensure_router, open_store, render_iteration, ROOT, run_progress, workspace_path
+from pages.common import (
+    data_version,
+    DEMO_REPLAY,
+    DEMO_SHIPPED,
+    ensure_router,
+    open_store,
+    render_iteration,
+    run_progress,
+    workspace_path,
+)
 from selfinstruct.replay import iteration_view, prepare_copy, reveal, total_chars
 
-SHIPPED = ROOT / "demo" / "demo.sqlite"
-COPY = ROOT / "runs" / "demo-replay.sqlite"
+SHIPPED, COPY = DEMO_SHIPPED, DEMO_REPLAY
 TICK_S = 0.25
 HOLD_TICKS = 8  # pause on a finished iteration before the next one
 

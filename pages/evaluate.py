@@ -25,10 +25,11 @@ from selfinstruct.lm.base import LM, LMError
 from selfinstruct.store import StoreError
 from selfinstruct.store.evals import GRADES, ReviewAnswer, judges, ratings, review_answers, save_rating, save_review_answers
 from selfinstruct.store.responses import answered_instance_ids, response_sets
+from selfinstruct.tables import judge_table
 
 ensure_router()
 
-st.title("Evaluate")
+st.title("⚖️ Evaluate")
 store = open_store()
 if store is None:
     st.stop()
@@ -125,7 +126,7 @@ with rate_tab:
                 "Keys: **1**–**4** for A–D. Model names appear when every response is rated.")
     st.dataframe(pd.DataFrame({"grade": list(GRADE_TEXT), "meaning": list(GRADE_TEXT.values())}), hide_index=True)
     chosen = st.multiselect("Response sets to rate", set_names, default=[s for s in set_names if s != "reference"],
-                            key="ev.rate.sets")
+                            key=f"ev.rate.sets.{run.id}")  # per run: each run has its own sets
     if chosen:
         queue = rating_queue(store, run, chosen, seed=int(st.session_state.get("ev.review.seed", 0)))
         ids = [s.id for s in sets if s.name in chosen]
@@ -145,10 +146,10 @@ with rate_tab:
             def rate(grade: str, set_id: int = it.set_id, instance_id: int = it.instance_id) -> None:
                 save_rating(store, set_id, instance_id, grade)
 
-            cols = st.columns(8)
-            for n, (col, g) in enumerate(zip(cols, GRADES), start=1):
+            row = st.container(horizontal=True)  # the four grade buttons side by side
+            for n, g in enumerate(GRADES, start=1):
                 # Streamlit keeps C and R for itself, so the keys are 1-4.
-                col.button(f"{g} ({n})", key=f"rate_{g}", shortcut=str(n), help=GRADE_TEXT[g], on_click=rate, args=(g,))
+                row.button(f"{g} ({n})", key=f"rate_{g}", shortcut=str(n), help=GRADE_TEXT[g], on_click=rate, args=(g,))
         reveal = k is None or st.checkbox("Reveal model names now (ends the blind rating)", key="ev.rate.reveal")
         if reveal and done:
             st.plotly_chart(figures.ratings_figure(grade_counts(store, run, chosen)), key="ev.rate.chart")
@@ -159,9 +160,9 @@ with rate_tab:
 with judge_tab:
     st.markdown("A judge model scores responses 1–10, each alone or two side by side (in both orders, "
                 "so position bias cancels). Totals are shown relative to a reference set.")
-    chosen = st.multiselect("Response sets", set_names, default=set_names[:2], key="ev.judge.sets")
+    chosen = st.multiselect("Response sets", set_names, default=set_names[:2], key=f"ev.judge.sets.{run.id}")
     if chosen:
-        reference = st.selectbox("Reference", chosen, key="ev.judge.ref")
+        reference = st.selectbox("Reference", chosen, key=f"ev.judge.ref.{run.id}")
         pairwise = st.radio("Mode", ["alone", "pairwise"], horizontal=True, key="ev.judge.mode") == "pairwise"
         default = J.PAIR_TEMPLATE if pairwise else J.SINGLE_TEMPLATE
         template = st.text_area("Judge prompt", default, height=320, key=f"ev.judge.template.{pairwise}",
@@ -170,26 +171,42 @@ with judge_tab:
         judge_cfg = lm_form("ev.judge.lm")
         others = [c for c in chosen if c != reference]
         if st.button("Run the judge", key="ev.judge.run", disabled=pairwise and not others):
+            reports = []
             try:
                 lm = build_lm(judge_cfg)
                 if pairwise:
                     for other in others:
-                        J.judge_pairs(store, run, lm, reference, other, template=template,
-                                      on_progress=progress_bar(f"{reference} vs {other}"))
+                        reports.append(J.judge_pairs(store, run, lm, reference, other, template=template,
+                                                     on_progress=progress_bar(f"{reference} vs {other}")))
                 else:
-                    J.judge_single(store, run, lm, chosen, template=template, on_progress=progress_bar("Judging"))
+                    reports.append(J.judge_single(store, run, lm, chosen, template=template,
+                                                  on_progress=progress_bar("Judging")))
             except (ValueError, LMError, StoreError) as e:
                 st.error(md(str(e)))
-        used = judges(store, [s.id for s in sets if s.name in chosen])
-        if used and others:
+            if reports:
+                judged, bad = sum(r.judged for r in reports), sum(r.unreadable for r in reports)
+                skipped = sum(r.skipped for r in reports)
+                said = f"{judged:,} judged, {bad:,} unreadable" + (f", {skipped:,} judged before" if skipped else "")
+                if judged and bad == judged:
+                    st.warning(f"{said}: no answer of the judge held a score from 1 to 10. Check the prompt, "
+                               "or use a stronger judge model.", icon="⚠️")
+                else:
+                    st.success(said + ".")
+        used = judges(store, [s.id for s in sets if s.name in chosen], paired=pairwise)
+        if used:
             names = sorted({j for j, _, _ in used})
             judge_name = st.selectbox("Scores of judge", names, key="ev.judge.which")
+            # every chosen set's own scores (and unreadable answers), also when there is only one set
+            st.dataframe(judge_table(store, {s.name: s.id for s in sets if s.name in chosen}, judge=judge_name,
+                                     template=J.template_id(template), paired=pairwise), hide_index=True)
+        if used and others:
             scores = J.relative_scores(store, run, reference, others, judge=judge_name, paired=pairwise,
                                        template=template)
             if any(s.n for s in scores):
                 st.plotly_chart(figures.relative_figure(scores, reference, judge_name), key="ev.judge.chart")
             st.dataframe(pd.DataFrame([{"set": s.name, "n": s.n, "total": s.total, "reference total": s.reference_total,
-                                        "relative %": round(100 * s.ratio, 1)} for s in scores]), hide_index=True)
+                                        "relative %": None if s.ratio is None else round(100 * s.ratio, 1)}
+                                       for s in scores]), hide_index=True)
 
 # ------------------------------------------------------------------ ROUGE-L
 with rouge_tab:
@@ -199,8 +216,8 @@ with rouge_tab:
     if scored:
         rows = rouge_table(str(store.path), run.id, tuple(scored), stem,
                            tuple(len(answered_instance_ids(store, s.id)) for s in sets))
-        st.dataframe(pd.DataFrame([{"model": r.name, "ROUGE-L": round(100 * r.mean, 1), "records": r.count}
-                                   for r in rows]), hide_index=True)
+        st.dataframe(pd.DataFrame([{"model": r.name, "ROUGE-L": None if r.mean is None else round(100 * r.mean, 1),
+                                    "records": r.count, "tokenizer": r.tokenizer} for r in rows]), hide_index=True)
     else:
         st.info("No response sets yet: import predictions or generate responses on the next tab.")
 
@@ -219,12 +236,14 @@ with import_tab:
             st.error(md(str(e)))
     st.divider()
     st.markdown("**Predictions** (instruction, input, response, target per line) → response sets of this run.")
-    files = st.file_uploader("Prediction files", type=["jsonl"], accept_multiple_files=True, key="ev.pred.files")
+    files = st.file_uploader("Prediction files", type=["jsonl", "json"], accept_multiple_files=True, key="ev.pred.files")
+    replace = st.checkbox("Replace earlier imports of the same name (drops their judge scores and ratings)",
+                          key="ev.pred.replace")
     if st.button("Import predictions", key="ev.pred.go", disabled=not files):
         for f in files:
             try:
                 rep = import_prediction_records(store, run, parse_predictions(f.getvalue(), f.name),
-                                                model_name(f.name), f.name)
+                                                model_name(f.name), f.name, replace=replace)
                 st.success(f"{f.name}: {rep.matched:,} responses as set {rep.set.name!r}"
                            + (f" ({rep.unmatched} matched no instance)" if rep.unmatched else ""))
             except (PredictionFileError, StoreError) as e:

@@ -10,10 +10,10 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from pages.common import current_run, data_version, ensure_router, md, open_store, verdict_label
-from selfinstruct.config import RunConfig
+from pages.common import current_run, data_version, ensure_router, keep_widgets, kept_widgets, md, open_store, verdict_label
+from selfinstruct.config import FilterConfig, RunConfig
 from selfinstruct.views import WhatIf
-from selfinstruct.views import MIN_THRESHOLD, save_view
+from selfinstruct.views import MIN_THRESHOLD, save_view, view_settings
 
 ensure_router()
 st.title("🎚️ Filters")
@@ -31,32 +31,76 @@ def what_if(path: str, run_id: int, tokenizer: str, version: tuple) -> WhatIf:
     return WhatIf(store, store.run(run_id), tokenizer)
 
 
-def lines(label: str, values: list[str], key: str, help: str) -> list[str]:
-    text = st.text_area(label, "\n".join(values), key=key, help=help, height=140)
+def lines(label: str, key: str, help: str) -> list[str]:
+    text = st.text_area(label, key=key, help=help, height=140)
     return [w.strip() for w in text.splitlines() if w.strip()]
 
 
+TOGGLES = {
+    "drop_punctuation_start": "Drop if it starts with punctuation",
+    "drop_non_ascii_start": "Drop if it starts with a non-ASCII character",
+    "drop_duplicates": "Drop exact duplicates",
+    "drop_empty_output": "Instances: drop empty outputs",
+    "drop_output_equals_input": "Instances: drop output = input",
+    "drop_conflicting_outputs": "Instances: drop conflicting outputs",
+    "drop_colon_ending": "Instances: drop text ending with ':'",
+}
+
+
+def widget_values(f: FilterConfig) -> dict[str, object]:
+    """The sidebar widgets' values (by key suffix) that show filter setting ``f``."""
+    return {
+        ".rouge": min(1.0, max(MIN_THRESHOLD, float(f.rouge_threshold))),
+        ".words": (min(f.min_words, 300), min(max(f.max_words, f.min_words), 300)),
+        ".maxinst": min(max(f.max_instances, 1), 20),
+        **{f".{name}": bool(getattr(f, name)) for name in TOGGLES},
+        ".black": "\n".join(f.blacklist), ".prefix": "\n".join(f.forbidden_prefixes),
+    }
+
+
+def load_view() -> None:
+    """Put a saved view's settings back into the widgets (a callback: it runs before they are drawn)."""
+    name = st.session_state.get(f"{k}.load")
+    if not name:
+        return
+    try:
+        for suffix, value in widget_values(view_settings(store, run, name)).items():
+            st.session_state[k + suffix] = value
+        st.session_state[f"{k}.name"] = name
+        st.session_state[f"{k}.note"] = f"Loaded view {name!r}."
+    except ValueError as e:
+        st.session_state[f"{k}.note"] = f"Cannot load view {name!r}: {e}"
+
+
+def reset() -> None:
+    for suffix, value in widget_values(base).items():
+        st.session_state[k + suffix] = value
+
+
 k = f"flt{run.id}"
+defaults = widget_values(base) | {".name": "filtered"}
+kept_widgets(k, defaults)  # this run's settings survive a visit to another page
 with st.sidebar:
     st.markdown("### Filter settings")
-    rouge = st.slider("ROUGE-L threshold", MIN_THRESHOLD, 1.0, max(MIN_THRESHOLD, base.rouge_threshold), 0.01,
-                      key=f"{k}.rouge", help="Drop a candidate more similar than this to an instruction kept before it.")
-    words = st.slider("Instruction length (words)", 0, 300, (base.min_words, min(base.max_words, 300)),
-                      key=f"{k}.words", help="Drop instructions shorter or longer than this.")
-    max_inst = st.slider("Max instances per instruction", 1, 20, base.max_instances, key=f"{k}.maxinst")
-    tog = {
-        "drop_punctuation_start": "Drop if it starts with punctuation",
-        "drop_non_ascii_start": "Drop if it starts with a non-ASCII character",
-        "drop_duplicates": "Drop exact duplicates",
-        "drop_empty_output": "Instances: drop empty outputs",
-        "drop_output_equals_input": "Instances: drop output = input",
-        "drop_conflicting_outputs": "Instances: drop conflicting outputs",
-        "drop_colon_ending": "Instances: drop text ending with ':'",
-    }
-    flags = {name: st.toggle(label, getattr(base, name), key=f"{k}.{name}") for name, label in tog.items()}
-    blacklist = lines("Blacklist words", base.blacklist, f"{k}.black", "One word or phrase per line.")
-    prefixes = lines("Forbidden prefixes", base.forbidden_prefixes, f"{k}.prefix", "One prefix per line.")
+    views = store.views(run.id)
+    if views:
+        c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
+        c1.selectbox("Saved view", views, key=f"{k}.load")
+        c2.button("Load view", key=f"{k}.loadbtn", on_click=load_view, width="stretch",
+                  help="Put the view's settings back into the widgets below.")
+        if note := st.session_state.pop(f"{k}.note", None):
+            st.caption(md(note))
+    rouge = st.slider("ROUGE-L threshold", MIN_THRESHOLD, 1.0, step=0.01, key=f"{k}.rouge",
+                      help="Drop a candidate more similar than this to an instruction kept before it.")
+    words = st.slider("Instruction length (words)", 0, 300, key=f"{k}.words",
+                      help="Drop instructions shorter or longer than this.")
+    max_inst = st.slider("Max instances per instruction", 1, 20, key=f"{k}.maxinst")
+    flags = {name: st.toggle(label, key=f"{k}.{name}") for name, label in TOGGLES.items()}
+    blacklist = lines("Blacklist words", f"{k}.black", "One word or phrase per line.")
+    prefixes = lines("Forbidden prefixes", f"{k}.prefix", "One prefix per line.")
+    st.button("Reset to the run's settings", key=f"{k}.reset", width="stretch", on_click=reset)
 
+keep_widgets(k, defaults)
 settings = replace(base, rouge_threshold=float(rouge), min_words=words[0], max_words=words[1],
                    max_instances=max_inst, blacklist=blacklist, forbidden_prefixes=prefixes, **flags)
 result = what_if(str(store.path), run.id, settings.tokenizer, data_version(store, run)).replay(settings)
@@ -91,14 +135,21 @@ with right:
     )
 
 with st.container(border=True):
-    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-    name = c1.text_input("View name", value="filtered", key=f"{k}.name",
+    c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
+    name = c1.text_input("View name", key=f"{k}.name",
                          help="Analysis and Export can use the data set this view keeps.")
+    exists = name.strip() in views
+    replace_ok = c3.checkbox("Replace it", key=f"{k}.replace", disabled=not exists,
+                             help="A view of this name exists: tick to overwrite it with these settings.")
     if c2.button("Apply: save view", type="primary", icon="💾", width="stretch"):
-        try:
-            save_view(store, run, name, settings)
-            st.success(md(f"Saved view {name.strip()!r}: {result.kept:,} instructions kept."))
-        except ValueError as e:
-            st.error(md(str(e)))
-    views = store.views(run.id)
+        if exists and not replace_ok:
+            st.warning(md(f"A view named {name.strip()!r} exists already: ") +
+                       "tick **Replace it** to overwrite it, or give another name. Nothing was saved.", icon="⚠️")
+        else:
+            try:
+                save_view(store, run, name, settings)
+                st.success(md(f"Saved view {name.strip()!r}: {result.kept:,} instructions kept."))
+                views = store.views(run.id)
+            except ValueError as e:
+                st.error(md(str(e)))
     st.caption("Saved views: " + (md(", ".join(views)) if views else "none yet"))

@@ -11,6 +11,7 @@ import plotly.express as px
 import streamlit as st
 
 from pages.common import (
+    compact,
     current_run,
     data_version,
     ensure_router,
@@ -94,10 +95,11 @@ def live() -> None:
     m[1].metric("Iterations", counts["iterations"])
     m[2].metric("Kept", f"{counts['kept']:,} / {cfg.target:,}")
     m[3].metric("Generated", f"{counts['generated']:,}")
-    m[4].metric("Tokens", f"{usage['tokens_in'] + usage['tokens_out']:,}")
+    m[4].metric("Tokens", compact(usage["tokens_in"] + usage["tokens_out"]),
+                help=f"{usage['tokens_in']:,} prompt + {usage['tokens_out']:,} completion tokens")
     rate = snap.stream_rate if snap and snap.active else (usage["tokens_out"] / usage["lm_seconds"]
                                                           if usage["lm_seconds"] else 0.0)
-    m[5].metric("Rate", f"{rate:,.0f} tok/s" if rate >= 100 else f"{rate:.1f} tok/s")
+    m[5].metric("Tokens/s", compact(rate), help=f"Rate: {rate:,.1f} completion tokens per second")
     m[6].metric("Cost", f"${estimate_cost(usage, cfg):.4f}")
     st.progress(min(1.0, counts["kept"] / cfg.target) if cfg.target else 0.0,
                 text=f"{counts['kept']} of {cfg.target} instructions kept")

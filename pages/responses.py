@@ -46,8 +46,9 @@ st.caption(f"Run **{md(run.name)}** · {run.kind} · language {md(run.language)}
 
 
 @st.cache_resource(show_spinner=False)
-def jobs() -> dict[tuple[str, int], BackgroundJob]:
-    """Answer/translate jobs of this server, one per (workspace, run)."""
+def jobs() -> dict[tuple[str, int, str], BackgroundJob]:
+    """Answer/translate jobs of this server, one per (workspace, run, kind): a translate job
+    never hides the answer job's progress."""
     return {}
 
 
@@ -66,8 +67,8 @@ def scope(prefix: str) -> tuple[str | None, bool, int | None]:
     return view, seeds, limit or None
 
 
-def start(label: str, cfg: LMConfig, work) -> None:
-    key = (workspace_path(), run.id)
+def start(kind: str, label: str, cfg: LMConfig, work) -> None:
+    key = (workspace_path(), run.id, kind)
     try:
         lm = registry().lm(cfg, api_key=st.session_state.get("api_key") if cfg.backend == "openai" else None)
     except (ValueError, LMError) as e:
@@ -78,8 +79,44 @@ def start(label: str, cfg: LMConfig, work) -> None:
                                                                             should_stop)).start()
 
 
-job = jobs().get((workspace_path(), run.id))
-busy = bool(job and job.running)
+KINDS = ("answer", "translate")
+busy = {kind: bool((j := jobs().get((workspace_path(), run.id, kind))) and j.running) for kind in KINDS}
+
+
+@st.fragment(run_every=POLL_S if any(busy.values()) else None)
+def progress_panel(kind: str) -> None:
+    """The progress of this run's ``kind`` job, shown in that job's own tab."""
+    j = jobs().get((workspace_path(), run.id, kind))
+    if j is None:
+        return
+    if busy[kind] and not j.running:
+        st.rerun()  # finished: redraw the page (sets, buttons)
+    p = j.progress
+    st.subheader(f"Job: {j.label}" + (" · running" if j.running else ""))
+    st.progress(p.done / p.total if p.total else 0.0, text=f"{p.done:,} of {p.total:,} done")
+    m = st.columns(5)
+    m[0].metric("LM calls", f"{p.calls:,}")
+    m[1].metric("From cache", f"{p.cached:,}")
+    m[2].metric("Tokens", f"{p.tokens_in + p.tokens_out:,}")
+    m[3].metric("Cost", f"${p.cost:.4f}")
+    m[4].metric("Errors", f"{p.errors:,}")
+    if j.running:
+        if st.button("Stop after this batch", icon="⏹️", key=f"job.stop.{kind}"):
+            j.stop()
+    elif j.failure:
+        st.error(md(j.failure), icon="🚨")
+    elif j.result is not None:
+        r = j.result
+        if r.error:
+            st.error(md(f"{r.error}. What was done is saved: start the same job again to resume."), icon="🚨")
+        elif r.stopped == "budget":
+            st.warning("Stopped: the budget is spent. Raise it and start again to go on.", icon="💰")
+        elif r.stopped:
+            st.info("Stopped. Start the same job again to resume.", icon="⏸️")
+        else:
+            st.success("Finished.", icon="✅")
+
+
 answer_tab, translate_tab, compare_tab = st.tabs(["Answer", "Translate", "Compare"])
 
 with answer_tab:
@@ -104,12 +141,14 @@ with answer_tab:
     todo = [it for it in items if it.instance_id not in done]
     est = estimate([answer_request(it.instruction, it.input, settings) for it in todo], [it.reference for it in todo], cfg)
     st.caption(f"{len(items):,} instances, {len(items) - len(todo):,} already answered · estimate: {md(est.describe())}")
-    if st.button("Start answering", icon="▶️", type="primary", disabled=busy or not todo or not name, key="ans.go"):
+    if st.button("Start answering", icon="▶️", type="primary", disabled=busy["answer"] or not todo or not name,
+                 key="ans.go"):
         budget = max_cost or None
-        start(f"answer → {name}", cfg, lambda s, lm, p, stop: answer_set(
+        start("answer", f"answer → {name}", cfg, lambda s, lm, p, stop: answer_set(
             s, run, lm, cfg, name=name, settings=settings, items=items, max_cost=budget, on_progress=p,
             should_stop=stop))
         st.rerun()
+    progress_panel("answer")
 
 with translate_tab:
     st.markdown("Translate this run's kept instructions and inputs (optionally outputs) into a new run of kind "
@@ -133,49 +172,15 @@ with translate_tab:
     est_t = estimate([translate_request(t, lang or "?", "English", settings_t) for t in texts], texts, cfg_t)
     st.caption(f"{len(records):,} records into {md(lang or '?')} as run `{run.name}-{code}` · "
                f"estimate (before resuming): {md(est_t.describe())}")
-    if st.button("Start translating", icon="▶️", type="primary", disabled=busy or not records or not code,
+    if st.button("Start translating", icon="▶️", type="primary", disabled=busy["translate"] or not records or not code,
                  key="tr.go"):
         budget_t = max_cost_t or None
-        start(f"translate → {code}", cfg_t, lambda s, lm, p, stop: translate_run(
+        start("translate", f"translate → {code}", cfg_t, lambda s, lm, p, stop: translate_run(
             s, run, lm, cfg_t, to=to, settings=settings_t, view=view_t, include_seeds=seeds_t, records=records,
             max_cost=budget_t, on_progress=p, should_stop=stop))
         st.rerun()
+    progress_panel("translate")
 
-
-@st.fragment(run_every=POLL_S if busy else None)
-def progress_panel() -> None:
-    j = jobs().get((workspace_path(), run.id))
-    if j is None:
-        return
-    if busy and not j.running:
-        st.rerun()  # finished: redraw the page (sets, buttons)
-    p = j.progress
-    st.subheader(f"Job: {j.label}" + (" · running" if j.running else ""))
-    st.progress(p.done / p.total if p.total else 0.0, text=f"{p.done:,} of {p.total:,} done")
-    m = st.columns(5)
-    m[0].metric("LM calls", f"{p.calls:,}")
-    m[1].metric("From cache", f"{p.cached:,}")
-    m[2].metric("Tokens", f"{p.tokens_in + p.tokens_out:,}")
-    m[3].metric("Cost", f"${p.cost:.4f}")
-    m[4].metric("Errors", f"{p.errors:,}")
-    if j.running:
-        if st.button("Stop after this batch", icon="⏹️", key="job.stop"):
-            j.stop()
-    elif j.failure:
-        st.error(md(j.failure), icon="🚨")
-    elif j.result is not None:
-        r = j.result
-        if r.error:
-            st.error(md(f"{r.error}. What was done is saved: start the same job again to resume."), icon="🚨")
-        elif r.stopped == "budget":
-            st.warning("Stopped: the budget is spent. Raise it and start again to go on.", icon="💰")
-        elif r.stopped:
-            st.info("Stopped. Start the same job again to resume.", icon="⏸️")
-        else:
-            st.success("Finished.", icon="✅")
-
-
-progress_panel()
 
 
 @st.cache_data(show_spinner="Comparing…", max_entries=8)
@@ -199,8 +204,11 @@ with compare_tab:
             cmp = comparison(str(store.path), run.id, tuple(picked), data_version(store, run) + counts)
             st.caption(f"{cmp['n']:,} instances answered by every chosen set · lengths in {cmp['unit']} · "
                        f"ROUGE-L tokenizer: {cmp['tokenizer']} · {md(cmp['verb_noun_note'])}")
-            for key, fig in compare.comparison_figures(cmp).items():
+            figs = compare.comparison_figures(cmp)
+            for key, fig in figs.items():
                 st.plotly_chart(fig, key=f"cmp.{key}")
+            if cmp["verb_noun"] is not None and "verb_noun_pairs" not in figs:
+                st.info("No verb–noun pair was found in these outputs, so there is no verb–noun chart.", icon="ℹ️")
             ids, texts = compare.aligned_outputs(store, run, picked)
             if ids:
                 by_id = {i.id: i for i in store.instances(run_id=run.id)}

@@ -9,7 +9,20 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from pages.common import default_seeds, default_workspace, ensure_router, fake_allowed, md, open_store, workspace_path
+from pages.common import (
+    DEMO_SHIPPED,
+    default_seeds,
+    default_workspace,
+    ensure_router,
+    fake_allowed,
+    is_demo_copy,
+    md,
+    open_store,
+    plural,
+    ROOT,
+    workspace_path,
+    writable_workspace,
+)
 from selfinstruct.config import RunConfig
 from selfinstruct.tables import run_summary
 from selfinstruct.pipeline import PipelineError, start_run
@@ -123,18 +136,41 @@ def key_box() -> None:
             st.rerun()
 
 
+@st.cache_data(show_spinner=False, max_entries=256)
+def summary(path: str, run_id: int, version: str) -> dict[str, Any]:
+    """One row of the runs table, read again only when the run's ``version`` changes."""
+    s = open_store(path)
+    return run_summary(s, s.run(run_id))
+
+
 def runs_table(store) -> None:
     runs = store.runs()
     if not runs:
         st.info("This workspace holds no run yet: create one below.", icon="ℹ️")
         return
-    frame = pd.DataFrame([run_summary(store, r) for r in runs])
+    rows = [summary(str(store.path), r.id, repr((r.updated_at, r.state, r.status, store.counts(r.id),
+                                                  store.usage(r.id)))) for r in runs]
+    num = st.column_config.NumberColumn
     st.dataframe(
-        frame, hide_index=True, width="stretch",
+        pd.DataFrame(rows), hide_index=True, width="stretch",
         column_config={
-            "cost_usd": st.column_config.NumberColumn("cost ($)", format="%.4f"),
-            "tokens": st.column_config.NumberColumn("tokens", format="%d"),
-            "status": st.column_config.TextColumn("status", width="large"),
+            "id": num("id", width=40),
+            "name": st.column_config.TextColumn("name", width=130),
+            "kind": st.column_config.TextColumn("kind", width=80),
+            "state": st.column_config.TextColumn("state", width=70),
+            "language": st.column_config.TextColumn("lang", width=45, help="Language of the run's text"),
+            "seeds": num("seeds", width=55, help="Seed tasks (generation runs)"),
+            "generated": num("generated", width=75, help="Machine candidates (generation runs)"),
+            "kept": num("kept", width=55, help="Generation: machine instructions kept. "
+                                               "Import and translation: tasks."),
+            "target": num("target", width=55),
+            "model": st.column_config.TextColumn("model", width=70, help="LM backend of the run"),
+            "iterations": num("iter.", width=45, help="Completed iterations"),
+            "instances": num("instances", width=70, help="Kept instances of the kept instructions (tasks)"),
+            "tokens": num("tokens", format="compact", width=65, help="Prompt + completion tokens of every LM call"),
+            "calls": None,
+            "cost_usd": num("cost $", format="%.4f", width=65),
+            "status": st.column_config.TextColumn("status", width="medium"),
         },
     )
 
@@ -146,7 +182,7 @@ def new_run(store) -> None:
         c1, c2 = st.columns([2, 3])
         name = c1.text_input("Run name", value=f"run-{len(store.runs()) + 1}", key="new.name")
         if seeds:
-            c2.info(f"Seeds: the {len(seeds)} tasks prepared on the **Seeds** page.", icon="🌱")
+            c2.info(f"Seeds: the {plural(len(seeds), 'task')} prepared on the **Seeds** page.", icon="🌱")
         else:
             c2.info("Seeds: our own `seeds/seed_tasks.jsonl` (edit them on the **Seeds** page).", icon="🌱")
         cfg = RunConfig()
@@ -185,10 +221,27 @@ def workspace_box() -> None:
                          help=f"A SQLite file holding runs, LM calls and decisions. Default {default_workspace()} "
                               "(or $SELFINSTRUCT_WORKSPACE); a new path creates a new workspace.")
     if c2.button("Open", width="stretch") and path != workspace_path():
-        if open_store(str(Path(path).expanduser())) is not None:
-            st.session_state["workspace"] = str(Path(path).expanduser())
+        try:
+            path = writable_workspace(path)  # the shipped demo recording opens as a private copy
+        except OSError as e:
+            st.error(md(f"Cannot copy the demo recording: {e}"))
+            return
+        if path != workspace_path() and open_store(path) is not None:
+            st.session_state["workspace"] = path
             st.session_state.pop("run_id", None)
             st.rerun()
+    if is_demo_copy(workspace_path()):
+        st.info(f"{md(_short(DEMO_SHIPPED))} is the shipped demo recording, so this is a private copy of it, "
+                f"{md(_short(Path(workspace_path())))}: what you do here changes only the copy, and the "
+                "shipped file is never written.", icon="📋")
+
+
+def _short(path: Path) -> str:
+    """``path`` relative to the project when it lies inside it."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 ensure_router()

@@ -7,7 +7,7 @@ import json
 
 import streamlit as st
 
-from pages.common import default_seeds, ensure_router, md, OFFICIAL_SEEDS, OWN_SEEDS
+from pages.common import default_seeds, ensure_router, follow_selection, md, OFFICIAL_SEEDS, OWN_SEEDS
 from selfinstruct.records import Instance, Task
 from selfinstruct.seeds import SeedFileError, load_tasks, parse_tasks, task_to_json
 
@@ -18,24 +18,27 @@ st.caption("The seed tasks prepared here are stored in a run when you create it 
 if "seed_draft" not in st.session_state:
     st.session_state["seed_draft"] = list(default_seeds())
     st.session_state["seed_source"] = str(OWN_SEEDS.relative_to(OWN_SEEDS.parent.parent))
+    st.session_state["seed_source_short"] = "our file"
 draft: list[Task] = st.session_state["seed_draft"]
 
 
-def replace_draft(tasks: list[Task], source: str) -> None:
+def replace_draft(tasks: list[Task], source: str, short: str) -> None:
+    """Use ``tasks``; ``source`` says where they came from, ``short`` in a few characters."""
     st.session_state["seed_draft"] = tasks
     st.session_state["seed_source"] = source
+    st.session_state["seed_source_short"] = short
     st.session_state.pop("seed_pick", None)
 
 
 with st.container(border=True):
     c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="bottom")
     if c1.button("Our seed file", icon="🌱", help=f"{OWN_SEEDS}", width="stretch"):
-        replace_draft(list(default_seeds()), "seeds/seed_tasks.jsonl")
+        replace_draft(list(default_seeds()), "seeds/seed_tasks.jsonl", "our file")
         st.rerun()
     if c2.button("Official 175 seeds", icon="📄", disabled=not OFFICIAL_SEEDS.exists(), width="stretch",
                  help=str(OFFICIAL_SEEDS) if OFFICIAL_SEEDS.exists() else f"not found: {OFFICIAL_SEEDS}"):
         try:
-            replace_draft(load_tasks(OFFICIAL_SEEDS), "official Self-Instruct seeds")
+            replace_draft(load_tasks(OFFICIAL_SEEDS), "the official Self-Instruct seeds", "official")
             st.rerun()
         except SeedFileError as e:
             st.error(md(str(e)))
@@ -43,7 +46,7 @@ with st.container(border=True):
     if upload is not None and st.session_state.get("seed_upload_id") != upload.file_id:
         st.session_state["seed_upload_id"] = upload.file_id
         try:
-            replace_draft(parse_tasks(upload.getvalue(), upload.name), f"upload {upload.name}")
+            replace_draft(parse_tasks(upload.getvalue(), upload.name), f"uploaded file {upload.name}", "upload")
             st.rerun()
         except SeedFileError as e:
             st.session_state["seed_upload_error"] = str(e)
@@ -54,19 +57,23 @@ m1, m2, m3, m4 = st.columns(4)
 m1.metric("Seed tasks", len(draft))
 m2.metric("Classification", sum(t.is_classification is True for t in draft))
 m3.metric("Instances", sum(len(t.instances) for t in draft))
-m4.metric("Source", st.session_state.get("seed_source", ""))
+m4.metric("Source", st.session_state.get("seed_source_short", ""), help=md(st.session_state.get("seed_source", "")))
 
 query = st.text_input("Search", placeholder="words in the instruction or name", key="seed_query")
 shown = [i for i, t in enumerate(draft) if query.lower() in (t.instruction + " " + t.name).lower()]
+# The selection is a task id, not a row number: it follows its task when the search changes the rows,
+# and is gone once the task is filtered out.
+shown_ids = [draft[i].id for i in shown]
+follow_selection("seed_table", "seed_pick", shown_ids)
 table = st.dataframe(
-    {"id": [draft[i].id for i in shown], "name": [draft[i].name for i in shown],
+    {"id": shown_ids, "name": [draft[i].name for i in shown],
      "instruction": [draft[i].instruction for i in shown],
      "classification": [bool(draft[i].is_classification) for i in shown],
      "instances": [len(draft[i].instances) for i in shown]},
     hide_index=True, width="stretch", height=320, on_select="rerun", selection_mode="single-row", key="seed_table",
 )
-rows = table.selection.rows
-picked = shown[rows[0]] if rows and rows[0] < len(shown) else None
+pick_id = follow_selection("seed_table", "seed_pick", shown_ids, table.selection.rows)
+picked = next((i for i in shown if draft[i].id == pick_id), None)
 
 
 def editor(task: Task, index: int | None) -> None:
@@ -103,6 +110,7 @@ def editor(task: Task, index: int | None) -> None:
             draft.append(new)
         else:
             draft[index] = new
+            st.session_state["seed_pick"] = new.id  # the selection follows an edited id
         st.rerun()
 
 
@@ -111,9 +119,11 @@ with tab_edit:
     if picked is None:
         st.caption("Select a row above to edit or delete it.")
     else:
+        st.caption(md(f"Task {draft[picked].id}" + (f" · {draft[picked].name}" if draft[picked].name else "")))
         editor(draft[picked], picked)
         if st.button("Delete this task", icon="🗑️"):
             del draft[picked]
+            st.session_state.pop("seed_pick", None)
             st.rerun()
 with tab_add:
     editor(Task(id=f"seed_task_{len(draft)}", instruction="", instances=()), None)

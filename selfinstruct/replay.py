@@ -130,7 +130,8 @@ def reveal(view: IterationView, chars: int) -> tuple[IterationView, bool]:
         whole = len(shown) == len(s.completion)
         if whole:
             complete.add(s.slot)
-        slots.append(replace(s, completion=shown, done=whole))
+        # a slot still streaming has no token count yet: it is known once the call is whole
+        slots.append(replace(s, completion=shown, done=whole, tokens_out=s.tokens_out if whole else 0))
         if not whole:
             left = 0
     finished = len(complete) == len(view.slots)
@@ -179,3 +180,19 @@ def prepare_copy(src: str | Path, dst: str | Path) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return dst
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name one existing file (links and relative parts followed)."""
+    try:
+        return Path(a).expanduser().exists() and Path(b).exists() and os.path.samefile(Path(a).expanduser(), b)
+    except OSError:
+        return False
+
+
+def private_workspace(path: str | Path, shipped: str | Path, copy: str | Path) -> Path:
+    """The file to open for workspace ``path``: a private copy (``prepare_copy``) when
+    ``path`` is the ``shipped`` recording, which must never be written; else ``path``."""
+    if same_file(path, shipped):
+        return prepare_copy(shipped, copy)
+    return Path(path).expanduser()

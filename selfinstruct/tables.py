@@ -1,5 +1,6 @@
 """Tables of a run for people: the Runs page's summary, the Data page's instruction and
-instance tables, and per-iteration progress for the Generate page's charts.
+instance tables, per-iteration progress for the Generate page's charts, and the Evaluate
+page's judge scores per response set.
 
 Built from the store in one read each, as pandas frames the pages show as they are.
 """
@@ -14,6 +15,7 @@ import pandas as pd
 from .config import RunConfig
 from .pipeline import estimate_cost
 from .store import InstructionRow, RunInfo, Store
+from .store.evals import judgments
 
 
 def progress(rows: list[InstructionRow]) -> pd.DataFrame:
@@ -33,22 +35,33 @@ def progress(rows: list[InstructionRow]) -> pd.DataFrame:
 
 
 def run_summary(store: Store, run: RunInfo) -> dict[str, Any]:
-    """One line of the runs table: size, cost and state."""
-    counts = store.counts(run.id)
+    """One line of the runs table: size, cost and state, counted the way the run's kind means.
+
+    A generation run counts its seeds, its machine candidates and what it kept of them; an
+    import or translation run has neither seeds nor candidates, so ``kept`` and ``instances``
+    count its tasks and their instances (columns that do not apply are None, not 0).
+    """
     usage = store.usage(run.id)
     try:
         cost = estimate_cost(usage, RunConfig.from_dict(run.config))
-    except ValueError:
+    except (ValueError, TypeError, KeyError):
         cost = 0.0
-    target = run.config.get("target") if run.kind == "generate" else None
-    return {
-        "id": run.id, "name": run.name, "kind": run.kind, "state": run.state, "status": run.status,
-        "model": run.config.get("lm", {}).get("backend", ""), "seeds": counts["seeds"],
-        "generated": counts["generated"], "kept": counts["kept"], "target": target,
-        "iterations": counts["iterations"], "instances": counts["instances_kept"],
-        "imported": counts.get("import", 0), "tokens": usage["tokens_in"] + usage["tokens_out"],
-        "calls": usage["calls"], "cost_usd": cost,
-    }
+    row: dict[str, Any] = {"id": run.id, "name": run.name, "kind": run.kind, "state": run.state,
+                           "language": run.language, "seeds": None, "generated": None, "kept": None,
+                           "target": None, "iterations": None, "instances": None}
+    if run.kind == "generate":
+        counts = store.counts(run.id)
+        row |= {"seeds": counts["seeds"], "generated": counts["generated"], "kept": counts["kept"],
+                "target": run.config.get("target"), "iterations": counts["iterations"],
+                "instances": counts["instances_kept"]}
+    else:
+        kept = {r.id for r in store.instructions(run.id, verdict="keep")}
+        row |= {"kept": len(kept), "instances": sum(i.instruction_id in kept and i.verdict == "keep"
+                                                    for i in store.instances(run_id=run.id))}
+    lm = run.config.get("lm")
+    return row | {"model": lm.get("backend", "") if isinstance(lm, dict) else "",
+                  "tokens": usage["tokens_in"] + usage["tokens_out"], "calls": usage["calls"], "cost_usd": cost,
+                  "status": run.status}
 
 
 def instruction_table(store: Store, run_id: int) -> pd.DataFrame:
@@ -82,3 +95,28 @@ def instances_table(store: Store, instruction_id: int) -> pd.DataFrame:
         "verdict": [i.verdict for i in rows], "reason": [i.reason or "" for i in rows],
         "detail": [i.detail for i in rows],
     })
+
+
+def judge_table(store: Store, set_ids: dict[str, int], *, judge: str, template: str | None,
+                paired: bool) -> pd.DataFrame:
+    """Per response set (name -> id): responses ``judge`` scored with ``template`` (an id;
+    None: any), how many of its answers held no readable score, and the mean readable score.
+
+    Only the latest judgment of each (instance, order) counts, as in ``judge.relative_scores``;
+    pairwise judgments count for both sets of the pair.
+    """
+    latest = {(j.instance_id, j.set_a, j.set_b): j
+              for j in judgments(store, list(set_ids.values()), judge=judge, template=template, paired=paired)}
+    rows = []
+    for name, sid in set_ids.items():
+        scores, unreadable = [], 0
+        for j in latest.values():
+            for side, score in ((j.set_a, j.score_a), (j.set_b, j.score_b)):
+                if side == sid:
+                    if score is None:
+                        unreadable += 1
+                    else:
+                        scores.append(score)
+        rows.append({"set": name, "judged": len(scores) + unreadable, "unreadable": unreadable,
+                     "mean score": round(sum(scores) / len(scores), 2) if scores else None})
+    return pd.DataFrame(rows, columns=["set", "judged", "unreadable", "mean score"])

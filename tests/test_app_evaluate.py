@@ -46,7 +46,7 @@ def open_page() -> AppTest:
 
 def test_review_answer_and_rating_are_saved(ws):
     at = open_page()
-    assert at.title[0].value == "Evaluate"
+    assert at.title[0].value == "⚖️ Evaluate"
     with Store(ws) as store:
         run = store.run("gen")
         first = review_sample(store, run)[0]
@@ -80,3 +80,33 @@ def test_judge_tab_runs_the_fake_judge(ws):
         from selfinstruct.store.responses import response_sets
 
         assert judges(store, [s.id for s in response_sets(store, run.id)])[0][:1] == ("fake",)
+
+
+def test_judging_one_set_alone_reports_unreadable_answers_and_shows_its_scores(ws):
+    at = open_page()
+    picker(at, "Response sets").set_value(["model-a"]).run()
+    at.radio(key="ev.judge.lm.backend").set_value("fake").run()
+    at.button(key="ev.judge.run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("5 judged, 5 unreadable" in w.value for w in at.warning)  # the fake judge gives no score
+    table = next(d.value for d in at.dataframe if "unreadable" in d.value.columns)
+    assert table.to_dict("records") == [{"set": "model-a", "judged": 5, "unreadable": 5, "mean score": None}]
+
+
+def test_set_pickers_follow_the_run_chosen_in_the_sidebar(ws):
+    with Store(ws) as store:
+        other = store.create_run("other", kind="generate")
+        store.add_tasks(other.id, [Task("o", "Other task.", (Instance("", "x"),))], origin="machine")
+        rs = create_response_set(store, other.id, "model-c", model="model-c")
+        save_responses(store, rs.id, [(i.id, "a response", None, None) for i in store.instances(run_id=other.id)])
+    at = open_page()
+    at.sidebar.selectbox(key="run_pick").set_value(1).run()  # "gen"
+    assert picker(at, "Response sets to rate").value == ["model-a", "model-b"]
+    at.sidebar.selectbox(key="run_pick").set_value(other.id).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert picker(at, "Response sets to rate").value == ["model-c"]
+    assert picker(at, "Response sets").value == ["model-c"]
+
+
+def picker(at: AppTest, label: str):
+    return next(m for m in at.multiselect if m.label == label)

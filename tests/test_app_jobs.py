@@ -239,3 +239,79 @@ def test_what_if_equals_views_replay(tmp_path, changes):
     what_if.replay(FilterConfig())  # a previous setting must not leak into the next answer
     settings = replace(FilterConfig(), **changes)
     assert asdict(what_if.replay(settings)) == asdict(replay(store, run, settings))
+
+
+def test_reveal_gives_no_token_count_before_a_slot_has_streamed(tmp_path):
+    store, rid = _stored_run(tmp_path, 1)
+    full = iteration_view(store, rid, 1)
+    assert all(s.tokens_out for s in full.slots)
+    empty, _ = reveal(full, 0)
+    assert all(s.tokens_out == 0 and not s.done for s in empty.slots)
+    whole, _ = reveal(full, total_chars(full))
+    assert [s.tokens_out for s in whole.slots] == [s.tokens_out for s in full.slots]
+
+
+def test_private_workspace_stands_in_for_the_shipped_file_only(tmp_path):
+    from selfinstruct.replay import private_workspace
+
+    store, _ = _stored_run(tmp_path, 1)
+    store.close()
+    shipped, copy = tmp_path / "w.sqlite", tmp_path / "copy.sqlite"
+    before = shipped.read_bytes()
+    assert private_workspace(shipped, shipped, copy) == copy and copy.read_bytes() == before
+    assert private_workspace(tmp_path / "." / "w.sqlite", shipped, copy) == copy  # another spelling
+    assert private_workspace(tmp_path / "other.sqlite", shipped, copy) == tmp_path / "other.sqlite"
+
+
+def test_run_summary_counts_import_and_translation_runs_by_their_kind(tmp_path):
+    from selfinstruct.records import Instance, Task
+
+    store, rid = _stored_run(tmp_path, 1)
+    tasks = [Task(f"t{i}", f"Task {i}.", tuple(Instance(f"i{k}", f"o{k}") for k in range(1 + i % 2)))
+             for i in range(44)]
+    imp = store.create_run("imp", kind="import", tasks=tasks, origin="import")
+    tr = store.create_run("r-zh", kind="translation", language="zh", source_run_id=rid, tasks=tasks[:10],
+                          origin="translation")
+    got = run_summary(store, imp)
+    assert (got["kept"], got["instances"], got["seeds"], got["generated"]) == (44, 66, None, None)
+    got = run_summary(store, tr)
+    assert (got["kept"], got["instances"], got["language"]) == (10, 15, "zh")
+
+
+def test_length_histograms_leave_out_empty_groups(tmp_path):
+    from selfinstruct import analysis, charts
+
+    store, rid = _stored_run(tmp_path, 1)
+    machine = store.tasks(rid, origin="machine")
+    fig = charts.length_histograms(analysis.lengths(machine), groups=("seed", "machine"))
+    assert {t.name for t in fig.data} == {"A · machine"}
+
+
+def test_comparison_draws_no_verb_noun_chart_without_pairs():
+    from selfinstruct import compare
+
+    cmp = {"lengths": {"a": [3, 4]}, "unit": "words", "summary": {"a": {"n": 2, "empty_or_refused": 0, "empty": 0,
+                                                                          "refused": 0}},
+           "rouge_vs_base": {}, "base": "original", "verb_noun": {"a": {"counts": {}}}}
+    assert "verb_noun_pairs" not in compare.comparison_figures(cmp)
+    cmp["verb_noun"] = {"a": {"counts": {"write poem": 2}}}
+    assert "verb_noun_pairs" in compare.comparison_figures(cmp)
+
+
+def test_judge_table_counts_unreadable_answers_per_set(tmp_path):
+    from selfinstruct.records import Instance, Task
+    from selfinstruct.store.evals import Judgment, save_judgments
+    from selfinstruct.store.responses import create_response_set, save_responses
+    from selfinstruct.tables import judge_table
+
+    store = Store(tmp_path / "w.sqlite")
+    run = store.create_run("g", tasks=[Task(f"m{i}", f"T {i}.", (Instance("", f"o{i}"),)) for i in range(3)],
+                           origin="machine")
+    rs = create_response_set(store, run.id, "a", model="a")
+    inst = store.instances(run_id=run.id)
+    save_responses(store, rs.id, [(i.id, "r", None, None) for i in inst])
+    save_judgments(store, [Judgment(inst[0].id, "j", "t", rs.id, 0, 8.0, None, None),
+                           Judgment(inst[1].id, "j", "t", rs.id, 0, None, None, None),
+                           Judgment(inst[2].id, "j", "t", rs.id, 0, 6.0, None, None)])
+    table = judge_table(store, {"a": rs.id}, judge="j", template="t", paired=False)
+    assert table.to_dict("records") == [{"set": "a", "judged": 3, "unreadable": 1, "mean score": 7.0}]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from selfinstruct.config import RunConfig
 from selfinstruct.lm.fake import FakeLM
 from selfinstruct.pipeline import Pipeline, start_run
+from selfinstruct.records import Instance, Task
 from selfinstruct.seeds import load_tasks
 from selfinstruct.store import Store
 
@@ -251,3 +254,256 @@ def test_md_escapes_every_markdown_construct():
     escaped = md(hostile)
     assert unescape(escaped) == hostile
     assert not re.search(r"(?<!\\)[\[\]()<>!`*#]", escaped)  # no special character is left bare
+
+
+# --------------------------------------------------------------------------- audit fixes
+
+DEMO = ROOT / "demo" / "demo.sqlite"
+PAGES = ["runs", "seeds", "generate", "filters", "analysis", "data", "responses", "evaluate", "export", "demo"]
+
+
+def imported_tasks(n: int, per: int = 2) -> list[Task]:
+    return [Task(f"t{i}", f"Imported task number {i} about rivers.",
+                 tuple(Instance(f"in {i}.{k}", f"out {i}.{k}") for k in range(per))) for i in range(n)]
+
+
+@pytest.fixture
+def import_only(tmp_path, monkeypatch) -> Path:
+    """A workspace whose only run is an import of 44 tasks with 110 instances."""
+    path = tmp_path / "imp.sqlite"
+    tasks = [replace(t, instances=t.instances + ((Instance("x", "y"),) if i < 22 else ()))
+             for i, t in enumerate(imported_tasks(44))]
+    with Store(path) as store:
+        store.create_run("imported", kind="import", config={"format": "alpaca"}, tasks=tasks, origin="import",
+                         state="done")
+    monkeypatch.setenv("SELFINSTRUCT_WORKSPACE", str(path))
+    monkeypatch.setenv("SELFINSTRUCT_ALLOW_FAKE", "1")
+    return path
+
+
+def test_the_shipped_demo_opens_as_a_private_copy_and_is_never_written(tmp_path, monkeypatch):
+    import pages.common as common
+
+    if not DEMO.exists():
+        pytest.skip("demo/demo.sqlite is not shipped in this checkout")
+    monkeypatch.setattr(common, "DEMO_WORKSPACE", tmp_path / "demo-workspace.sqlite", raising=False)
+    monkeypatch.setattr(common, "DEMO_REPLAY", tmp_path / "demo-replay.sqlite", raising=False)
+    monkeypatch.setenv("SELFINSTRUCT_WORKSPACE", str(DEMO))
+    before = hashlib.sha256(DEMO.read_bytes()).hexdigest()
+    for name in PAGES:
+        page(name)
+    assert hashlib.sha256(DEMO.read_bytes()).hexdigest() == before
+    assert not Path(f"{DEMO}-wal").exists() and not Path(f"{DEMO}-shm").exists()
+    at = page("runs")
+    assert any("private copy" in unescape(i.value) for i in at.info)
+    assert at.session_state["workspace"] == str(tmp_path / "demo-workspace.sqlite")
+
+
+def test_opening_the_shipped_demo_on_the_runs_page_opens_the_copy(ws, tmp_path, monkeypatch):
+    import pages.common as common
+
+    if not DEMO.exists():
+        pytest.skip("demo/demo.sqlite is not shipped in this checkout")
+    monkeypatch.setattr(common, "DEMO_WORKSPACE", tmp_path / "demo-workspace.sqlite", raising=False)
+    before = hashlib.sha256(DEMO.read_bytes()).hexdigest()
+    at = page("runs")
+    at.text_input[0].set_value(str(DEMO)).run()
+    button(at, "Open").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["workspace"] == str(tmp_path / "demo-workspace.sqlite")
+    assert list(at.dataframe[0].value["name"]) == ["demo"]
+    assert any("private copy" in unescape(i.value) for i in at.info)
+    at.switch_page("pages/generate.py").run()
+    at.switch_page("pages/analysis.py").run()
+    assert not at.exception
+    assert hashlib.sha256(DEMO.read_bytes()).hexdigest() == before
+
+
+def test_analysis_never_compares_a_data_set_with_itself(ws):
+    at = page("filters")
+    at.text_input(key="flt1.name").set_value("strict").run()
+    button(at, "Apply: save view").click().run()
+    at.switch_page("pages/analysis.py").run()
+    at.toggle(key="an_compare").set_value(True).run()
+    at.selectbox(key="an_b").set_value("fake-run · view strict").run()
+    at.selectbox(key="an_a").set_value("fake-run · view strict").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "fake-run · view strict" not in at.selectbox(key="an_b").options
+    table = at.dataframe[0].value
+    assert list(table.columns)[0] == "fake-run · view strict" and len(set(table.columns)) == 3
+
+
+def test_analysis_of_a_lone_import_offers_no_comparison(import_only):
+    at = page("analysis")
+    assert at.toggle(key="an_compare").disabled
+    assert any("nothing to compare" in c.value for c in at.caption)
+    assert len(at.dataframe[0].value.columns) == 1
+
+
+def test_analysis_of_a_run_with_nothing_kept_says_so_instead_of_blank_charts(tmp_path, monkeypatch):
+    path = tmp_path / "new.sqlite"
+    cfg = RunConfig(target=5)
+    cfg.lm.backend = "fake"
+    with Store(path) as store:
+        start_run(store, "fresh", load_tasks(SEEDS), cfg)
+    monkeypatch.setenv("SELFINSTRUCT_WORKSPACE", str(path))
+    at = page("analysis")
+    assert any("holds no instructions yet" in unescape(i.value) for i in at.info)
+    assert not at.get("plotly_chart")
+
+
+def test_seeds_delete_removes_the_selected_task_after_the_search_is_cleared(ws):
+    at = page("seeds")
+    at.text_input(key="seed_query").set_value("haiku").run()
+    [haiku] = list(at.dataframe[0].value["id"])
+    first = at.session_state["seed_draft"][0].id
+    assert haiku != first
+    at.session_state["seed_table"] = {"selection": {"rows": [0], "columns": []}}  # the user picks the one match
+    at.run()
+    at.text_input(key="seed_query").set_value("").run()
+    assert at.session_state["seed_pick"] == haiku  # the selection followed the task, not row 0
+    button(at, "Delete this task").click().run()
+    ids = [t.id for t in at.session_state["seed_draft"]]
+    assert haiku not in ids and first in ids
+
+
+def test_seeds_selection_disappears_when_its_task_is_filtered_out(ws):
+    at = page("seeds")
+    at.session_state["seed_table"] = {"selection": {"rows": [0], "columns": []}}
+    at.run()
+    assert any(b.label == "Delete this task" for b in at.button)
+    at.text_input(key="seed_query").set_value("haiku").run()
+    assert not any(b.label == "Delete this task" for b in at.button)
+    at.text_input(key="seed_query").set_value("").run()
+    assert not any(b.label == "Delete this task" for b in at.button)
+
+
+def test_data_detail_follows_the_instruction_when_a_filter_changes(ws):
+    at = page("data")
+    shown = at.dataframe[0].value
+    row = next(i for i, v in enumerate(shown["verdict"]) if v == "drop" and i > 0)
+    wanted = int(shown["id"].iloc[row])
+    at.session_state["data_table"] = {"selection": {"rows": [row], "columns": []}}
+    at.run()
+    assert any(s.value.startswith(f"Instruction {wanted} ") for s in at.subheader)
+    at.selectbox(key="data_v").set_value("drop").run()  # the rows move: the panel stays on the instruction
+    assert [s.value for s in at.subheader if s.value.startswith("Instruction ")] == \
+           [next(s.value for s in at.subheader if s.value.startswith(f"Instruction {wanted} "))]
+    at.selectbox(key="data_v").set_value("keep").run()  # filtered out: the panel closes
+    assert not any(s.value.startswith("Instruction ") for s in at.subheader)
+
+
+def test_runs_table_counts_import_and_translation_runs(ws):
+    with Store(ws) as s:
+        s.create_run("imp", kind="import", tasks=imported_tasks(44), origin="import", state="done")
+        s.create_run("fake-run-zh", kind="translation", language="zh", source_run_id=1,
+                     tasks=imported_tasks(63, per=1), origin="translation", state="done")
+    at = page("runs")
+    table = at.dataframe[0].value.set_index("name")
+    assert (table.loc["imp", "kept"], table.loc["imp", "instances"]) == (44, 88)
+    assert (table.loc["fake-run-zh", "kept"], table.loc["fake-run-zh", "instances"]) == (63, 63)
+    assert table.loc["fake-run-zh", "language"] == "zh"
+    assert table.loc["fake-run", "kept"] > 0 and table.loc["fake-run", "seeds"] == len(load_tasks(SEEDS))
+
+
+def test_filters_keep_their_settings_across_a_page_switch(ws):
+    at = page("filters")
+    at.slider(key="flt1.rouge").set_value(0.3).run()
+    at.toggle(key="flt1.drop_duplicates").set_value(False).run()
+    kept = metric(at, "Kept")
+    at.switch_page("pages/data.py").run()
+    at.switch_page("pages/filters.py").run()
+    assert at.slider(key="flt1.rouge").value == 0.3
+    assert at.toggle(key="flt1.drop_duplicates").value is False
+    assert metric(at, "Kept") == kept
+
+
+def test_filters_load_a_saved_view_back_into_the_widgets(ws):
+    at = page("filters")
+    at.slider(key="flt1.rouge").set_value(0.5).run()
+    at.slider(key="flt1.words").set_value((5, 40)).run()
+    at.text_input(key="flt1.name").set_value("strict").run()
+    button(at, "Apply: save view").click().run()
+    at.slider(key="flt1.rouge").set_value(0.9).run()
+    at.slider(key="flt1.words").set_value((0, 300)).run()
+    at.selectbox(key="flt1.load").set_value("strict").run()
+    button(at, "Load view").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.slider(key="flt1.rouge").value == 0.5 and at.slider(key="flt1.words").value == (5, 40)
+
+
+def test_filters_refuse_to_overwrite_a_view_unless_replace_is_ticked(ws):
+    at = page("filters")
+    at.slider(key="flt1.rouge").set_value(0.5).run()
+    at.text_input(key="flt1.name").set_value("strict").run()
+    button(at, "Apply: save view").click().run()
+    at.slider(key="flt1.rouge").set_value(0.3).run()
+    button(at, "Apply: save view").click().run()
+    assert any("exists already" in unescape(w.value) for w in at.warning)
+    with Store(ws) as s:
+        assert s.view(1, "strict")["rouge_threshold"] == 0.5
+    at.checkbox(key="flt1.replace").check().run()
+    button(at, "Apply: save view").click().run()
+    with Store(ws) as s:
+        assert s.view(1, "strict")["rouge_threshold"] == 0.3
+
+
+def test_an_import_only_workspace_says_there_is_no_generation_run(import_only):
+    for name in ("generate", "filters"):
+        at = page(name)
+        [note] = [i.value for i in at.info]
+        assert "No generation run" in note and "New run" in note
+
+
+def test_responses_tabs_show_each_jobs_own_progress(ws):
+    at = page("responses")
+    at.radio(key="ans.backend").set_value("fake").run()
+    at.number_input(key="ans.limit").set_value(5).run()
+    at.button(key="ans.go").click().run()
+    wait_for(lambda s: (rs := s.query("SELECT COUNT(*) FROM responses")) and rs[0][0] >= 5, ws)
+    at.radio(key="tr.backend").set_value("fake").run()
+    at.number_input(key="tr.limit").set_value(3).run()
+    at.button(key="tr.go").click().run()
+    wait_for(lambda s: any(r.kind == "translation" and r.state == "done" for r in s.runs()), ws)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    answer, translate, compare_tab = at.tabs
+    assert [s.value for s in answer.subheader] == ["Job: answer → answers"]
+    assert [s.value for s in translate.subheader] == ["Job: translate → zh"]
+    assert not [s.value for s in compare_tab.subheader if s.value.startswith("Job:")]
+
+
+def test_generate_rate_and_seed_source_metrics_are_short(ws):
+    at = page("generate")
+    assert re.fullmatch(r"\d+(\.\d)?[kMG]?", metric(at, "Tokens/s")), metric(at, "Tokens/s")
+    at = page("seeds")
+    assert len(metric(at, "Source")) <= 12
+    good = b'{"instruction": "Say hi.", "instances": [{"input": "", "output": "hi"}], "is_classification": false}\n'
+    at.file_uploader[0].set_value(("good.jsonl", good, "application/jsonl")).run()
+    assert metric(at, "Source") == "upload"
+    at.switch_page("pages/runs.py").run()
+    assert any("the 1 task prepared" in i.value for i in at.info)
+
+
+def test_demo_says_nothing_streamed_before_play(ws):
+    at = page("demo")
+    at.radio(key="demo_source").set_value("workspace").run()
+    raw = [m.value for m in at.markdown if m.value.startswith("**Raw completion**")]
+    assert raw and all("waiting" in m and "tokens" not in m for m in raw)
+
+
+def test_a_fresh_session_shows_the_newest_generation_run(ws):
+    with Store(ws) as s:
+        s.create_run("fake-run-zh", kind="translation", language="zh", source_run_id=1)
+    at = page("runs")
+    assert at.session_state["run_id"] == 1
+
+
+def wait_for(ready, path: Path, timeout_s: float = 60) -> None:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        with Store(path) as s:
+            if ready(s):
+                return
+        time.sleep(0.1)
+    raise AssertionError("the background job did not finish in time")
