@@ -20,7 +20,7 @@ from selfinstruct.evaluate.review import (
     review_sample,
     review_summary,
 )
-from selfinstruct.evaluate.rouge import PredictionFileError, import_prediction_records, model_name, parse_predictions, score_sets
+from selfinstruct.evaluate.rouge import PredictionFileError, import_prediction_sets, model_name, parse_predictions, score_sets
 from selfinstruct.lm.base import LM, LMError
 from selfinstruct.store import StoreError
 from selfinstruct.store.evals import GRADES, ReviewAnswer, judges, ratings, review_answers, save_rating, save_review_answers
@@ -240,14 +240,15 @@ with import_tab:
     replace = st.checkbox("Replace earlier imports of the same name (drops their judge scores and ratings)",
                           key="ev.pred.replace")
     if st.button("Import predictions", key="ev.pred.go", disabled=not files):
-        for f in files:
-            try:
-                rep = import_prediction_records(store, run, parse_predictions(f.getvalue(), f.name),
-                                                model_name(f.name), f.name, replace=replace)
+        try:  # all or nothing, as on the command line
+            reports = import_prediction_sets(
+                store, run, [(parse_predictions(f.getvalue(), f.name), model_name(f.name), f.name) for f in files],
+                replace=replace)
+            for f, rep in zip(files, reports):
                 st.success(f"{f.name}: {rep.matched:,} responses as set {rep.set.name!r}"
                            + (f" ({rep.unmatched} matched no instance)" if rep.unmatched else ""))
-            except (PredictionFileError, StoreError) as e:
-                st.error(md(str(e)))
+        except (PredictionFileError, StoreError) as e:
+            st.error(md(str(e)))
     st.divider()
     st.markdown("**Generate responses** of any model for every instance of this run (resumable, cached).")
     set_name = st.text_input("Response set name", key="ev.answer.name", placeholder="gemma-270m")

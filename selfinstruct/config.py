@@ -236,6 +236,9 @@ def _problems(cfg: RunConfig):
     yield from at_least("filters.min_words", f.min_words, 0)
     yield from at_least("filters.max_words", f.max_words, max(f.min_words, 1))
     yield from at_least("filters.max_instances", f.max_instances, 1)
+    for name in ("blacklist", "forbidden_prefixes"):
+        if any(not word.strip() for word in getattr(f, name)):
+            yield f"filters.{name}", "holds an empty entry, which would match every instruction"
     yield from lm_problems(lm, "lm")
 
 def lm_problems(lm: "LMConfig", where: str = "lm"):

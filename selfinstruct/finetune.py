@@ -7,13 +7,14 @@ costs nothing but a message naming it. The API key comes from
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
+
+from .jsonlines import may_hold_surrogates, parse
 
 ROLES = ("system", "user", "assistant")
 FINAL_STATES = {"succeeded", "failed", "cancelled"}
@@ -73,12 +74,10 @@ def check_chat_file(path: str | Path) -> int:
         if not line.strip():
             continue
         try:
-            check_example(json.loads(line.decode("utf-8")))
+            check_example(parse(line.decode("utf-8"), surrogates=may_hold_surrogates(line)))
         except UnicodeDecodeError:
             raise FinetuneError(f"{p}:{lineno}: not valid UTF-8") from None
-        except json.JSONDecodeError as e:
-            raise FinetuneError(f"{p}:{lineno}: invalid JSON: {e.msg}") from None
-        except ValueError as e:
+        except ValueError as e:  # JSONProblem too: syntax, a key twice, nesting, surrogates
             raise FinetuneError(f"{p}:{lineno}: {e}") from None
         n += 1
     if not n:

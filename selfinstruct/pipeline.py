@@ -74,6 +74,41 @@ def estimate_cost(usage: dict[str, Any], config: RunConfig) -> float:
     return (usage["tokens_in"] * lm.price_in_per_1m + usage["tokens_out"] * lm.price_out_per_1m) / 1e6
 
 
+def run_cost(store: Store, run: RunInfo) -> float:
+    """Dollars a run's LM calls cost: answers of its response sets at the prices each answer
+    job ran with, the rest at a generation run's configured prices (0 for other kinds)."""
+    usage = store.usage(run.id)
+    sets_cost, sets_in, sets_out = _response_sets_cost(store, run.id)
+    if run.kind != "generate":
+        return sets_cost
+    rest = {**usage, "tokens_in": usage["tokens_in"] - sets_in, "tokens_out": usage["tokens_out"] - sets_out}
+    return estimate_cost(rest, RunConfig.from_dict(run.config)) + sets_cost
+
+
+def _response_sets_cost(store: Store, run_id: int) -> tuple[float, int, int]:
+    """Each call once, at the prices of the job that made it (the latest started before it),
+    tokens as ``answer`` counts them (reported, else estimated); with the reported tokens, so
+    the caller does not price them again."""
+    from .responses import cost_of, estimate_tokens
+    from .store.responses import response_sets, set_calls
+
+    prices = {s.id: s.config.get("prices", []) for s in response_sets(store, run_id)}
+    made: dict[int, tuple[float, dict[str, Any], dict[str, Any] | None]] = {}  # call id -> (job start, call, prices)
+    for call in set_calls(store, run_id):
+        job = next((p for p in reversed(prices[call["set_id"]]) if p["since"] <= call["created_at"]), None)
+        start = job["since"] if job else float("-inf")
+        if call["id"] not in made or start > made[call["id"]][0]:
+            made[call["id"]] = (start, call, job)
+    cost, tokens_in, tokens_out = 0.0, 0, 0
+    for _, call, job in made.values():
+        tokens_in += call["tokens_in"]
+        tokens_out += call["tokens_out"]
+        if job:
+            cost += cost_of(call["tokens_in"] or estimate_tokens(call["prompt"]),
+                            call["tokens_out"] or estimate_tokens(call["text"]), job["in"], job["out"])
+    return cost, tokens_in, tokens_out
+
+
 class Pipeline:
     """Drives one generation run of a workspace."""
 

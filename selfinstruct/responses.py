@@ -23,7 +23,7 @@ from .config import LMConfig
 from .lm.base import LM, LMError, LMRequest, LMResponse
 from .lm.cache import RecordedLM
 from .store import RunInfo, Store, StoreError
-from .store.responses import ResponseSet, answered_instance_ids, create_response_set, save_responses
+from .store.responses import ResponseSet, answered_instance_ids, create_response_set, note_prices, save_responses
 
 ANSWER_STEP = "answer"
 TRANSLATE_STEP = "translate"
@@ -335,29 +335,32 @@ def answer_set(
     config = {"settings": asdict(settings), "view": view, "include_seeds": include_seeds}
     rset = create_response_set(store, run.id, name.strip(), model=lm.name, kind="answer", config=config)
     _check_resume(rset, lm.name, config)
-    done = answered_instance_ids(store, rset.id)
-    todo = [it for it in items if it.instance_id not in done]
-    progress = Progress(total=len(items), done=len(items) - len(todo))
-    caller = _Caller(lm, store, run.id, cfg, progress)
-    size = max(1, batch_size or cfg.concurrency or 1)
-    result = JobResult(progress, response_set=rset, run=run)
-    if on_progress:
-        on_progress(progress)
-    for start in range(0, len(todo), size):
-        result.stopped = _stop_reason(progress, max_cost, should_stop)
-        if result.stopped:
-            break
-        batch = todo[start:start + size]
-        answers = caller.call_many([answer_request(it.instruction, it.input, settings) for it in batch])
-        good = [(it.instance_id, clean_answer(a[1].text), a[0], a[1].finish_reason)
-                for it, a in zip(batch, answers) if not isinstance(a, LMError)]
-        save_responses(store, rset.id, good)
-        progress.done += len(good)
+    # one writer per set: two jobs answering it at once would pay for every answer twice
+    with store.job_lock(f"response set {rset.name!r} of run {run.name!r}", "answer"):
+        note_prices(store, rset.id, cfg.price_in_per_1m, cfg.price_out_per_1m)  # `status` prices its calls
+        done = answered_instance_ids(store, rset.id)
+        todo = [it for it in items if it.instance_id not in done]
+        progress = Progress(total=len(items), done=len(items) - len(todo))
+        caller = _Caller(lm, store, run.id, cfg, progress)
+        size = max(1, batch_size or cfg.concurrency or 1)
+        result = JobResult(progress, response_set=rset, run=run)
         if on_progress:
             on_progress(progress)
-        result.error = _first_error(answers)
-        if result.error:
-            break
+        for start in range(0, len(todo), size):
+            result.stopped = _stop_reason(progress, max_cost, should_stop)
+            if result.stopped:
+                break
+            batch = todo[start:start + size]
+            answers = caller.call_many([answer_request(it.instruction, it.input, settings) for it in batch])
+            good = [(it.instance_id, clean_answer(a[1].text), a[0], a[1].finish_reason)
+                    for it, a in zip(batch, answers) if not isinstance(a, LMError)]
+            save_responses(store, rset.id, good)
+            progress.done += len(good)
+            if on_progress:
+                on_progress(progress)
+            result.error = _first_error(answers)
+            if result.error:
+                break
     return result
 
 
@@ -573,30 +576,58 @@ def translate_run(
         if not batches or sum(len(q.requests()) for q in batches[-1]) >= size:
             batches.append([])
         batches[-1].append(p)
-    if on_progress:
-        on_progress(progress)
-    for batch in batches:
-        result.stopped = _stop_reason(progress, max_cost, should_stop)
-        if result.stopped:
-            break
-        reqs = [r for p in batch for r in p.requests()]
-        answers = dict(zip(reqs, caller.call_many(reqs)))
-        complete = [p for p in batch if not any(isinstance(answers[r], LMError) for r in p.requests())]
-        _save_translations(store, target, complete, answers)
-        progress.done += len(complete)
+    # The run's writer lock lets `status` tell a live job from a killed one (left "running").
+    store.acquire_run_lock(target.id, "translate")
+    crash: BaseException | None = None
+    try:
+        _set_translation_running(store, target, progress, lang)
         if on_progress:
             on_progress(progress)
-        result.error = _first_error(list(answers.values()))
-        if result.error:
-            break
-    _set_translation_state(store, target, result, lang)
+        for batch in batches:
+            result.stopped = _stop_reason(progress, max_cost, should_stop)
+            if result.stopped:
+                break
+            reqs = [r for p in batch for r in p.requests()]
+            answers = dict(zip(reqs, caller.call_many(reqs)))
+            complete = [p for p in batch if not any(isinstance(answers[r], LMError) for r in p.requests())]
+            _save_translations(store, target, complete, answers)
+            progress.done += len(complete)
+            _set_translation_running(store, target, progress, lang)
+            if on_progress:
+                on_progress(progress)
+            result.error = _first_error(list(answers.values()))
+            if result.error:
+                break
+    except BaseException as e:
+        crash = e
+        raise
+    finally:
+        _set_translation_state(store, target, result, lang, crash)
+        try:
+            store.release_run_lock(target.id)
+        except StoreError:
+            pass
     return result
 
 
-def _set_translation_state(store: Store, target: RunInfo, result: JobResult, lang: str) -> None:
-    """What ``status`` shows for the translation run: done, or paused and why."""
+def _set_translation_running(store: Store, target: RunInfo, p: Progress, lang: str) -> None:
+    """What ``status`` shows while the job runs; the heartbeat keeps its lock alive for other hosts."""
+    store.set_run_state(target.id, "running", f"{p.done:,}/{p.total:,} translated into {lang}")
+    store.heartbeat(target.id)
+
+
+def _set_translation_state(store: Store, target: RunInfo, result: JobResult, lang: str,
+                           crash: BaseException | None = None) -> None:
+    """What ``status`` shows for the translation run: done, or paused and why (a stop, the
+    budget, an LM error, Ctrl-C or a crash)."""
     p = result.progress
-    if result.error:
+    if isinstance(crash, KeyboardInterrupt):
+        state, status = "paused", f"{p.done:,}/{p.total:,} translated; interrupted; run the same command again to go on"
+    elif crash is not None:
+        kind = "an LM error" if isinstance(crash, LMError) else "an error"
+        state = "paused"
+        status = f"{p.done:,}/{p.total:,} translated; stopped by {kind}: {type(crash).__name__}: {crash}"
+    elif result.error:
         state, status = "paused", f"{p.done:,}/{p.total:,} translated; stopped by an LM error: {result.error}"
     elif result.stopped == "budget":
         state, status = "paused", f"{p.done:,}/{p.total:,} translated; the --max-cost budget is spent"

@@ -12,8 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from .config import RunConfig
-from .pipeline import estimate_cost
+from .pipeline import run_cost
 from .store import InstructionRow, RunInfo, Store
 from .store.evals import judgments
 
@@ -42,10 +41,7 @@ def run_summary(store: Store, run: RunInfo) -> dict[str, Any]:
     count its tasks and their instances (columns that do not apply are None, not 0).
     """
     usage = store.usage(run.id)
-    try:
-        cost = estimate_cost(usage, RunConfig.from_dict(run.config))
-    except (ValueError, TypeError, KeyError):
-        cost = 0.0
+    cost = run_cost(store, run)
     row: dict[str, Any] = {"id": run.id, "name": run.name, "kind": run.kind, "state": run.state,
                            "language": run.language, "seeds": None, "generated": None, "kept": None,
                            "target": None, "iterations": None, "instances": None}

@@ -53,6 +53,8 @@ def test_errors_are_one_clear_line(tmp_path, capsys):
     bad.write_text('{"instruction": "x"}\n')
     assert main(["generate", "-w", str(tmp_path / "w.sqlite"), "--seeds", str(bad), "--lm", "fake"]) == 2
     assert f"error: {bad}:1: missing field 'instances'" in capsys.readouterr().err
+    assert not (tmp_path / "w.sqlite").exists()  # nothing made for a command that failed its checks
+    Store(tmp_path / "w.sqlite")
     assert main(["status", "-w", str(tmp_path / "w.sqlite"), "--run", "nope"]) == 2
     assert "no run 'nope'" in capsys.readouterr().err
 
@@ -199,8 +201,31 @@ def test_read_commands_leave_an_archived_workspace_as_it_is(tmp_path, capsys):
     ws = tmp_path / "demo.sqlite"
     shutil.copy(ROOT / "demo" / "demo.sqlite", ws)  # shipped in rollback-journal mode
     digest = hashlib.sha256(ws.read_bytes()).hexdigest()
-    for args in (["status"], ["check"], ["stats", "--json"],
+    for args in (["status"], ["check"], ["stats", "--json"], ["evaluate", "rouge"],
                  ["export", "--format", "alpaca", "--out", str(tmp_path / "out" / "d.json")]):
-        assert main([args[0], "-w", str(ws), *args[1:]]) == 0, args
+        cmd = args[:2] if args[0] == "evaluate" else args[:1]
+        assert main([*cmd, "-w", str(ws), *args[len(cmd):]]) == 0, args
     assert hashlib.sha256(ws.read_bytes()).hexdigest() == digest
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.sqlite", "out"]
+    # a command that adds to it opens it for writing (and brings it up to date)
+    assert main(["answer", "-w", str(ws), "--name", "fake", "--lm", "fake", "--limit", "2", "--no-progress"]) == 0
+    assert "response set 'fake': 2/2 done" in capsys.readouterr().err
+
+
+def test_a_foreign_file_with_a_runs_table_is_refused_untouched(tmp_path, capsys):
+    import sqlite3
+
+    foreign = tmp_path / "other.sqlite"
+    with sqlite3.connect(foreign) as c:
+        c.execute("CREATE TABLE runs(x)")
+    before = foreign.read_bytes()
+    assert main(["generate", "-w", str(foreign), "--lm", "fake"]) == 2
+    assert "not a Self-Instruct Studio workspace" in capsys.readouterr().err
+    assert foreign.read_bytes() == before
+
+
+def test_a_new_workspace_is_not_made_for_a_command_that_fails_its_checks(tmp_path, capsys):
+    ws = tmp_path / "new" / "w.sqlite"
+    assert main(["generate", "-w", str(ws), "--lm", "fake", "--target", "-1"]) == 2
+    assert main(["generate", "-w", str(ws), "--lm", "fake", "--seeds", str(tmp_path / "missing.jsonl")]) == 2
+    assert not ws.exists()

@@ -51,6 +51,8 @@ def test_bad_values_are_named(tmp_path):
     ("[lm]\ntimeout_s = 0", "lm.timeout_s"),
     ("[lm]\nmax_retries = -1", "lm.max_retries"),
     ("[lm]\nbase_url = 'not a url'", "lm.base_url: must look like http"),
+    ("[filters]\nblacklist = ['image', ' ']", "filters.blacklist: holds an empty entry"),
+    ("[filters]\nforbidden_prefixes = ['']", "filters.forbidden_prefixes: holds an empty entry"),
 ])
 def test_values_out_of_range_are_refused_by_name(tmp_path, toml, key):
     p = tmp_path / "c.toml"

@@ -32,6 +32,7 @@ from selfinstruct.evaluate.review import (
 )
 from selfinstruct.evaluate.rouge import (
     PredictionFileError,
+    import_prediction_sets,
     import_predictions,
     load_predictions,
     model_name,
@@ -48,7 +49,7 @@ from selfinstruct.novelty import rouge_l
 from selfinstruct.store import StoreError
 from selfinstruct.store.check import check
 from selfinstruct.store.evals import ReviewAnswer, judgments, ratings, save_rating
-from selfinstruct.store.responses import create_response_set, response_set, responses, save_responses
+from selfinstruct.store.responses import create_response_set, response_set, response_sets, responses, save_responses
 
 from conftest import SHARED, shared_file
 
@@ -201,6 +202,44 @@ def test_import_predictions_never_overwrites_a_set_silently(tmp_path, capsys):
     assert code == 2 and "one file at a time" in err
 
 
+def test_import_predictions_of_several_files_is_all_or_nothing(tmp_path, capsys):
+    w = tmp_path / "w.sqlite"
+    store = Store(w)
+    run = eval_run(store, 2)
+    rows = [{"instruction": f"Task number {i}.", "input": f"in {i}" if i % 2 else "", "response": f"r{i}",
+             "target": f"ref {i}"} for i in range(2)]
+    files = []
+    for stem in ("a", "b", "c"):
+        files.append(tmp_path / f"{stem}.jsonl")
+        files[-1].write_text("".join(json.dumps(r) + "\n" for r in rows))
+    import_predictions(store, run, files[1])  # b is there already
+    argv = ["evaluate", "import-predictions", "-w", str(w), "--run", "ev", "--predictions", *map(str, files)]
+    for _ in range(2):  # refused before anything is imported, so a rerun says the same
+        code, _, err = cli(capsys, *argv)
+        assert code == 2 and f"already has response set(s) 'b' ({files[1]}); nothing was imported" in err
+        assert "--replace" in err and "--name NEW" in err
+        assert [s.name for s in response_sets(store, run.id)] == ["b"]
+    code, out, _ = cli(capsys, *argv, "--replace")
+    assert code == 0 and [s.name for s in response_sets(store, run.id)] == ["b", "a", "c"]
+    assert f"{files[1]}: replaced: response set 'b' with 2 responses" in out
+    code, _, err = cli(capsys, *argv)
+    assert code == 2 and "response set(s) 'a' (" in err and "'b' (" in err and "'c' (" in err
+
+    twin = tmp_path / "other" / "a.jsonl"
+    twin.parent.mkdir()
+    twin.write_text(files[0].read_text())
+    with pytest.raises(PredictionFileError, match=r"would all become response set 'a'; nothing was imported"):
+        import_prediction_sets(store, run, [(load_predictions(f), "a", str(f)) for f in (files[0], twin)],
+                               replace=True)
+    fresh, nothing = tmp_path / "fresh.jsonl", tmp_path / "d.jsonl"
+    fresh.write_text(files[0].read_text())
+    nothing.write_text(json.dumps({**rows[0], "instruction": "Unknown."}) + "\n")
+    code, _, err = cli(capsys, "evaluate", "import-predictions", "-w", str(w), "--run", "ev", "--predictions",
+                       str(fresh), str(nothing))
+    assert code == 2 and "d.jsonl: none of its 1 records matches" in err
+    assert [s.name for s in response_sets(store, run.id)] == ["b", "a", "c"]  # fresh was not imported either
+
+
 def test_rouge_of_response_sets_in_a_workspace(tmp_path, capsys):
     store = Store(tmp_path / "w.sqlite")
     run = eval_run(store, 2)
@@ -342,6 +381,14 @@ def test_judge_prompts_exact():
     ("My score is 7 because it covers 3 points.", 7.0),
     ("Score: 11", None),
     ("Score: 0", None),
+    ("Score: -3", None),  # out of range is unreadable: never sign-dropped to 3
+    ("-3\nBad.", None),
+    ("Score: 7 out of 10", 7.0),
+    ("Score (out of 10): 8", 8.0),
+    ("I give it 8 out of ten.", 8.0),
+    ("Score: 11/10", None),
+    ("Score: 4/5", None),  # another scale: 4 is no 1-10 grade
+    ("I would rate it 4/5.", None),
     ("Between 3 and 4.", None),
     ("", None),
     ("No idea.", None),
@@ -359,6 +406,14 @@ def test_parse_score(text, want):
     ("Scores: 9 6\nAssistant 1: 3 concrete examples ... Assistant 2: 5 vague claims", (9.0, 6.0)),
     ("Here are my grades.\nScores: 4 8\nAssistant 1 gave 2 examples.", (4.0, 8.0)),
     ("Assistant 1: 7, Assistant 2: 5.\nAssistant 1: 2 steps are missing.", (7.0, 5.0)),  # the first mention wins
+    ("Assistant 1: 8/10\nAssistant 2: 7/10", (8.0, 7.0)),  # the denominator is never a grade
+    ("Scores: 8/10 7/10", (8.0, 7.0)),
+    ("Scores: 8 7 (out of 10)", (8.0, 7.0)),
+    ("Scores (out of 10): 8 7", (8.0, 7.0)),
+    ("Scores: 8 out of 10, 7 out of ten", (8.0, 7.0)),
+    ("Assistant 1: 8 out of 10\nAssistant 2: 7 out of 10", (8.0, 7.0)),
+    ("Scores: 4/5 3/5", None),
+    ("Scores: -3 7", None),
     ("Assistant 1 receives 8.", None),
     ("8 7 6", None),
     ("12 3", None),
@@ -366,6 +421,17 @@ def test_parse_score(text, want):
 ])
 def test_parse_pair(text, want):
     assert J.parse_pair(text) == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 10), st.integers(1, 10), st.sampled_from(["{}/10", "{} / 10", "{} out of 10", "{}/10.0"]),
+       st.sampled_from(["Scores: {a} {b}", "Scores: {a}, {b}", "Assistant 1: {a}\nAssistant 2: {b}",
+                        "Assistant 1: {a}, Assistant 2: {b}", "**Scores:** {a} {b}\nReasons."]))
+def test_denominators_are_never_read_as_grades(a, b, fraction, layout):
+    text = layout.format(a=fraction.format(a), b=fraction.format(b))
+    assert J.parse_pair(text) == (a, b)
+    assert J.parse_score("Score: " + fraction.format(a)) == a
+    assert J.parse_score(f"I rate it {fraction.format(a)}.") == a
 
 
 @settings(max_examples=300, deadline=None)

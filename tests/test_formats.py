@@ -638,6 +638,28 @@ def test_rows_are_grouped_by_id_when_there_is_one(tmp_path):
                                            f"{tmp_path / 'b.csv'}:2"]
 
 
+def test_rows_of_one_id_that_disagree_on_name_or_classification_are_bad_records(tmp_path):
+    row = {"id": "q1", "name": "", "instruction": "Answer the question.", "input": "", "output": "4",
+           "is_classification": ""}
+    rows = [
+        dict(row, input="2+2?"),  # blank name and flag: says nothing yet
+        dict(row, input="3+3?", name="arith", is_classification="false"),
+        dict(row, input="4+4?", name="math"),
+        dict(row, input="5+5?", is_classification="true"),
+        dict(row, input="6+6?", name="arith", is_classification="false"),
+        dict(row, input="7+7?"),
+        dict(row, id="q2", input="x", name="other", is_classification="true"),
+    ]
+    f = _csv_file(tmp_path / "a.csv", rows)
+    parsed = read_file(f)
+    assert [str(b) for b in parsed.bad] == [
+        f'{f}:4: id \'q1\' has a different name at {f}:3 ("arith" there, "math" here)',
+        f"{f}:5: id 'q1' has a different is_classification at {f}:3 (false there, true here)",
+    ]
+    assert [(t.id, t.name, t.is_classification, [i.input for i in t.instances]) for t in parsed.tasks] == [
+        ("q1", "arith", False, ["2+2?", "3+3?", "6+6?", "7+7?"]), ("q2", "other", True, ["x"])]
+
+
 @pytest.mark.parametrize("fmt", ["csv", "hf"])
 def test_user_oriented_round_trip_keeps_every_task_and_id(tmp_path, fmt):
     from conftest import USER_ORIENTED, shared_file

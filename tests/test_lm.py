@@ -286,6 +286,21 @@ def test_recorded_call_many_pays_and_records_identical_requests_once(tmp_path):
     assert check(store)["LM calls"] == []
 
 
+def test_a_reply_with_a_lone_surrogate_is_recorded_with_it_replaced(tmp_path):
+    from selfinstruct.lm.cache import RecordedLM
+    from selfinstruct.store import Store
+
+    store = Store(tmp_path / "w.sqlite")
+    lm = FakeLM(responder=lambda r: "half \ud800 a pair")  # what json gives for "\\ud800"
+    rec = RecordedLM(lm, store, None)
+    (cid, resp), = rec.call_many([LMRequest("a", max_tokens=8)])
+    assert resp.text == "half \ufffd a pair" and "lone UTF-16 surrogates" in resp.faults[-1]
+    _, one = rec.call(LMRequest("b", max_tokens=8))
+    assert one.text == "half \ufffd a pair"
+    assert rec.call(LMRequest("a", max_tokens=8))[1].cached  # stored, so never paid again
+    assert len(lm.requests) == 2
+
+
 # --- the embedded model -------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -156,6 +157,38 @@ def test_answer_set_answers_every_instance_beside_the_original(tmp_path):
     assert len(lm.requests) == 9 and again.progress.done == 9 and again.progress.calls == 0
 
 
+def _hold_job(path: str, name: str, ready) -> None:
+    s = Store(path)
+    with s.job_lock(name, "answer"):
+        ready.set()
+        time.sleep(60)
+
+
+def test_two_jobs_never_answer_one_set_at_once(tmp_path):
+    import multiprocessing as mp
+
+    from selfinstruct.store import RunLockedError
+
+    store = Store(tmp_path / "w.sqlite")
+    run = imported(store)
+    answer_set(store, run, FakeLM(responder=echo), FAKE, name="dup", items=[])  # the set exists
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    other = ctx.Process(target=_hold_job, args=(str(store.path), "response set 'dup' of run 'imp'", ready))
+    other.start()
+    try:
+        assert ready.wait(60)
+        lm = FakeLM(responder=echo)
+        with pytest.raises(RunLockedError, match=r"response set 'dup' of run 'imp' is being written by answer"):
+            answer_set(store, run, lm, FAKE, name="dup")
+        assert lm.requests == []  # refused before paying for anything
+        assert answer_set(store, run, lm, FAKE, name="other").progress.done == 9  # other sets go on
+    finally:
+        other.kill()
+        other.join()
+    assert answer_set(store, run, lm, FAKE, name="dup").progress.done == 9  # a dead holder's lock is taken over
+
+
 def test_answer_resumes_after_a_failure_without_repeating_a_call(tmp_path):
     store = Store(tmp_path / "w.sqlite")
     run = imported(store)
@@ -266,6 +299,72 @@ def test_an_unfinished_translation_is_paused_and_says_why(tmp_path):
     assert (done.run.state, done.run.status) == ("done", "4 records translated into German")
 
 
+def test_a_translation_shows_running_then_paused_when_interrupted(tmp_path):
+    from selfinstruct.cli.status import run_status
+
+    store = Store(tmp_path / "w.sqlite")
+    src = imported(store, n=4)
+    seen = []
+
+    def interrupt(progress):
+        run = store.run("imp-de")
+        seen.append((run_status(store, run)["state"], run.status))
+        if progress.done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        translate_run(store, src, FakeLM(responder=zh), FAKE, to="de", batch_size=1, on_progress=interrupt)
+    assert seen == [("running", f"{n}/4 translated into German") for n in (0, 1, 2)]
+    run = store.run("imp-de")
+    assert (run_status(store, run)["state"], run.status) == (
+        "paused", "2/4 translated; interrupted; run the same command again to go on")
+    assert store.run_lock(run.id) is None  # released: another process may go on
+
+    def broken(request: LMRequest) -> str:
+        raise RuntimeError("disk on fire")
+
+    store.set_run_state(run.id, "paused", "")
+    with pytest.raises(RuntimeError):
+        translate_run(store, src, FakeLM(responder=broken), FAKE, to="de", batch_size=1)
+    assert store.run("imp-de").status == "2/4 translated; stopped by an error: RuntimeError: disk on fire"
+    done = translate_run(store, src, FakeLM(responder=zh), FAKE, to="de")
+    assert (done.run.state, done.run.status) == ("done", "4 records translated into German")
+
+
+def test_a_runs_cost_holds_its_answers_at_the_prices_they_were_made_with(tmp_path):
+    from selfinstruct.pipeline import run_cost
+
+    store = Store(tmp_path / "w.sqlite")
+    run = imported(store, n=4)
+    items = run_items(store, run, None)
+
+    def unreported(request: LMRequest) -> LMResponse:  # an endpoint that counts no tokens: estimated
+        return LMResponse(text=echo(request))
+
+    cheap = LMConfig(backend="fake", price_in_per_1m=2.5, price_out_per_1m=10)
+    dear = LMConfig(backend="fake", price_in_per_1m=5, price_out_per_1m=40)
+    first = answer_set(store, run, FakeLM(responder=echo), cheap, name="a", items=items[:3])
+    assert run_cost(store, run) == pytest.approx(first.progress.cost) and first.progress.cost > 0
+    rest = answer_set(store, run, FakeLM(responder=unreported), dear, name="a", batch_size=1)
+    assert rest.progress.calls == 3 and rest.progress.cost > 0
+    free = answer_set(store, run, FakeLM(responder=echo), dear, name="b")  # all from the cache: paid once
+    assert free.progress.cost == 0
+    assert run_cost(store, run) == pytest.approx(first.progress.cost + rest.progress.cost)
+    assert [p["in"] for p in response_set(store, run.id, "a").config["prices"]] == [2.5, 5]
+
+
+def test_cli_status_shows_what_answer_paid(tmp_path):
+    ws = tmp_path / "w.sqlite"
+    with Store(ws) as store:
+        imported(store, n=4)
+    out = cli("answer", "-w", str(ws), "--lm", "fake", "--name", "x", "--price-in", "2.5", "--price-out", "10",
+              "--no-progress")
+    paid = out.stderr.rsplit("$", 1)[1].split()[0]
+    assert out.returncode == 0 and float(paid) > 0, out.stderr
+    shown = cli("status", "-w", str(ws), "--run", "imp")
+    assert f"cost ${paid}" in shown.stdout, shown.stdout
+
+
 def test_identical_requests_in_a_batch_are_asked_once(tmp_path):
     store = Store(tmp_path / "w.sqlite")
     run = store.create_run("dup", kind="import")
@@ -339,6 +438,46 @@ def test_cli_answer_killed_mid_run_resumes_without_duplicates(tmp_path):
     assert len(rows) == len({r.instance_id for r in rows}) == 60
     twice = store.query("SELECT cache_key FROM lm_calls WHERE error IS NULL GROUP BY cache_key HAVING COUNT(*) > 1")
     assert not twice
+
+
+def _translate_until(ws, n: int) -> subprocess.Popen:
+    """A CLI translation of run 'imp' into German, left running until ``n`` records are translated."""
+    args = [sys.executable, "-m", "selfinstruct", "translate", "-w", str(ws), "--run", "imp", "--lm", "fake",
+            "--to", "de", "--batch-size", "1", "--no-progress"]
+    proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, "SELFINSTRUCT_FAKE_DELAY": "0.05"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    store = Store(ws)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if store.scalar("SELECT COUNT(*) FROM instructions WHERE origin = 'translation'") >= n:
+            break
+        time.sleep(0.02)
+    store.close()
+    return proc
+
+
+@pytest.mark.parametrize("sig, state, status", [
+    (signal.SIGINT, "paused", "translated; interrupted; run the same command again to go on"),
+    (signal.SIGKILL, "interrupted", "the process writing it stopped without finishing"),
+])
+def test_cli_status_tells_the_truth_about_a_translation(tmp_path, sig, state, status):
+    ws = tmp_path / "w.sqlite"
+    with Store(ws) as store:
+        imported(store, n=40)
+    proc = _translate_until(ws, 3)
+    try:
+        shown = json.loads(cli("status", "-w", str(ws), "--run", "imp-de", "--json").stdout)[0]
+        assert shown["state"] == "running" and shown["status"].endswith("/40 translated into German")
+        assert shown["writer"]["pid"] == proc.pid
+    finally:
+        proc.send_signal(sig)
+        proc.wait(timeout=60)
+    assert proc.returncode == (130 if sig == signal.SIGINT else -signal.SIGKILL)
+    shown = json.loads(cli("status", "-w", str(ws), "--run", "imp-de", "--json").stdout)[0]
+    assert shown["state"] == state and status in shown["status"], shown
+    assert cli("translate", "-w", str(ws), "--run", "imp", "--lm", "fake", "--to", "de", "--no-progress").returncode == 0
+    shown = json.loads(cli("status", "-w", str(ws), "--run", "imp-de", "--json").stdout)[0]
+    assert (shown["state"], shown["status"]) == ("done", "40 records translated into German")
 
 
 def test_cli_prints_the_estimate_and_translates(tmp_path):

@@ -8,15 +8,16 @@ import sys
 from .common import add_lm_args, add_run_arg, add_workspace_arg, lm_config_from_args, make_lm, open_run, open_store
 
 
-def _number(kind: type, least: float, what: str):
-    """An argparse type: a number of ``kind`` not below ``least``, so a bad value stops at parsing."""
+def _number(kind: type, least: float, what: str, most: float = float("inf")):
+    """An argparse type: a number of ``kind`` from ``least`` to ``most``, so a bad value
+    stops at parsing."""
 
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if value < least or value != value:  # value != value: NaN
+        if not least <= value <= most:  # also refuses NaN
             raise argparse.ArgumentTypeError(f"{text!r} must be {what}")
         return value
 
@@ -25,6 +26,7 @@ def _number(kind: type, least: float, what: str):
 
 positive_int = _number(int, 1, "a whole number of at least 1")
 non_negative_float = _number(float, 0, "zero or more")
+temperature = _number(float, 0, "from 0 to 2", most=2)
 
 
 def add_job_args(p: argparse.ArgumentParser) -> None:
@@ -33,7 +35,7 @@ def add_job_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--include-seeds", action="store_true", help="with a generation run: the seed tasks too")
     p.add_argument("--limit", type=positive_int, metavar="N", help="at most the first N records of the data set")
     p.add_argument("--max-tokens", type=positive_int, help="token limit of each completion (default 1024)")
-    p.add_argument("--temperature", type=non_negative_float, help="sampling temperature (default 0)")
+    p.add_argument("--temperature", type=temperature, help="sampling temperature, 0 to 2 (default 0)")
     p.add_argument("--max-cost", type=non_negative_float, metavar="DOLLARS",
                    help="stop between batches once this much was spent (needs --price-in/--price-out)")
     p.add_argument("--batch-size", type=positive_int, metavar="N",
@@ -61,9 +63,9 @@ def run(args: argparse.Namespace) -> int:
     from ..store import StoreError
     from ..store.responses import answered_instance_ids, response_set
 
-    store = open_store(args)
+    store = open_store(args, write=True)
     run_info = open_run(store, args)
-    cfg = lm_config_from_args(args)
+    cfg = lm_config_from_args(args).validate()
     settings = AnswerSettings(mode=cfg.api_mode, system=args.system)
     if args.max_tokens is not None:
         settings.max_tokens = args.max_tokens

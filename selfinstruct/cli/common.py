@@ -57,6 +57,7 @@ def lm_config_from_args(args: argparse.Namespace, base: LMConfig | None = None) 
 
 def make_lm(cfg: LMConfig) -> LM:
     """The backend for ``cfg``; the fake honours $SELFINSTRUCT_FAKE_DELAY (seconds per call) for tests."""
+    cfg.validate()
     if cfg.backend == "fake":
         from ..lm.fake import FakeLM
 
@@ -66,12 +67,15 @@ def make_lm(cfg: LMConfig) -> LM:
     return build(cfg)
 
 
-def open_store(args: argparse.Namespace, *, create: bool = False) -> Store:
-    """The workspace named by --workspace; only commands that make data ``create`` one,
-    so a mistyped path in ``status`` or ``export`` is an error, not a new empty file."""
+def open_store(args: argparse.Namespace, *, create: bool = False, write: bool = False) -> Store:
+    """The workspace named by --workspace. Only commands that make data ``create`` one,
+    so a mistyped path in ``status`` or ``export`` is an error, not a new empty file;
+    commands that add to it (``write``) open it for writing; the rest for reading."""
     if not args.workspace:
         raise ValueError("no workspace given: pass --workspace FILE or set SELFINSTRUCT_WORKSPACE")
-    return Store(args.workspace, create=create) if create else open_for_reading(args.workspace)
+    if create or write:
+        return Store(args.workspace, create=create)
+    return open_for_reading(args.workspace)
 
 
 def open_for_reading(path: str) -> Store:

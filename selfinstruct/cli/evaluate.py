@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..novelty.tokens import TOKENIZERS
 from .answer import positive_int
-from .common import add_lm_args, add_run_arg, add_workspace_arg, lm_config_from_args, make_lm, open_run, open_store
+from .common import add_lm_args, add_run_arg, add_workspace_arg, lm_config_from_args, make_lm, open_for_reading, open_run, open_store
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -157,10 +157,9 @@ def run_rouge(args: argparse.Namespace) -> int:
     if args.predictions:
         scores = [score_file(p, stem=stem, tokenizer=args.tokenizer or "rouge") for p in args.predictions]
     else:
-        from ..store import Store
         from ..store.responses import response_sets
 
-        store = Store(args.workspace, create=False)
+        store = open_for_reading(args.workspace)
         run = open_run(store, args)
         names = _names(args.sets) if args.sets else [s.name for s in response_sets(store, run.id) if s.kind != "reference"]
         scores = score_sets(store, run, names, stem=stem, tokenizer=args.tokenizer)
@@ -195,14 +194,15 @@ def run_import_set(args: argparse.Namespace) -> int:
 
 
 def run_import_predictions(args: argparse.Namespace) -> int:
-    from ..evaluate.rouge import import_predictions
+    from ..evaluate.rouge import import_prediction_sets, load_predictions, model_name
 
     if args.name and len(args.predictions) > 1:
         raise ValueError("--name names one response set: import one file at a time with it")
-    store = open_store(args)
+    store = open_store(args, create=True)
     run = open_run(store, args)
-    for path in args.predictions:
-        rep = import_predictions(store, run, path, args.name, replace=args.replace)
+    files = [(load_predictions(p), args.name or model_name(p), str(p)) for p in args.predictions]
+    reports = import_prediction_sets(store, run, files, replace=args.replace)  # all or nothing
+    for path, rep in zip(args.predictions, reports):
         extra = f"; {rep.unmatched} records matched no instance" if rep.unmatched else ""
         done = "replaced: response set" if rep.replaced else "response set"
         print(f"{path}: {done} {rep.set.name!r} with {rep.matched:,} responses{extra}")
@@ -219,7 +219,7 @@ def _print_relative(scores: list, reference: str, judge: str) -> None:
 def run_judge(args: argparse.Namespace) -> int:
     from ..evaluate import judge as J
 
-    store = open_store(args)
+    store = open_store(args, write=True)
     run = open_run(store, args)
     names = _names(args.sets)
     reference = args.reference or names[0]
@@ -275,7 +275,7 @@ def run_review(args: argparse.Namespace) -> int:
     from ..evaluate.review import QUESTIONS, next_unanswered, review_sample
     from ..store.evals import ReviewAnswer, review_answers, save_review_answers
 
-    store = open_store(args)
+    store = open_store(args, write=True)
     run = open_run(store, args)
     items = review_sample(store, run, args.sample, args.seed)
     print(f"reviewing {len(items)} instances of run {run.name!r}: answer y or n, q to stop (answers are saved as you go)")
@@ -305,7 +305,7 @@ def run_review(args: argparse.Namespace) -> int:
 def run_judge_review(args: argparse.Namespace) -> int:
     from ..evaluate.review import REVIEW_TEMPLATE, judge_review, review_sample
 
-    store = open_store(args)
+    store = open_store(args, write=True)
     run = open_run(store, args)
     items = review_sample(store, run, args.sample, args.seed)
     lm = make_lm(lm_config_from_args(args))

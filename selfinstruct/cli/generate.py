@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from .answer import positive_int
 from .common import DEFAULT_SEEDS, add_lm_args, add_workspace_arg, lm_config_from_args, make_lm, open_store
 
 
@@ -22,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", type=int, help="number of machine instructions to keep (default 100)")
     p.add_argument("--seed", type=int, help="random seed for sampling in-context instructions")
     p.add_argument("--max-iterations", type=int, help="stop the run after this many iterations in total")
-    p.add_argument("--iterations", type=int, help="do at most this many iterations in this invocation")
+    p.add_argument("--iterations", type=positive_int, help="do at most this many iterations in this invocation")
     p.add_argument("--request-batch-size", type=int, help="instruction prompts per iteration (default 5)")
     p.add_argument("--rouge-threshold", type=float, help="drop instructions more similar than this (default 0.7)")
     p.add_argument("--max-tokens", type=int, help="token limit of an instruction-generation completion")
@@ -39,6 +40,12 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.run.strip():
         raise ValueError("--run needs a name")
+    if args.workspace and not Path(args.workspace).exists():
+        # a new workspace: refuse bad settings or seeds before the file is made
+        probe = RunConfig.load(args.config) if args.config else RunConfig()
+        _apply_flags(probe, args)
+        probe.validate()
+        load_tasks(args.seeds or DEFAULT_SEEDS)
     store = open_store(args, create=True)
     existing = {r.name: r for r in store.runs()}
     if args.run in existing:

@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_status(store, info) -> dict:
     """One run's state, counts, usage and cost, as the CLI and the dashboard show it."""
     from ..config import RunConfig
-    from ..pipeline import estimate_cost
+    from ..pipeline import run_cost
 
     usage = store.usage(info.id)
     cfg = RunConfig.from_dict(info.config) if info.kind == "generate" else None
@@ -35,7 +35,7 @@ def run_status(store, info) -> dict:
         "target": cfg.target if cfg else None,
         "lm": (f"{cfg.lm.backend}:{cfg.lm.model or 'default'}" if cfg else None),
         "counts": store.counts(info.id), "usage": usage,
-        "cost_usd": round(estimate_cost(usage, cfg), 6) if cfg else 0.0,
+        "cost_usd": round(run_cost(store, info), 6),
         "writer": writer if writer and writer["alive"] else None,
         "views": store.views(info.id),
     }

@@ -27,9 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..responses import TranslateSettings, estimate, resolve_language, run_records, translate_request, translate_run
 
-    store = open_store(args)
+    store = open_store(args, write=True)
     source = open_run(store, args)
-    cfg = lm_config_from_args(args)
+    cfg = lm_config_from_args(args).validate()
     settings = TranslateSettings(mode=cfg.api_mode, outputs=args.outputs)
     if args.max_tokens is not None:
         settings.max_tokens = args.max_tokens

@@ -109,15 +109,27 @@ def pair_prompt(template: str, instruction: str, input: str, response_1: str, re
 
 # ------------------------------------------------------------------ parsing
 
-_NUMBER = r"(\d+(?:\.\d+)?)"
+_NUMBER = r"(-?\d+(?:\.\d+)?)"  # signed, so "-3" reads as -3 (out of range), never as 3
 _LABEL = r"\b(?:score|rating|grade)s?\b"
 # What the prompts ask for: a label, a colon (or "="), then the grade(s), markdown bold forgiven.
 _ASKED = re.compile(_LABEL + r"\s*\**\s*[:=]\s*\**\s*" + _NUMBER, re.I)
 _ASKED_LINE = re.compile(r"^\W*" + _LABEL + r"\s*\**\s*[:=]", re.I)
-_OUT_OF = re.compile(_NUMBER + r"\s*(?:/|out of)\s*10\b", re.I)
+# "8/10", "8 out of 10", or a denominator alone ("(out of 10)"): group 2 is never a grade.
+_FRACTION = re.compile(
+    r"(?:(?<![\w.])" + _NUMBER + r"\s*)?(?:/|\bout\s+of\b)\s*(\d+(?:\.\d+)?|ten)\b", re.I)
 _LABELLED = re.compile(_LABEL + r"\s*(?:is|of)?\s*\**\s*" + _NUMBER, re.I)
 _NUMBERS = re.compile(r"(?<![\w.])" + _NUMBER + r"(?!\w|\.\d)")
 _ASSISTANT = re.compile(r"assistant\s*([12])\s*\**\s*[:=\-]?\s*\**\s*(?:score\s*[:=]?\s*)?" + _NUMBER, re.I)
+
+
+def _out_of_ten(m: re.Match) -> bool:
+    return m.group(2).lower() == "ten" or float(m.group(2)) == 10
+
+
+def _drop_denominators(text: str) -> str:
+    """"8/10" -> "8", "(out of 10)" -> "()", so a denominator is never counted as a grade;
+    a grade on another scale ("4/5") goes whole, as its number is no 1-10 grade."""
+    return _FRACTION.sub(lambda m: (m.group(1) or "") if _out_of_ten(m) else " ", text)
 
 
 def _in_range(x: str, lo: float, hi: float) -> float | None:
@@ -134,31 +146,34 @@ def parse_score(text: str, lo: float = 1, hi: float = 10) -> float | None:
     The form the prompt asks for wins: the first "Score: 8" (or "Rating: 7.5"),
     so a number in the reasons ("for grade 3 students") never replaces it. Only
     without one: a lone number on the first non-empty line, then "8/10", then a
-    looser "score of 8"."""
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    looser "score of 8". A grade out of range ("Score: -3", "11/10") is unreadable."""
+    clean = _drop_denominators(text)
+    lines = [ln for ln in clean.strip().splitlines() if ln.strip()]
     if not lines:
         return None
-    m = _ASKED.search(text)
+    m = _ASKED.search(clean)
     if m:
         return _in_range(m.group(1), lo, hi)
     nums = _NUMBERS.findall(lines[0])
     if len(nums) == 1:
         return _in_range(nums[0], lo, hi)
-    for pattern in (_OUT_OF, _LABELLED):
-        m = pattern.search(text)
-        if m:
-            return _in_range(m.group(1), lo, hi)
-    return None
+    tenths = next((f.group(1) for f in _FRACTION.finditer(text) if f.group(1) and _out_of_ten(f)), None)
+    if tenths is not None:
+        return _in_range(tenths, lo, hi)
+    m = _LABELLED.search(clean)
+    return _in_range(m.group(1), lo, hi) if m else None
 
 
 def parse_pair(text: str, lo: float = 1, hi: float = 10) -> tuple[float, float] | None:
     """The two grades; None when two grades in range cannot be read.
 
     The form the prompt asks for wins: the first line that starts "Scores:" (else
-    the first non-empty line) holding exactly two numbers, "Scores: 8 7" or "8, 7".
-    Only without it: the first "Assistant 1: 8" and the first "Assistant 2: 7", so
-    numbers in the reasons ("Assistant 1: 3 concrete examples") never replace it."""
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    the first non-empty line) holding exactly two numbers, "Scores: 8 7", "8, 7" or
+    "8/10 7/10" (denominators are never grades). Only without it: the first
+    "Assistant 1: 8" and the first "Assistant 2: 7", so numbers in the reasons
+    ("Assistant 1: 3 concrete examples") never replace it."""
+    clean = _drop_denominators(text)
+    lines = [ln for ln in clean.strip().splitlines() if ln.strip()]
     if not lines:
         return None
     line = next((ln for ln in lines if _ASKED_LINE.match(ln)), lines[0])
@@ -168,7 +183,7 @@ def parse_pair(text: str, lo: float = 1, hi: float = 10) -> tuple[float, float] 
         a, b = _in_range(nums[0], lo, hi), _in_range(nums[1], lo, hi)
     else:
         by_assistant: dict[str, str] = {}
-        for m in _ASSISTANT.finditer(text):
+        for m in _ASSISTANT.finditer(clean):
             by_assistant.setdefault(m.group(1), m.group(2))
         if "1" not in by_assistant or "2" not in by_assistant:
             return None

@@ -161,45 +161,82 @@ def import_predictions(
 def import_prediction_records(
     store: Store, run: RunInfo, preds: Sequence[Prediction], name: str, source: str, *, replace: bool = False,
 ) -> ImportReport:
-    """Store predictions as response set ``name``, matching records to the run's instances by
-    instruction and input; records that match none are counted, not stored. Responses are
-    stripped as ``answer`` strips its own.
+    """Store predictions as response set ``name``; see ``import_prediction_sets``."""
+    return import_prediction_sets(store, run, [(preds, name, source)], replace=replace)[0]
 
-    An existing set is never extended or overwritten silently: that would pair new texts
-    with old judge scores. ``replace`` swaps an earlier import's content (dropping its scores
-    and ratings); the evaluation set's ``reference`` is never replaced."""
-    name = name.strip()
-    if name == REFERENCE_SET:
-        raise PredictionFileError(
-            f"{source}: the name {REFERENCE_SET!r} is kept for the evaluation set's reference outputs; "
-            "import under another name (--name NEW)")
-    existing = find_response_set(store, run.id, name)
-    if existing is not None and not replace:
-        raise PredictionFileError(
-            f"{source}: run {run.name!r} already has a response set {name!r}; import under another name "
-            "(--name NEW), or replace it (--replace: its judge scores and ratings are dropped)")
-    if existing is not None and existing.kind != "prediction":
-        raise PredictionFileError(
-            f"{source}: response set {name!r} of run {run.name!r} holds {existing.kind} responses, not imported "
-            "predictions, and is not replaced; import under another name (--name NEW)")
+
+def import_prediction_sets(
+    store: Store, run: RunInfo, files: Sequence[tuple[Sequence[Prediction], str, str]], *, replace: bool = False,
+) -> list[ImportReport]:
+    """Store each (predictions, set name, source) as a response set, matching records to the
+    run's instances by instruction and input; records that match none are counted, not stored.
+    Responses are stripped as ``answer`` strips its own.
+
+    All or nothing: every file is named and matched before any is stored, so a refusal leaves
+    the run as it was and the same command can be run again. An existing set is never extended
+    or overwritten silently: that would pair new texts with old judge scores. ``replace`` swaps
+    an earlier import's content (dropping its scores and ratings); the evaluation set's
+    ``reference`` is never replaced."""
+    files = [(preds, name.strip(), source) for preds, name, source in files]
+    by_name: dict[str, list[str]] = {}
+    for _, name, source in files:
+        if name == REFERENCE_SET:
+            raise PredictionFileError(
+                f"{source}: the name {REFERENCE_SET!r} is kept for the evaluation set's reference outputs; "
+                "import under another name (--name NEW)")
+        by_name.setdefault(name, []).append(source)
+    for name, sources in by_name.items():
+        if len(sources) > 1:
+            raise PredictionFileError(
+                f"{', '.join(sources)} would all become response set {name!r}; nothing was imported: "
+                "import them one at a time, each with --name NEW")
+    existing = {name: find_response_set(store, run.id, name) for name in by_name}
+    taken = [(source, name) for _, name, source in files if existing[name] is not None]
+    if taken and not replace:
+        raise PredictionFileError(_taken(run, taken, several=len(files) > 1))
+    for source, name in taken:
+        if existing[name].kind != "prediction":
+            raise PredictionFileError(
+                f"{source}: response set {name!r} of run {run.name!r} holds {existing[name].kind} responses, not "
+                "imported predictions, and is not replaced; import under another name (--name NEW)")
     index: dict[tuple[str, str], int] = {}
     texts = {r.id: r.text for r in store.instructions(run.id)}
     for inst in store.instances(run_id=run.id):
         index.setdefault(match_key(texts[inst.instruction_id], inst.input), inst.id)
-    items = []
-    for p in preds:
-        iid = index.get(match_key(p.instruction, p.input))
-        if iid is not None:
-            items.append((iid, clean_answer(p.response), None, None))
-    if not items:
-        raise PredictionFileError(
-            f"{source}: none of its {len(preds)} records matches an instance of run {run.name!r} by "
-            "instruction and input; import the evaluation set these predictions answer first"
-        )
-    config = {"source": source}
-    if existing is not None:
-        replace_responses(store, existing.id, items, config)
-        return ImportReport(response_set(store, run.id, name), len(items), len(preds) - len(items), replaced=True)
-    rs = create_response_set(store, run.id, name, model=name, kind="prediction", config=config)
-    save_responses(store, rs.id, items)
-    return ImportReport(rs, len(items), len(preds) - len(items))
+    planned = []
+    for preds, name, source in files:
+        items = []
+        for p in preds:
+            iid = index.get(match_key(p.instruction, p.input))
+            if iid is not None:
+                items.append((iid, clean_answer(p.response), None, None))
+        if not items:
+            raise PredictionFileError(
+                f"{source}: none of its {len(preds)} records matches an instance of run {run.name!r} by "
+                "instruction and input; import the evaluation set these predictions answer first"
+            )
+        planned.append((name, source, items, len(preds) - len(items)))
+    reports = []
+    for name, source, items, unmatched in planned:
+        config = {"source": source}
+        old = existing[name]
+        if old is not None:
+            replace_responses(store, old.id, items, config)
+            reports.append(ImportReport(response_set(store, run.id, name), len(items), unmatched, replaced=True))
+        else:
+            rs = create_response_set(store, run.id, name, model=name, kind="prediction", config=config)
+            save_responses(store, rs.id, items)
+            reports.append(ImportReport(rs, len(items), unmatched))
+    return reports
+
+
+def _taken(run: RunInfo, taken: Sequence[tuple[str, str]], *, several: bool) -> str:
+    """Refusing names in use: which ones, and the two ways on."""
+    if not several:
+        source, name = taken[0]
+        return (f"{source}: run {run.name!r} already has a response set {name!r}; import under another name "
+                "(--name NEW), or replace it (--replace: its judge scores and ratings are dropped)")
+    listed = ", ".join(f"{name!r} ({source})" for source, name in taken)
+    return (f"run {run.name!r} already has response set(s) {listed}; nothing was imported: replace them "
+            "(--replace: their judge scores and ratings are dropped), or import those files one at a time "
+            "under another name (--name NEW) and the rest without them")

@@ -141,7 +141,7 @@ def _rows(items: Iterable[tuple[str, Any]], parser: Callable[[Any], Row]) -> tup
     rows: list[tuple[str, Row]] = []
     bad: list[BadRecord] = []
     first: dict[tuple[str, str, str], str] = {}
-    tasks: dict[str, tuple[str, str]] = {}  # id -> (instruction, where first seen)
+    tasks: dict[str, dict[str, tuple[Any, str]]] = {}  # id -> field -> (first value given, where)
     for where, obj in items:
         try:
             if isinstance(obj, RecordError):
@@ -155,13 +155,31 @@ def _rows(items: Iterable[tuple[str, Any]], parser: Callable[[Any], Row]) -> tup
             bad.append(BadRecord(where, f"same instruction, input and output as {first[key]}"))
             continue
         if row.id is not None:
-            instruction, seen = tasks.setdefault(row.id, (row.instruction, where))
-            if instruction != row.instruction:
-                bad.append(BadRecord(where, f"id {row.id!r} has a different instruction at {seen}"))
+            clash = _id_clash(tasks.setdefault(row.id, {}), row, where)
+            if clash:
+                bad.append(BadRecord(where, clash))
                 continue
         first[key] = where
         rows.append((where, row))
     return rows, bad
+
+
+def _id_clash(seen: dict[str, tuple[Any, str]], row: Row, where: str) -> str | None:
+    """Why a record contradicts an earlier one of its id, or None (and then what it gives is
+    noted). Grouping keeps one task per id, so a second instruction, name or classification
+    would be lost unseen; a blank name or flag gives nothing, so it never contradicts."""
+    given = {"instruction": row.instruction, "name": row.name or None, "is_classification": row.is_classification}
+    for key, value in given.items():
+        if value is not None and key in seen and seen[key][0] != value:
+            first, at = seen[key]
+            if key == "instruction":
+                return f"id {row.id!r} has a different instruction at {at}"
+            return (f"id {row.id!r} has a different {key} at {at} "
+                    f"({json.dumps(first, ensure_ascii=False)} there, {json.dumps(value, ensure_ascii=False)} here)")
+    for key, value in given.items():
+        if value is not None:
+            seen.setdefault(key, (value, where))
+    return None
 
 
 def _seed_tasks(items: Iterable[tuple[str, Any]]) -> tuple[list[Task], list[BadRecord]]:

@@ -8,11 +8,15 @@ the resumed run rebuilds the same prompts, and each one is found under its key
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Sequence
 
 from ..store import Store
 from .base import LM, LMError, LMRequest, LMResponse, TokenCallback
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class RecordedLM:
@@ -32,7 +36,7 @@ class RecordedLM:
                 on_token(hit[1].text)
             return hit
         try:
-            response = self.lm.execute(request, on_token=on_token)
+            response = storable(self.lm.execute(request, on_token=on_token))
         except LMError as e:
             self.store.record_call(self.run_id, self.name, request, error=e)
             raise
@@ -55,7 +59,8 @@ class RecordedLM:
             else:
                 results[key] = hit
         if misses:
-            answers = self.lm.execute_many([requests[i] for i in misses.values()])
+            answers = [a if isinstance(a, LMError) else storable(a)
+                       for a in self.lm.execute_many([requests[i] for i in misses.values()])]
             for (key, i), ans in zip(misses.items(), answers):
                 if isinstance(ans, LMError):
                     self.store.record_call(self.run_id, self.name, requests[i], error=ans)
@@ -71,3 +76,15 @@ class RecordedLM:
             seen.add(key)
             out.append(res)
         return out
+
+
+def storable(response: LMResponse) -> LMResponse:
+    """The response with any lone UTF-16 surrogate (which a broken server can send as
+    \\ud800 in JSON) replaced by U+FFFD: such text cannot be stored, and a call that
+    cannot be recorded would be paid for again on every retry. The fix is noted as a fault."""
+    try:
+        response.text.encode("utf-8")
+        return response
+    except UnicodeEncodeError:
+        return replace(response, text=_SURROGATE.sub("\ufffd", response.text),
+                       faults=[*response.faults, "reply held lone UTF-16 surrogates; replaced by U+FFFD"])

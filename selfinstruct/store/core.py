@@ -24,6 +24,7 @@ from ..records import Instance, Task
 from .schema import MIGRATIONS
 
 BUSY_TIMEOUT_S = 30.0
+READ_ONLY_COPY_MAX_BYTES = 512 * 1024 * 1024
 LOCK_STALE_S = 600.0  # another host's lock without a heartbeat for this long is dead
 
 
@@ -126,12 +127,14 @@ class Store:
                              "(generate and import create a new workspace)")
         try:
             if read_only:
-                self.conn = self._connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+                self.conn = self._open_read_only()
                 self._refuse_foreign()
-                if self.schema_version != len(MIGRATIONS):
-                    raise StoreError(
-                        f"workspace {self.path}: schema {self.schema_version} needs upgrading to "
-                        f"{len(MIGRATIONS)}, which a read-only open cannot do; open it writable once")
+                if self.schema_version < len(MIGRATIONS):
+                    self._upgrade_a_copy()
+                elif self.schema_version > len(MIGRATIONS):
+                    self._migrate()  # says which version wrote it
+                else:
+                    self.conn.execute("PRAGMA query_only = ON")
                 return
             if not memory:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,6 +150,36 @@ class Store:
             raise StoreError(_explain(self.path, e)) from e
         except OSError as e:
             raise StoreError(f"workspace {self.path}: {e.strerror or e}") from e
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        """``mode=ro``; a WAL file in a folder this user cannot write (no -shm can be
+        made) is read as immutable, which SQLite allows only without a writer there."""
+        uri = self.path.resolve().as_uri()
+        conn = self._connect(f"{uri}?mode=ro", uri=True)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError:
+            conn.close()
+            if os.access(self.path.parent, os.W_OK):
+                raise
+            return self._connect(f"{uri}?mode=ro&immutable=1", uri=True)
+
+    def _upgrade_a_copy(self) -> None:
+        """An older workspace opened read-only is read from an in-memory copy brought to
+        the current schema: the file keeps every byte, and writes land nowhere."""
+        size = self.path.stat().st_size
+        if size > READ_ONLY_COPY_MAX_BYTES:
+            raise StoreError(
+                f"workspace {self.path}: schema {self.schema_version} is older than this program's "
+                f"({len(MIGRATIONS)}) and the file ({size / 1e6:,.0f} MB) is too big to upgrade in "
+                "memory; open it once with a command that writes (e.g. generate) to upgrade it")
+        memory = self._connect(":memory:")
+        self.conn.backup(memory)
+        self.conn.close()
+        self.conn = memory
+        self._migrate()
+        self.conn.execute("PRAGMA query_only = ON")
 
     @staticmethod
     def _connect(target: str, uri: bool = False) -> sqlite3.Connection:
@@ -174,7 +207,9 @@ class Store:
     def _refuse_foreign(self) -> None:
         """Ours is empty (new), or has our ``runs`` table at a known schema version."""
         tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if tables and "runs" not in tables or (not tables and self.schema_version > 0):
+        version = self.schema_version
+        # our migrations set user_version in the transaction that makes the tables
+        if tables and ("runs" not in tables or version == 0) or (not tables and version > 0):
             listed = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
             self.conn.close()
             raise StoreError(
@@ -315,6 +350,27 @@ class Store:
                 f"workspace {self.path}: run {name['name'] if name else run_id!r} is being written by "
                 f"{row['owner']} (pid {row['pid']} on {row['host']}); stop it first or wait for it to finish"
             )
+
+    @contextlib.contextmanager
+    def job_lock(self, name: str, owner: str) -> Iterator[None]:
+        """Hold job ``name`` for this process while the block runs; refused while another
+        live process holds it, so two jobs never pay for (or write) the same answers."""
+        me = (socket.gethostname(), os.getpid())
+        with self.tx() as c:
+            row = c.execute("SELECT * FROM job_locks WHERE name = ?", (name,)).fetchone()
+            if row and (row["host"], row["pid"]) != me and _lock_alive(dict(row)):
+                raise RunLockedError(
+                    f"workspace {self.path}: {name} is being written by {row['owner']} "
+                    f"(pid {row['pid']} on {row['host']}); stop it first or wait for it to finish")
+            if row and (row["host"], row["pid"]) == me:
+                raise RunLockedError(f"workspace {self.path}: {name} is already being written by this process")
+            c.execute("INSERT OR REPLACE INTO job_locks(name, owner, pid, host, heartbeat) VALUES (?,?,?,?,?)",
+                      (name, owner, me[1], me[0], time.time()))
+        try:
+            yield
+        finally:
+            with self.tx() as c:
+                c.execute("DELETE FROM job_locks WHERE name = ? AND pid = ? AND host = ?", (name, me[1], me[0]))
 
     def heartbeat(self, run_id: int) -> None:
         with self.tx() as c:

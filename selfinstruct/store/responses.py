@@ -128,6 +128,33 @@ def answered_instance_ids(store: Store, set_id: int) -> set[int]:
     return {r[0] for r in store.query("SELECT instance_id FROM responses WHERE set_id = ?", (set_id,))}
 
 
+def note_prices(store: Store, set_id: int, price_in_per_1m: float, price_out_per_1m: float) -> None:
+    """Add the prices a job on the set starts with to its config's ``prices`` (from now on),
+    so each call stays priced as it was made when a resumed job pays others; unchanged
+    prices add nothing."""
+    with store.tx() as c:
+        config = json.loads(c.execute("SELECT config FROM response_sets WHERE id = ?", (set_id,)).fetchone()[0])
+        prices = config.setdefault("prices", [])
+        if prices and (prices[-1]["in"], prices[-1]["out"]) == (price_in_per_1m, price_out_per_1m):
+            return
+        prices.append({"since": time.time(), "in": price_in_per_1m, "out": price_out_per_1m})
+        c.execute("UPDATE response_sets SET config = ? WHERE id = ?", (json.dumps(config), set_id))
+
+
+def set_calls(store: Store, run_id: int) -> list[dict[str, Any]]:
+    """The successful LM calls made in run ``run_id`` that answers of its response sets come
+    from, once per set holding them: what answering the sets paid for. ``prompt`` and ``text``
+    are there only when the endpoint reported no token count, to estimate it as ``answer`` does."""
+    return [dict(r) for r in store.query(
+        "SELECT DISTINCT r.set_id, c.id, c.tokens_in, c.tokens_out, c.created_at,"
+        " CASE WHEN c.tokens_in > 0 THEN NULL ELSE c.prompt END AS prompt,"
+        " CASE WHEN c.tokens_out > 0 THEN NULL ELSE c.text END AS text"
+        " FROM responses r JOIN response_sets s ON s.id = r.set_id JOIN lm_calls c ON c.id = r.call_id"
+        " WHERE s.run_id = ? AND c.run_id = ? AND c.error IS NULL ORDER BY c.id",
+        (run_id, run_id),
+    )]
+
+
 def _set(r: Any) -> ResponseSet:
     return ResponseSet(
         id=r["id"], run_id=r["run_id"], name=r["name"], model=r["model"], kind=r["kind"],
