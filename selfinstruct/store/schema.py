@@ -172,11 +172,11 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX judgments_set ON judgments(set_a, judge);
     """,
-    # 4: one writer per job that is not a generation run (answering a response set,
-    # translating into a run): the same pid/host/heartbeat rule as run_locks.
+    # 4: one writer per job that writes no run of its own (answering a response set):
+    # the same pid/host/heartbeat rule as run_locks.
     """
     CREATE TABLE job_locks (
-        name TEXT PRIMARY KEY,                      -- e.g. "answer:set 3", "translate:run 7"
+        name TEXT PRIMARY KEY,                      -- e.g. "response set 'gpt4' of run 'alpaca'"
         owner TEXT NOT NULL,
         pid INTEGER NOT NULL,
         host TEXT NOT NULL,
