@@ -149,6 +149,8 @@ def slider_times(path: Path, values: list[float]) -> list[float]:
     """Seconds for the Filters page to answer each ROUGE-L slider move (whole script rerun)."""
     from streamlit.testing.v1 import AppTest
 
+    from pages.common import run_key
+
     os.environ["SELFINSTRUCT_WORKSPACE"] = str(path)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=900)
     at.run()
@@ -157,7 +159,7 @@ def slider_times(path: Path, values: list[float]) -> list[float]:
     out = []
     for v in values:
         t = time.perf_counter()
-        at.slider(key="flt1.rouge").set_value(v).run()
+        at.slider(key=f"{run_key('flt', 1, str(path))}.rouge").set_value(v).run()
         out.append(time.perf_counter() - t)
         assert not at.exception
     return out

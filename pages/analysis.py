@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from pages.common import data_version, ensure_router, md, open_store
+from pages.common import data_version, ensure_router, md, open_store, workspace_id
 from selfinstruct import analysis, charts
 from selfinstruct.store import RunInfo, Store
 from selfinstruct.views import view_tasks
@@ -49,24 +49,44 @@ def report(path: str, run_id: int, what: str, view: str | None, version: tuple) 
     tasks = tasks_of(s, run, what, view)
     seeds = [t.instruction for t in s.tasks(run_id, origin="seed")]
     return {"report": analysis.full_report(tasks, seeds=seeds or None, cache=s),
-            "lengths": analysis.lengths(tasks), "n": len(tasks)}
+            "lengths": analysis.lengths(tasks), "n": len(tasks), "n_seeds": len(seeds)}
 
 
+def keep_drawn(series: list[tuple[str, Any]], empty_note) -> list[tuple[str, Any]]:
+    """The (name, data) pairs worth a chart; an info note, from ``empty_note(name, data)``, for
+    each of the others (None: draw it), so no empty chart is ever drawn."""
+    drawn = []
+    for name, data in series:
+        note = empty_note(name, data)
+        if note:
+            st.info(note, icon="ℹ️")
+        else:
+            drawn.append((name, data))
+    return drawn
+
+
+def chart(draw, drawn: list[tuple[str, Any]], **kwargs) -> Any:
+    """``draw(a, b, names=...)`` over the one or two data sets in ``drawn``."""
+    return draw(drawn[0][1], drawn[1][1] if len(drawn) > 1 else None, names=[n for n, _ in drawn], **kwargs)
+
+
+an = f"an.{workspace_id()}"  # the page's widgets, per workspace: another one starts afresh
 opts = sources(store)
 labels = list(opts)
 default = next((i for i, l in enumerate(labels) if opts[l][0] == st.session_state.get("run_id")), 0)
 c1, c2, c3 = st.columns([3, 1, 3], vertical_alignment="bottom")
-a_label = c1.selectbox("Data set", labels, index=default, key="an_a")
+a_label = c1.selectbox("Data set", labels, index=default, key=f"{an}.a")
 others = [label for label in labels if label != a_label]  # a data set is never compared with itself
 if not others:
-    st.session_state["an_compare"] = False
-compare = c2.toggle("Compare", key="an_compare", disabled=not others)
+    st.session_state[f"{an}.compare"] = False
+compare = c2.toggle("Compare", key=f"{an}.compare", disabled=not others)
 if others:
-    if st.session_state.get("an_b") not in others:
-        st.session_state.pop("an_b", None)
-    after = [label for label in labels[labels.index(a_label) + 1:] if label != a_label]
-    b_label = c3.selectbox("with", others, index=others.index((after or others)[0]), key="an_b",
-                           disabled=not compare)
+    if st.session_state.get(f"{an}.b") not in others:
+        # Set the new choice in the session state before the box is drawn: only then does the browser
+        # show it (a dropped key would leave the box showing the old, now hidden, data set).
+        after = [label for label in labels[labels.index(a_label) + 1:] if label != a_label]
+        st.session_state[f"{an}.b"] = (after or others)[0]
+    b_label = c3.selectbox("with", others, key=f"{an}.b", disabled=not compare)
 else:
     b_label = None
     c3.caption("This workspace holds one data set only: nothing to compare it with. Save a filtered view on "
@@ -75,11 +95,11 @@ else:
 picked = [a_label] + ([b_label] if compare and b_label else [])
 counts = [store.counts(opts[label][0]) for label in picked]
 big = any(c["seeds"] + c["generated"] > AUTO_LIMIT for c in counts)
-if big and not st.session_state.get("an_go"):
+if big and not st.session_state.get(f"{an}.go"):
     st.info(f"Over {AUTO_LIMIT:,} instructions: the first verb–noun parse takes a while (it is cached after).",
             icon="⏳")
     if st.button("Compute the analysis", type="primary"):
-        st.session_state["an_go"] = True
+        st.session_state[f"{an}.go"] = True
         st.rerun()
     st.stop()
 
@@ -99,34 +119,54 @@ if len(picked) > 1 and picked[1] in empty:
 names = picked
 a, b = results[0], (results[1] if len(results) > 1 else None)
 
-m = st.columns(5)
+# two rows of three, so no label or value is cut off on a narrow window
+top, bottom = st.columns(3), st.columns(3)
 ra = a["report"]
-m[0].metric("Instructions", f"{ra['n_instructions']:,}")
-m[1].metric("Instances", f"{ra['n_instances']:,}")
-m[2].metric("Distinct root verbs", ra["distinct_verbs"] or 0)
-m[3].metric("Mean ROUGE-L vs seeds", "—" if ra["rouge_vs_seeds_mean"] is None else f"{ra['rouge_vs_seeds_mean']:.3f}")
-m[4].metric("Classification share", "—" if ra["classification_share"] is None else f"{ra['classification_share']:.0%}")
+top[0].metric("Instructions", f"{ra['n_instructions']:,}")
+top[1].metric("Instances", f"{ra['n_instances']:,}")
+top[2].metric("Root verbs", f"{ra['distinct_verbs'] or 0:,}", help="Distinct root verbs of the instructions")
+bottom[0].metric("ROUGE-L vs seeds", "—" if ra["rouge_vs_seeds_mean"] is None else f"{ra['rouge_vs_seeds_mean']:.3f}",
+                 help="Mean ROUGE-L of each instruction with its most similar seed instruction")
+bottom[1].metric("Classification", "—" if ra["classification_share"] is None else f"{ra['classification_share']:.0%}",
+                 help="Share of classification tasks")
 
-rb = b["report"] if b else None
+series = list(zip(names, results))
 tabs = st.tabs(["🌞 Verb–noun", "📏 Lengths", "🔁 ROUGE-L overlap", "📋 Table 1"])
 with tabs[0]:
-    st.plotly_chart(charts.sunburst(ra, rb, names=names), key="sunburst", height=620)
+    drawn = keep_drawn([(n, r["report"]) for n, r in series], lambda n, r: None if r["top_verbs"] else (
+        f"**{md(n)}**: no English verb–noun structure found, so there is no sunburst (the verb–noun "
+        "analysis covers English only)."))
+    if drawn:
+        st.plotly_chart(chart(charts.sunburst, drawn), key="sunburst", height=620)
 with tabs[1]:
     groups = st.segmented_control("Split by", ["all", "classification / not", "seed / machine"], default="all",
-                                  key="an_groups")
+                                  key=f"{an}.groups")
     split = {"classification / not": ("classification", "non_classification"),
              "seed / machine": ("seed", "machine")}.get(groups or "all", ("all",))
     st.plotly_chart(charts.length_histograms(a["lengths"], b["lengths"] if b else None, names=names, groups=split),
                     key="lengths")
 with tabs[2]:
     share = bool(b)
-    st.plotly_chart(charts.overlap_histogram(ra["rouge_vs_seeds_hist"], rb["rouge_vs_seeds_hist"] if rb else None,
-                                             names=names, share=share), key="rouge_seeds")
-    st.plotly_chart(charts.within_histogram(ra["rouge_within_hist"], rb["rouge_within_hist"] if rb else None,
-                                            names=names, share=share), key="rouge_within")
-    st.plotly_chart(charts.pairwise_histogram_chart(ra["rouge_pairwise_hist"],
-                                                    rb["rouge_pairwise_hist"] if rb else None, names=names),
-                    key="rouge_pairs")
+
+    def vs_seeds_note(n: str, r: dict) -> str | None:
+        if r["report"]["rouge_vs_seeds_mean"] is not None:
+            return None
+        if not r["n_seeds"]:
+            return (f"**{md(n)}**: no seed instructions to compare with (an import or a translation has none), "
+                    "so there is no overlap-with-seeds chart.")
+        return f"**{md(n)}**: no generated instruction to compare with the seeds, so there is no overlap-with-seeds chart."
+
+    drawn = keep_drawn(series, vs_seeds_note)
+    if drawn:
+        st.plotly_chart(chart(charts.overlap_histogram, [(n, r["report"]["rouge_vs_seeds_hist"]) for n, r in drawn],
+                              share=share), key="rouge_seeds")
+    drawn = keep_drawn(series, lambda n, r: None if r["report"]["rouge_within_mean"] is not None else (
+        f"**{md(n)}**: fewer than two instructions, so there is no overlap within the pool."))
+    if drawn:
+        st.plotly_chart(chart(charts.within_histogram, [(n, r["report"]["rouge_within_hist"]) for n, r in drawn],
+                              share=share), key="rouge_within")
+        st.plotly_chart(chart(charts.pairwise_histogram_chart,
+                              [(n, r["report"]["rouge_pairwise_hist"]) for n, r in drawn]), key="rouge_pairs")
 with tabs[3]:
     st.code(analysis.format_table1(*[r["report"] for r in results], names=names), language=None)
     scal = [analysis.scalar_metrics(r["report"]) for r in results]

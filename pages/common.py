@@ -8,6 +8,7 @@ Generated text is untrusted: it is shown with ``st.text``/``st.code``/
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import runpy
 import threading
@@ -149,8 +150,27 @@ def open_store(path: str | None = None) -> Store | None:
         return None
 
 
+def workspace_id(path: str | None = None) -> str:
+    """A short, stable id of a workspace file (default: the open one), for widget keys."""
+    resolved = str(Path(path or workspace_path()).expanduser().resolve())
+    return hashlib.sha256(resolved.encode()).hexdigest()[:10]
+
+
+def run_key(prefix: str, run_id: int, workspace: str | None = None) -> str:
+    """The session-state key of a per-run widget: ``prefix``, the workspace and the run id, so
+    run 1 of another workspace never inherits this one's settings."""
+    return f"{prefix}.{workspace_id(workspace)}.{run_id}"
+
+
+KIND_WORDS = {"generate": "generation", "import": "import", "translation": "translation"}
+
+
 def current_run(store: Store, kinds: tuple[str, ...] | None = None) -> RunInfo | None:
-    """The run chosen in the sidebar (restricted to ``kinds``), or None with a hint."""
+    """The run chosen in the sidebar, or None with a note.
+
+    With ``kinds``, a chosen run of another kind is never swapped for one of these silently:
+    the page says so and offers to switch (the page stops on None).
+    """
     every = store.runs()
     runs = [r for r in every if kinds is None or r.kind in kinds]
     if not runs:
@@ -164,7 +184,33 @@ def current_run(store: Store, kinds: tuple[str, ...] | None = None) -> RunInfo |
             st.info("No run here yet. Create one on the **Runs** page.", icon="ℹ️")
         return None
     wanted = st.session_state.get("run_id")
-    return next((r for r in runs if r.id == wanted), runs[-1])
+    chosen = next((r for r in every if r.id == wanted), None)
+    if chosen is None:  # nothing chosen yet (the sidebar chooses on every page): the newest of these kinds
+        return runs[-1]
+    if kinds is None or chosen.kind in kinds:
+        return chosen
+    wanted_kind = " or ".join(KIND_WORDS.get(k, k) for k in kinds)
+    st.warning(f"The chosen run **{md(chosen.name)}** is a {md(KIND_WORDS.get(chosen.kind, chosen.kind))} run, "
+               f"not a {md(wanted_kind)} run, so this page has nothing to show for it. Switch to a "
+               f"{md(wanted_kind)} run below, or choose one in the sidebar.", icon="↔️")
+    names = {r.id: f"{r.name} · {r.state}" for r in reversed(runs)}  # the newest first
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    pick = c1.selectbox(f"Switch to a {wanted_kind} run", list(names), format_func=names.__getitem__,
+                        key=f"switch_run.{workspace_id()}")
+    if c2.button("Switch", type="primary", icon="↔️", width="stretch"):
+        st.session_state["run_id"] = pick
+        st.rerun()
+    return None
+
+
+def long_text(text: str, *, max_chars: int = 1500, max_lines: int = 20, height: int = 320) -> None:
+    """Untrusted text as ``st.text``; a long one in a scrollable box ``height`` pixels high, so
+    what follows it (buttons) stays in view."""
+    if len(text) > max_chars or text.count("\n") >= max_lines:
+        with st.container(height=height, border=True):
+            st.text(text)
+    else:
+        st.text(text)
 
 
 def data_version(store: Store, run: RunInfo) -> tuple[Any, ...]:
@@ -187,6 +233,13 @@ def compact(x: float, unit: str = "") -> str:
             v = x / size
             return f"{v:.1f}{suffix}{unit}" if abs(v) < 100 else f"{v:.0f}{suffix}{unit}"
     return f"{x:.1f}{unit}" if 0 < abs(x) < 100 and x != int(x) else f"{x:.0f}{unit}"
+
+
+def money(dollars: float) -> str:
+    """Dollars short enough for a metric tile: $0.0123, $123.45, $12.3k."""
+    if dollars >= 1000:
+        return "$" + compact(dollars)
+    return f"${dollars:.2f}" if dollars >= 1 else f"${dollars:.4f}"
 
 
 def plural(n: int, word: str) -> str:

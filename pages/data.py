@@ -14,6 +14,7 @@ from pages.common import (
     open_store,
     ORIGIN_MARK,
     render_candidates,
+    run_key,
 )
 from selfinstruct.replay import provenance
 from selfinstruct.tables import instances_table, instruction_table
@@ -54,18 +55,18 @@ st.caption(f"{len(shown):,} of {len(frame):,} instructions · click a column hea
 # The detail panel follows an instruction id, not a row number: a filter change keeps it on the same
 # instruction, or closes it when that instruction is filtered out.
 shown_ids = [int(i) for i in shown["id"]]
-pick_key = f"data_pick.{run.id}"
-follow_selection("data_table", pick_key, shown_ids)
+pick_key, table_key = run_key("data_pick", run.id), run_key("data_table", run.id)  # per workspace and run
+follow_selection(table_key, pick_key, shown_ids)
 pick = st.dataframe(
     shown, hide_index=True, width="stretch", height=420, on_select="rerun", selection_mode="single-row",
-    key="data_table",
+    key=table_key,
     column_config={
         "instruction": st.column_config.TextColumn("instruction", width="large"),
         "max_rouge": st.column_config.NumberColumn("max ROUGE-L", format="%.3f"),
         "detail": st.column_config.TextColumn("why"),
     },
 )
-picked = follow_selection("data_table", pick_key, shown_ids, pick.selection.rows)
+picked = follow_selection(table_key, pick_key, shown_ids, pick.selection.rows)
 if picked is None:
     st.stop()
 row = shown.iloc[shown_ids.index(picked)]

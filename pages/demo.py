@@ -14,6 +14,7 @@ from pages.common import (
     open_store,
     render_iteration,
     run_progress,
+    workspace_id,
     workspace_path,
 )
 from selfinstruct.replay import iteration_view, prepare_copy, reveal, total_chars
@@ -39,7 +40,8 @@ if not runs:
     st.info("No generation run to replay here.", icon="ℹ️")
     st.stop()
 names = {r.id: r.name for r in runs}
-run_id = st.selectbox("Run", list(names), format_func=names.__getitem__, key=f"demo_run_{source}")
+pick_key = f"demo_run_{source}" + (f".{workspace_id()}" if source == "workspace" else "")  # per workspace
+run_id = st.selectbox("Run", list(names), format_func=names.__getitem__, key=pick_key)
 total = store.completed_iterations(run_id)
 if not total:
     st.info("This run has no completed iteration yet.", icon="ℹ️")
@@ -87,7 +89,9 @@ def player() -> None:
     m[0].metric("Iteration", f"{state['it']} / {total}")
     m[1].metric("Generated", int(shown["generated"].sum()) if len(shown) else 0)
     m[2].metric("Kept", int(shown["kept"].sum()) if len(shown) and "kept" in shown else 0)
-    m[3].metric("Streamed", f"{min(state['chars'], total_chars(full)):,} / {total_chars(full):,} chars")
+    streamed, chars = min(state["chars"], total_chars(full)), total_chars(full)
+    m[3].metric("Streamed", f"{streamed / chars:.0%}" if chars else "—",
+                help=f"{streamed:,} of {chars:,} characters of this iteration's completions")
     render_iteration(view, key="demo")
 
 

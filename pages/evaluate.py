@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages.common import current_run, ensure_router, lm_form, md, open_store, registry
+from pages.common import current_run, ensure_router, lm_form, long_text, md, open_store, registry, run_key
 from selfinstruct.config import LMConfig
 from selfinstruct.evaluate import figures
 from selfinstruct.evaluate import judge as J
@@ -78,12 +78,13 @@ with review_tab:
         i, q = where
         item = items[i]
         st.progress(i / len(items), text=f"Instance {i + 1} of {len(items)} · question {q} of 4")
+        # long text scrolls in a box of its own, so the Yes/No buttons below stay in view
         st.markdown("**Instruction**")
-        st.text(item.instruction)
+        long_text(item.instruction)
         st.markdown("**Input**")
-        st.text(item.input or "(empty)")
+        long_text(item.input or "(empty)")
         st.markdown("**Output**")
-        st.text(item.output)
+        long_text(item.output)
         st.markdown(f"#### Q{q}. {QUESTIONS[q - 1]}")
 
         def answer(yes: bool, instance_id: int = item.instance_id, question: int = q) -> None:
@@ -126,7 +127,7 @@ with rate_tab:
                 "Keys: **1**–**4** for A–D. Model names appear when every response is rated.")
     st.dataframe(pd.DataFrame({"grade": list(GRADE_TEXT), "meaning": list(GRADE_TEXT.values())}), hide_index=True)
     chosen = st.multiselect("Response sets to rate", set_names, default=[s for s in set_names if s != "reference"],
-                            key=f"ev.rate.sets.{run.id}")  # per run: each run has its own sets
+                            key=run_key("ev.rate.sets", run.id))  # per workspace and run: each has its own sets
     if chosen:
         queue = rating_queue(store, run, chosen, seed=int(st.session_state.get("ev.review.seed", 0)))
         ids = [s.id for s in sets if s.name in chosen]
@@ -136,12 +137,12 @@ with rate_tab:
             it = queue[k]
             st.progress(k / len(queue), text=f"Response {k + 1} of {len(queue)}")
             st.markdown("**Instruction**")
-            st.text(it.instruction)
+            long_text(it.instruction)
             if it.input.strip():
                 st.markdown("**Input**")
-                st.text(it.input)
+                long_text(it.input)
             st.markdown("**Response**")
-            st.text(it.response)
+            long_text(it.response)
 
             def rate(grade: str, set_id: int = it.set_id, instance_id: int = it.instance_id) -> None:
                 save_rating(store, set_id, instance_id, grade)
@@ -160,9 +161,9 @@ with rate_tab:
 with judge_tab:
     st.markdown("A judge model scores responses 1–10, each alone or two side by side (in both orders, "
                 "so position bias cancels). Totals are shown relative to a reference set.")
-    chosen = st.multiselect("Response sets", set_names, default=set_names[:2], key=f"ev.judge.sets.{run.id}")
+    chosen = st.multiselect("Response sets", set_names, default=set_names[:2], key=run_key("ev.judge.sets", run.id))
     if chosen:
-        reference = st.selectbox("Reference", chosen, key=f"ev.judge.ref.{run.id}")
+        reference = st.selectbox("Reference", chosen, key=run_key("ev.judge.ref", run.id))
         pairwise = st.radio("Mode", ["alone", "pairwise"], horizontal=True, key="ev.judge.mode") == "pairwise"
         default = J.PAIR_TEMPLATE if pairwise else J.SINGLE_TEMPLATE
         template = st.text_area("Judge prompt", default, height=320, key=f"ev.judge.template.{pairwise}",

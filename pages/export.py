@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.common import ROOT, current_run, ensure_router, md, open_store
+from pages.common import ROOT, current_run, ensure_router, md, open_store, run_key
 from selfinstruct.formats import FORMATS, ExportOptions, FileFormatError, ImportRefused, export_run, import_file
 from selfinstruct.store import StoreError
 from selfinstruct.store.responses import response_sets
@@ -30,10 +30,10 @@ with export_tab:
         st.caption(f"Run **{md(run.name)}** ({run.kind}) · choose another in the sidebar")
         c1, c2 = st.columns(2)
         view_names = store.views(run.id) if run.kind == "generate" else []
-        view = c1.selectbox("Data", [None, *view_names], key="ex_view",
+        view = c1.selectbox("Data", [None, *view_names], key=run_key("ex_view", run.id),
                             format_func=lambda v: "stored verdicts (what the run kept)" if v is None else f"view {v}")
         sets = [s.name for s in response_sets(store, run.id)]
-        responses = c2.selectbox("Outputs", [None, *sets], key="ex_resp",
+        responses = c2.selectbox("Outputs", [None, *sets], key=run_key("ex_resp", run.id),
                                  format_func=lambda s: "original outputs" if s is None else f"response set {s}")
         fmt = st.radio("Format", list(FORMATS), key="ex_fmt", horizontal=True,
                        format_func=lambda f: FORMATS[f].title)

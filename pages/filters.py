@@ -10,7 +10,17 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from pages.common import current_run, data_version, ensure_router, keep_widgets, kept_widgets, md, open_store, verdict_label
+from pages.common import (
+    current_run,
+    data_version,
+    ensure_router,
+    keep_widgets,
+    kept_widgets,
+    md,
+    open_store,
+    run_key,
+    verdict_label,
+)
 from selfinstruct.config import FilterConfig, RunConfig
 from selfinstruct.views import WhatIf
 from selfinstruct.views import MIN_THRESHOLD, save_view, view_settings
@@ -22,6 +32,12 @@ run = current_run(store, kinds=("generate",)) if store is not None else None
 if run is None:
     st.stop()
 base = RunConfig.from_dict(run.config).filters
+st.caption(f"Run **{md(run.name)}** · choose another in the sidebar")
+if base.rouge_threshold < MIN_THRESHOLD:  # made outside the Runs form (which refuses it), e.g. on the command line
+    st.warning(md(f"This run was made with ROUGE-L threshold {base.rouge_threshold:g}, below what the what-if "
+                  f"can replay ({MIN_THRESHOLD}–1.0). The slider starts at {MIN_THRESHOLD:.2f}, so Kept differs "
+                  "from the run's own verdicts even before you move anything; the run's verdicts themselves are "
+                  "unchanged (see them on Data)."), icon="⚠️")
 
 
 @st.cache_resource(show_spinner="Reading the run and its similarity graph…", max_entries=2)
@@ -77,7 +93,7 @@ def reset() -> None:
         st.session_state[k + suffix] = value
 
 
-k = f"flt{run.id}"
+k = run_key("flt", run.id)  # per workspace and run: run 1 of another workspace starts afresh
 defaults = widget_values(base) | {".name": "filtered"}
 kept_widgets(k, defaults)  # this run's settings survive a visit to another page
 with st.sidebar:

@@ -13,6 +13,7 @@ import streamlit as st
 from pages.common import (
     compact,
     current_run,
+    money,
     data_version,
     ensure_router,
     fake_allowed,
@@ -25,9 +26,8 @@ from pages.common import (
 )
 from selfinstruct.config import RunConfig
 from selfinstruct.replay import iteration_view, live_view
-from selfinstruct.jobs import Job
 from selfinstruct.lm.base import LMError
-from selfinstruct.pipeline import estimate_cost
+from selfinstruct.pipeline import estimate_cost, generation_usage
 
 POLL_S = 0.7
 
@@ -38,6 +38,7 @@ run = current_run(store, kinds=("generate",)) if store is not None else None
 if run is None:
     st.stop()
 cfg = RunConfig.from_dict(run.config)
+st.caption(f"Run **{md(run.name)}** · choose another in the sidebar")
 reg = registry()
 job = reg.get(workspace_path(), run.id)
 
@@ -53,9 +54,7 @@ def launch(iterations: int | None) -> None:
     except (ValueError, LMError) as e:
         st.error(md(f"Cannot use the model: {e}"))
         return
-    j: Job = reg.job(workspace_path(), run.id, lm)
-    if not j.running:
-        j.start(iterations)
+    reg.launch(workspace_path(), run.id, lm, iterations)  # atomic: two tabs pressing at once share one worker
 
 
 def controls(active: bool) -> None:
@@ -87,20 +86,27 @@ controls(bool(snap0 and snap0.active))
 def live() -> None:
     snap = job.snapshot() if job else None
     fresh = store.run(run.id)
-    counts, usage = store.counts(run.id), store.usage(run.id)
+    counts = store.counts(run.id)
+    usage = generation_usage(store, run.id)  # the generation's own calls: not answers, translations or judges
     if snap0 and snap0.active and snap and not snap.active:
         st.rerun()  # the job ended: redraw the whole page (controls, past iterations)
-    m = st.columns(7)
-    m[0].metric("State", snap.state if snap and snap.active else fresh.state)
-    m[1].metric("Iterations", counts["iterations"])
-    m[2].metric("Kept", f"{counts['kept']:,} / {cfg.target:,}")
-    m[3].metric("Generated", f"{counts['generated']:,}")
-    m[4].metric("Tokens", compact(usage["tokens_in"] + usage["tokens_out"]),
-                help=f"{usage['tokens_in']:,} prompt + {usage['tokens_out']:,} completion tokens")
+    # two rows of short values, so no tile is cut off on a narrow window (the widest, "cancelling", on top)
+    top, bottom = st.columns(3), st.columns(4)
+    top[0].metric("State", snap.state if snap and snap.active else fresh.state)
+    top[1].metric("Iterations", f"{counts['iterations']:,}")
+    top[2].metric("Kept", f"{counts['kept']:,}", help=f"Machine instructions kept, of the target {cfg.target:,}")
+    bottom[0].metric("Generated", f"{counts['generated']:,}", help="Machine candidates, kept or dropped")
+    bottom[1].metric("Tokens", compact(usage["tokens_in"] + usage["tokens_out"]),
+                     help=f"{usage['tokens_in']:,} prompt + {usage['tokens_out']:,} completion tokens in "
+                          f"{usage['calls']:,} calls of the generation's own steps (instructions, classification, "
+                          "instances)")
     rate = snap.stream_rate if snap and snap.active else (usage["tokens_out"] / usage["lm_seconds"]
                                                           if usage["lm_seconds"] else 0.0)
-    m[5].metric("Tokens/s", compact(rate), help=f"Rate: {rate:,.1f} completion tokens per second")
-    m[6].metric("Cost", f"${estimate_cost(usage, cfg):.4f}")
+    bottom[2].metric("Tokens/s", compact(rate), help=f"Rate: {rate:,.1f} completion tokens per second")
+    cost = estimate_cost(usage, cfg)
+    bottom[3].metric("Cost", money(cost),
+                     help=f"${cost:,.4f}: the generation's own calls at this run's prices. Answers, translations "
+                          "and judges of the run are not in it (the Runs page counts them)")
     st.progress(min(1.0, counts["kept"] / cfg.target) if cfg.target else 0.0,
                 text=f"{counts['kept']} of {cfg.target} instructions kept")
     message = snap.message if snap and snap.active else fresh.status

@@ -13,7 +13,19 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from pages.common import current_run, data_version, ensure_router, lm_form, md, open_store, registry, workspace_path
+from pages.common import (
+    compact,
+    current_run,
+    data_version,
+    ensure_router,
+    lm_form,
+    md,
+    money,
+    open_store,
+    registry,
+    run_key,
+    workspace_path,
+)
 from selfinstruct import compare
 from selfinstruct.config import LMConfig
 from selfinstruct.lm.base import LMError
@@ -58,7 +70,7 @@ def scope(prefix: str) -> tuple[str | None, bool, int | None]:
     view = None
     if run.kind == "generate":
         views = store.views(run.id)
-        view = c[0].selectbox("Filtered view", [None, *views], key=f"{prefix}.view",
+        view = c[0].selectbox("Filtered view", [None, *views], key=run_key(f"{prefix}.view", run.id),
                               format_func=lambda v: "stored verdicts" if v is None else v)
         seeds = c[1].checkbox("Include seed tasks", key=f"{prefix}.seeds")
     else:
@@ -97,8 +109,8 @@ def progress_panel(kind: str) -> None:
     m = st.columns(5)
     m[0].metric("LM calls", f"{p.calls:,}")
     m[1].metric("From cache", f"{p.cached:,}")
-    m[2].metric("Tokens", f"{p.tokens_in + p.tokens_out:,}")
-    m[3].metric("Cost", f"${p.cost:.4f}")
+    m[2].metric("Tokens", compact(p.tokens_in + p.tokens_out), help=f"{p.tokens_in:,} in + {p.tokens_out:,} out")
+    m[3].metric("Cost", money(p.cost))
     m[4].metric("Errors", f"{p.errors:,}")
     if j.running:
         if st.button("Stop after this batch", icon="⏹️", key=f"job.stop.{kind}"):
@@ -198,7 +210,7 @@ with compare_tab:
         st.dataframe(pd.DataFrame(stats).T, width="stretch")
         options = [compare.ORIGINAL, *(s.name for s in sets)]
         picked = st.multiselect("Compare (the first is the base for ROUGE-L)", options,
-                                default=options[:2], key="cmp.names")
+                                default=options[:2], key=run_key("cmp.names", run.id))
         if len([n for n in picked if n != compare.ORIGINAL]) >= 1:
             counts = tuple(len(answered_instance_ids(store, s.id)) for s in sets)
             cmp = comparison(str(store.path), run.id, tuple(picked), data_version(store, run) + counts)

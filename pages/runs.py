@@ -23,10 +23,11 @@ from pages.common import (
     workspace_path,
     writable_workspace,
 )
-from selfinstruct.config import RunConfig
+from selfinstruct.config import ConfigError, RunConfig
 from selfinstruct.tables import run_summary
 from selfinstruct.pipeline import PipelineError, start_run
 from selfinstruct.store import StoreError
+from selfinstruct.views import MIN_THRESHOLD
 
 # Help text for every RunConfig field, shown beside its widget.
 HELP: dict[str, str] = {
@@ -43,7 +44,8 @@ HELP: dict[str, str] = {
     "max_tokens": "Longest completion, in tokens.",
     "stop": "Stop sequences, one per line.",
     "max_instances": "Most instances kept per instruction.",
-    "rouge_threshold": "Drop a candidate whose ROUGE-L with any pool instruction is above this.",
+    "rouge_threshold": "Drop a candidate whose ROUGE-L with any pool instruction is above this. From "
+                       f"{MIN_THRESHOLD} (the lowest the Filters page's what-if can replay) to 1.",
     "similar_k": "How many most-similar pool instructions to record per candidate.",
     "tokenizer": "'rouge' matches the paper (ASCII words); 'unicode' also splits other scripts.",
     "min_words": "Drop instructions shorter than this.",
@@ -60,6 +62,8 @@ HELP: dict[str, str] = {
 }
 STEPS = {"generate": "1 · Instruction generation", "classify": "2 · Classification",
          "instances": "3 · Instance generation", "filters": "4 · Filters"}
+# Bounds a widget enforces beyond "not negative" (field name -> (min, max)).
+BOUNDS: dict[str, tuple[float, float]] = {"rouge_threshold": (MIN_THRESHOLD, 1.0)}
 LM_CHOICES = {"llamacpp": "Embedded model (Gemma 3 270M, llama.cpp, offline)",
               "openai": "OpenAI-compatible endpoint"}
 
@@ -78,8 +82,9 @@ def field_widgets(obj: Any, prefix: str) -> dict[str, Any]:
             elif isinstance(value, int):
                 out[f.name] = int(st.number_input(label, value=value, min_value=0, step=1, key=key, help=HELP.get(f.name)))
             elif isinstance(value, float):
-                out[f.name] = float(st.number_input(label, value=value, min_value=0.0, step=0.05, key=key,
-                                                    help=HELP.get(f.name), format="%.3f"))
+                low, high = BOUNDS.get(f.name, (0.0, None))
+                out[f.name] = float(st.number_input(label, value=value, min_value=low, max_value=high, step=0.05,
+                                                    key=key, help=HELP.get(f.name), format="%.3f"))
             elif isinstance(value, list):
                 text = st.text_area(label, "\n".join(value), key=key, help=HELP.get(f.name), height=100)
                 out[f.name] = [line for line in text.splitlines() if line]
@@ -164,12 +169,22 @@ def runs_table(store) -> None:
             "kept": num("kept", width=55, help="Generation: machine instructions kept. "
                                                "Import and translation: tasks."),
             "target": num("target", width=55),
-            "model": st.column_config.TextColumn("model", width=70, help="LM backend of the run"),
+            "model": st.column_config.TextColumn("model", width=90, help="The model the run was made with: "
+                                                 "a generation run's backend (or endpoint model), a translation's "
+                                                 "model; blank for an import"),
             "iterations": num("iter.", width=45, help="Completed iterations"),
             "instances": num("instances", width=70, help="Kept instances of the kept instructions (tasks)"),
-            "tokens": num("tokens", format="compact", width=65, help="Prompt + completion tokens of every LM call"),
+            "tokens": num("tokens", format="compact", width=65,
+                          help="Prompt + completion tokens of every LM call of the run (generation, answers, "
+                               "translation, judge)"),
             "calls": None,
-            "cost_usd": num("cost $", format="%.4f", width=65),
+            "cost": st.column_config.TextColumn(
+                "cost", width=120,
+                help="A generation's own calls at the run's prices, answers at their response set's prices. "
+                     "Calls whose prices the workspace does not hold (judge, translation) are 'unknown', never "
+                     "priced at another model's rates. '—': no LM call."),
+            "cost_usd": None,
+            "unpriced_tokens": None,
             "status": st.column_config.TextColumn("status", width="medium"),
         },
     )
@@ -206,8 +221,15 @@ def create(store, name: str, cfg: RunConfig, seeds) -> None:
     if cfg.lm.backend == "openai" and not cfg.lm.model.strip():
         st.error("The OpenAI-compatible endpoint needs a model name.")
         return
+    if not MIN_THRESHOLD <= cfg.filters.rouge_threshold <= 1.0:
+        st.error(md(f"filters.rouge_threshold: must be between {MIN_THRESHOLD} and 1, got "
+                    f"{cfg.filters.rouge_threshold:g} (the Filters page cannot replay a lower one)."))
+        return
     try:
         run = start_run(store, name, seeds or default_seeds(), cfg)
+    except ConfigError as e:  # a setting out of range: the message names each field
+        st.error(md("The run was not created. Fix these settings: " + str(e).replace("; ", " · ")), icon="🚫")
+        return
     except (StoreError, PipelineError) as e:
         st.error(md(str(e)))
         return
@@ -219,8 +241,27 @@ def workspace_box() -> None:
     c1, c2 = st.columns([5, 1], vertical_alignment="bottom")
     path = c1.text_input("Workspace file", workspace_path(),
                          help=f"A SQLite file holding runs, LM calls and decisions. Default {default_workspace()} "
-                              "(or $SELFINSTRUCT_WORKSPACE); a new path creates a new workspace.")
-    if c2.button("Open", width="stretch") and path != workspace_path():
+                              "(or $SELFINSTRUCT_WORKSPACE); a path that does not exist creates a new workspace, "
+                              "once you confirm it.").strip()
+    target = Path(path).expanduser().resolve() if path else None
+    is_new = target is not None and not target.exists()
+    if is_new and path != workspace_path():
+        missing = next((p for p in reversed(target.parents) if not p.exists()), None)
+        st.info(md(f"No workspace at {target}: opening it creates a new, empty workspace there"
+                   + (f", and the folder {missing}" if missing else "") + "."), icon="🆕")
+        confirmed = st.checkbox("Create a new workspace there", key=f"ws.create.{target}",  # per path: ticked anew
+                                help="Nothing is created until you tick this and press Open.")
+    else:
+        confirmed = True
+    if c2.button("Open", width="stretch"):
+        if not path:
+            st.error("Give a workspace file, such as runs/studio.sqlite.")
+            return
+        if path == workspace_path():
+            return
+        if not confirmed:
+            st.warning("Tick **Create a new workspace there** to create it; nothing was created.", icon="⚠️")
+            return
         try:
             path = writable_workspace(path)  # the shipped demo recording opens as a private copy
         except OSError as e:

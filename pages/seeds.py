@@ -3,6 +3,7 @@ delete, upload; the prepared set is stored in the run when it is created."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import streamlit as st
@@ -126,7 +127,9 @@ with tab_edit:
             st.session_state.pop("seed_pick", None)
             st.rerun()
 with tab_add:
-    editor(Task(id=f"seed_task_{len(draft)}", instruction="", instances=()), None)
+    taken = {t.id for t in draft}  # after a delete, len(draft) may name a task that is still there
+    editor(Task(id=next(f"seed_task_{n}" for n in itertools.count(len(draft)) if f"seed_task_{n}" not in taken),
+                instruction="", instances=()), None)
 with tab_file:
     st.download_button("Download the seeds as JSONL", "".join(json.dumps(task_to_json(t), ensure_ascii=False) + "\n"
                                                              for t in draft),

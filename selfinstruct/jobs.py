@@ -235,8 +235,25 @@ class JobRegistry:
                 self._lms[key] = self._make_lm(cfg, api_key=api_key)
             return self._lms[key]
 
+    def launch(self, workspace: str | Path, run_id: int, lm: LM, iterations: int | None = None) -> Job:
+        """Start the run's job (``Job.start(iterations)``) with ``lm``, or return the one working on it.
+
+        Looking up, making and starting happen under the registry's lock, so two tabs that
+        press Start at the same moment get the same job and the run gets one worker (``job``
+        then ``start`` would let both make a job, and the registry would keep only one).
+        """
+        k = _key(workspace, run_id)
+        with self._lock:
+            job = self._jobs.get(k)
+            if job is None or not job.running:
+                job = Job(k[0], run_id, lm)
+                job.start(iterations)
+                self._jobs[k] = job
+            return job
+
     def job(self, workspace: str | Path, run_id: int, lm: LM) -> Job:
-        """The run's job, made afresh (with ``lm``) unless one is still working."""
+        """The run's job, made afresh (with ``lm``) unless one is still working; not started.
+        To start one, use ``launch``: it cannot race another tab."""
         k = _key(workspace, run_id)
         with self._lock:
             old = self._jobs.get(k)

@@ -68,27 +68,83 @@ def start_run(store: Store, name: str, seeds: Sequence[Task], config: RunConfig)
     return store.create_run(name, kind="generate", config=config.to_dict(), tasks=seeds, origin="seed")
 
 
+GENERATION_STEPS = ("instructions", "classify", "instances")  # the calls a generation run makes itself
+
+
 def estimate_cost(usage: dict[str, Any], config: RunConfig) -> float:
-    """Dollars spent so far at the configured prices (0 for local models)."""
+    """Dollars ``usage`` costs at the configured prices (0 for local models). Give it the
+    generation's own calls (``generation_usage``): others ran with other models and prices."""
     lm = config.lm
     return (usage["tokens_in"] * lm.price_in_per_1m + usage["tokens_out"] * lm.price_out_per_1m) / 1e6
 
 
+def generation_usage(store: Store, run_id: int) -> dict[str, Any]:
+    """``store.usage`` of a run's generation steps only (instructions, classify, instances):
+    what the generation itself spent, without answer, translation or judge calls made later."""
+    total = {"calls": 0, "tokens_in": 0, "tokens_out": 0, "errors": 0, "faults": 0, "lm_seconds": 0.0}
+    for step, usage in store.usage_by_step(run_id).items():
+        if step in GENERATION_STEPS:
+            for k in total:
+                total[k] += usage[k]
+    return total
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """What a run's LM calls cost, as far as their prices are known.
+
+    ``known`` is the dollars of the calls whose prices are known: a generation run's own steps
+    at its configured prices, answers of response sets at the prices each answer job ran with.
+    Other calls (judge, review, translation) ran at prices the workspace does not hold: they
+    are counted in ``unpriced_calls`` and ``unpriced_tokens``, never priced at another model's rates.
+    """
+
+    known: float
+    priced_calls: int
+    unpriced_calls: int
+    unpriced_tokens: int
+
+    @property
+    def total(self) -> float | None:
+        """The whole cost, or None when some calls' prices are unknown."""
+        return None if self.unpriced_calls else self.known
+
+    def describe(self) -> str:
+        """``$0.0123``, ``$0.0123 + unknown``, ``unknown``, or ``—`` (no LM call answered)."""
+        if not self.unpriced_calls:
+            return f"${self.known:.4f}" if self.priced_calls else "—"
+        return f"${self.known:.4f} + unknown" if self.priced_calls else "unknown"
+
+
+def run_costs(store: Store, run: RunInfo) -> RunCost:
+    """A run's cost split into what its known prices price and the calls they do not."""
+    by_step = store.usage_by_step(run.id)
+    own = run.kind == "generate"  # only a generation run's own steps have prices in its config
+    known, answers, priced_tokens = _response_sets_cost(store, run.id)
+    priced_calls = answers
+    if own:
+        gen = generation_usage(store, run.id)
+        known += estimate_cost(gen, RunConfig.from_dict(run.config))
+        priced_calls += gen["calls"]
+        priced_tokens += gen["tokens_in"] + gen["tokens_out"]
+    # the answered calls of every other step (a failed call costs nothing), less the priced answers
+    others = sum(u["calls"] - u["errors"] for step, u in by_step.items() if not (own and step in GENERATION_STEPS))
+    tokens = sum(u["tokens_in"] + u["tokens_out"] for u in by_step.values())
+    return RunCost(known=known, priced_calls=priced_calls, unpriced_calls=max(0, others - answers),
+                   unpriced_tokens=max(0, tokens - priced_tokens))
+
+
 def run_cost(store: Store, run: RunInfo) -> float:
-    """Dollars a run's LM calls cost: answers of its response sets at the prices each answer
-    job ran with, the rest at a generation run's configured prices (0 for other kinds)."""
-    usage = store.usage(run.id)
-    sets_cost, sets_in, sets_out = _response_sets_cost(store, run.id)
-    if run.kind != "generate":
-        return sets_cost
-    rest = {**usage, "tokens_in": usage["tokens_in"] - sets_in, "tokens_out": usage["tokens_out"] - sets_out}
-    return estimate_cost(rest, RunConfig.from_dict(run.config)) + sets_cost
+    """Dollars a run's LM calls cost where their prices are known (``run_costs``): the
+    generation's own steps at the run's configured prices, answers of its response sets at the
+    prices each answer job ran with. Calls of unknown price (judge, translation) add nothing."""
+    return run_costs(store, run).known
 
 
 def _response_sets_cost(store: Store, run_id: int) -> tuple[float, int, int]:
     """Each call once, at the prices of the job that made it (the latest started before it),
-    tokens as ``answer`` counts them (reported, else estimated); with the reported tokens, so
-    the caller does not price them again."""
+    tokens as ``answer`` counts them (reported, else estimated). Returns the dollars, and how
+    many calls and reported tokens they priced (a call no job's prices cover is not priced)."""
     from .responses import cost_of, estimate_tokens
     from .store.responses import response_sets, set_calls
 
@@ -99,14 +155,14 @@ def _response_sets_cost(store: Store, run_id: int) -> tuple[float, int, int]:
         start = job["since"] if job else float("-inf")
         if call["id"] not in made or start > made[call["id"]][0]:
             made[call["id"]] = (start, call, job)
-    cost, tokens_in, tokens_out = 0.0, 0, 0
+    cost, calls, tokens = 0.0, 0, 0
     for _, call, job in made.values():
-        tokens_in += call["tokens_in"]
-        tokens_out += call["tokens_out"]
         if job:
+            calls += 1
+            tokens += call["tokens_in"] + call["tokens_out"]
             cost += cost_of(call["tokens_in"] or estimate_tokens(call["prompt"]),
                             call["tokens_out"] or estimate_tokens(call["text"]), job["in"], job["out"])
-    return cost, tokens_in, tokens_out
+    return cost, calls, tokens
 
 
 class Pipeline:

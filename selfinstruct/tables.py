@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from .pipeline import run_cost
+from .pipeline import run_costs
 from .store import InstructionRow, RunInfo, Store
 from .store.evals import judgments
 
@@ -33,15 +33,28 @@ def progress(rows: list[InstructionRow]) -> pd.DataFrame:
     return frame
 
 
+def run_model(run: RunInfo) -> str:
+    """The model a run was made with: a generation run's backend (the model name for an
+    endpoint), the model a translation ran with; '' when the run records none (an import)."""
+    lm = run.config.get("lm")
+    if isinstance(lm, dict):
+        backend = str(lm.get("backend", ""))
+        return str(lm.get("model") or backend) if backend == "openai" else backend
+    return str(run.config.get("model") or "")
+
+
 def run_summary(store: Store, run: RunInfo) -> dict[str, Any]:
     """One line of the runs table: size, cost and state, counted the way the run's kind means.
 
     A generation run counts its seeds, its machine candidates and what it kept of them; an
     import or translation run has neither seeds nor candidates, so ``kept`` and ``instances``
     count its tasks and their instances (columns that do not apply are None, not 0).
+    ``tokens`` counts every call of the run; ``cost`` prices them where prices are known
+    (``pipeline.run_costs``) and says "unknown" for the rest; ``cost_usd`` is the whole cost,
+    None when some calls' prices are unknown.
     """
     usage = store.usage(run.id)
-    cost = run_cost(store, run)
+    cost = run_costs(store, run)
     row: dict[str, Any] = {"id": run.id, "name": run.name, "kind": run.kind, "state": run.state,
                            "language": run.language, "seeds": None, "generated": None, "kept": None,
                            "target": None, "iterations": None, "instances": None}
@@ -54,10 +67,9 @@ def run_summary(store: Store, run: RunInfo) -> dict[str, Any]:
         kept = {r.id for r in store.instructions(run.id, verdict="keep")}
         row |= {"kept": len(kept), "instances": sum(i.instruction_id in kept and i.verdict == "keep"
                                                     for i in store.instances(run_id=run.id))}
-    lm = run.config.get("lm")
-    return row | {"model": lm.get("backend", "") if isinstance(lm, dict) else "",
-                  "tokens": usage["tokens_in"] + usage["tokens_out"], "calls": usage["calls"], "cost_usd": cost,
-                  "status": run.status}
+    return row | {"model": run_model(run), "tokens": usage["tokens_in"] + usage["tokens_out"],
+                  "calls": usage["calls"], "cost": cost.describe(), "cost_usd": cost.total,
+                  "unpriced_tokens": cost.unpriced_tokens, "status": run.status}
 
 
 def instruction_table(store: Store, run_id: int) -> pd.DataFrame:

@@ -315,3 +315,35 @@ def test_judge_table_counts_unreadable_answers_per_set(tmp_path):
                            Judgment(inst[2].id, "j", "t", rs.id, 0, 6.0, None, None)])
     table = judge_table(store, {"a": rs.id}, judge="j", template="t", paired=False)
     assert table.to_dict("records") == [{"set": "a", "judged": 3, "unreadable": 1, "mean score": 7.0}]
+
+
+def test_two_tabs_starting_a_run_at_once_share_one_job_and_one_worker(tmp_path, monkeypatch):
+    import threading
+
+    store, rid = make_run(tmp_path / "w.sqlite")
+    reg = JobRegistry(make_lm=lambda cfg, api_key=None: FakeLM(delay_s=0.02))
+    made: list[Job] = []
+    real_init = Job.__init__
+
+    def slow_init(self, *args, **kwargs):  # widen the window between looking a job up and starting it
+        real_init(self, *args, **kwargs)
+        made.append(self)
+        time.sleep(0.05)
+
+    monkeypatch.setattr(Job, "__init__", slow_init)
+    barrier = threading.Barrier(2)
+    got: list[Job] = []
+
+    def tab() -> None:
+        barrier.wait()
+        got.append(reg.launch(store.path, rid, FakeLM(delay_s=0.02), 1))
+
+    threads = [threading.Thread(target=tab) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(got) == 2 and got[0] is got[1] and len(made) == 1
+    assert reg.get(store.path, rid) is got[0] and reg.active() == [got[0]]
+    assert got[0].wait(30) and got[0].snapshot().state == "stopped"  # one worker, no UNIQUE failure
+    assert store.completed_iterations(rid) == 1

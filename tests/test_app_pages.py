@@ -17,6 +17,7 @@ from selfinstruct.pipeline import Pipeline, start_run
 from selfinstruct.records import Instance, Task
 from selfinstruct.seeds import load_tasks
 from selfinstruct.store import Store
+from pages.common import compact, run_key, workspace_id
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -64,6 +65,16 @@ def unescape(markdown: str) -> str:
 
 def button(at: AppTest, label: str):
     return next(b for b in at.button if b.label == label)
+
+
+def fk(ws: Path, name: str, run_id: int = 1) -> str:
+    """The key of a Filters widget of run ``run_id`` in workspace ``ws``."""
+    return f"{run_key('flt', run_id, str(ws))}.{name}"
+
+
+def ak(ws: Path, name: str) -> str:
+    """The key of an Analysis widget in workspace ``ws``."""
+    return f"an.{workspace_id(str(ws))}.{name}"
 
 
 def test_navigation_opens_runs_with_a_run_picker(ws):
@@ -177,20 +188,20 @@ def test_filters_slider_changes_the_kept_count_without_an_lm(ws):
     with Store(ws) as s:
         stored = s.counts(1)["kept"]
     assert metric(at, "Kept") == f"{stored:,}"
-    at.slider(key="flt1.rouge").set_value(0.3).run()
+    at.slider(key=fk(ws, "rouge")).set_value(0.3).run()
     assert not at.exception
     strict = int(metric(at, "Kept").replace(",", ""))
     assert strict < stored
     assert int(metric(at, "Change verdict").replace(",", "")) >= stored - strict
-    at.slider(key="flt1.words").set_value((0, 300)).run()
-    at.text_area(key="flt1.black").set_value("").run()
+    at.slider(key=fk(ws, "words")).set_value((0, 300)).run()
+    at.text_area(key=fk(ws, "black")).set_value("").run()
     assert int(metric(at, "Kept").replace(",", "")) >= strict
 
 
 def test_filters_apply_saves_a_named_view(ws):
     at = page("filters")
-    at.slider(key="flt1.rouge").set_value(0.5).run()
-    at.text_input(key="flt1.name").set_value("strict").run()
+    at.slider(key=fk(ws, "rouge")).set_value(0.5).run()
+    at.text_input(key=fk(ws, "name")).set_value("strict").run()
     button(at, "Apply: save view").click().run()
     with Store(ws) as s:
         assert s.views(1) == ["strict"] and s.view(1, "strict")["rouge_threshold"] == 0.5
@@ -208,8 +219,8 @@ def test_analysis_draws_the_sunburst_and_table1(ws):
 
 def test_analysis_compares_a_run_with_its_seeds(ws):
     at = page("analysis")
-    at.toggle(key="an_compare").set_value(True).run()
-    at.selectbox(key="an_b").set_value("fake-run · seeds").run()
+    at.toggle(key=ak(ws, "compare")).set_value(True).run()
+    at.selectbox(key=ak(ws, "b")).set_value("fake-run · seeds").run()
     assert not at.exception
     table = at.dataframe[0].value
     assert list(table.columns) == ["fake-run · kept", "fake-run · seeds", "diff"]
@@ -321,21 +332,21 @@ def test_opening_the_shipped_demo_on_the_runs_page_opens_the_copy(ws, tmp_path, 
 
 def test_analysis_never_compares_a_data_set_with_itself(ws):
     at = page("filters")
-    at.text_input(key="flt1.name").set_value("strict").run()
+    at.text_input(key=fk(ws, "name")).set_value("strict").run()
     button(at, "Apply: save view").click().run()
     at.switch_page("pages/analysis.py").run()
-    at.toggle(key="an_compare").set_value(True).run()
-    at.selectbox(key="an_b").set_value("fake-run · view strict").run()
-    at.selectbox(key="an_a").set_value("fake-run · view strict").run()
+    at.toggle(key=ak(ws, "compare")).set_value(True).run()
+    at.selectbox(key=ak(ws, "b")).set_value("fake-run · view strict").run()
+    at.selectbox(key=ak(ws, "a")).set_value("fake-run · view strict").run()
     assert not at.exception, [e.value for e in at.exception]
-    assert "fake-run · view strict" not in at.selectbox(key="an_b").options
+    assert "fake-run · view strict" not in at.selectbox(key=ak(ws, "b")).options
     table = at.dataframe[0].value
     assert list(table.columns)[0] == "fake-run · view strict" and len(set(table.columns)) == 3
 
 
 def test_analysis_of_a_lone_import_offers_no_comparison(import_only):
     at = page("analysis")
-    assert at.toggle(key="an_compare").disabled
+    assert at.toggle(key=ak(import_only, "compare")).disabled
     assert any("nothing to compare" in c.value for c in at.caption)
     assert len(at.dataframe[0].value.columns) == 1
 
@@ -383,7 +394,7 @@ def test_data_detail_follows_the_instruction_when_a_filter_changes(ws):
     shown = at.dataframe[0].value
     row = next(i for i, v in enumerate(shown["verdict"]) if v == "drop" and i > 0)
     wanted = int(shown["id"].iloc[row])
-    at.session_state["data_table"] = {"selection": {"rows": [row], "columns": []}}
+    at.session_state[run_key("data_table", 1, str(ws))] = {"selection": {"rows": [row], "columns": []}}
     at.run()
     assert any(s.value.startswith(f"Instruction {wanted} ") for s in at.subheader)
     at.selectbox(key="data_v").set_value("drop").run()  # the rows move: the panel stays on the instruction
@@ -408,41 +419,41 @@ def test_runs_table_counts_import_and_translation_runs(ws):
 
 def test_filters_keep_their_settings_across_a_page_switch(ws):
     at = page("filters")
-    at.slider(key="flt1.rouge").set_value(0.3).run()
-    at.toggle(key="flt1.drop_duplicates").set_value(False).run()
+    at.slider(key=fk(ws, "rouge")).set_value(0.3).run()
+    at.toggle(key=fk(ws, "drop_duplicates")).set_value(False).run()
     kept = metric(at, "Kept")
     at.switch_page("pages/data.py").run()
     at.switch_page("pages/filters.py").run()
-    assert at.slider(key="flt1.rouge").value == 0.3
-    assert at.toggle(key="flt1.drop_duplicates").value is False
+    assert at.slider(key=fk(ws, "rouge")).value == 0.3
+    assert at.toggle(key=fk(ws, "drop_duplicates")).value is False
     assert metric(at, "Kept") == kept
 
 
 def test_filters_load_a_saved_view_back_into_the_widgets(ws):
     at = page("filters")
-    at.slider(key="flt1.rouge").set_value(0.5).run()
-    at.slider(key="flt1.words").set_value((5, 40)).run()
-    at.text_input(key="flt1.name").set_value("strict").run()
+    at.slider(key=fk(ws, "rouge")).set_value(0.5).run()
+    at.slider(key=fk(ws, "words")).set_value((5, 40)).run()
+    at.text_input(key=fk(ws, "name")).set_value("strict").run()
     button(at, "Apply: save view").click().run()
-    at.slider(key="flt1.rouge").set_value(0.9).run()
-    at.slider(key="flt1.words").set_value((0, 300)).run()
-    at.selectbox(key="flt1.load").set_value("strict").run()
+    at.slider(key=fk(ws, "rouge")).set_value(0.9).run()
+    at.slider(key=fk(ws, "words")).set_value((0, 300)).run()
+    at.selectbox(key=fk(ws, "load")).set_value("strict").run()
     button(at, "Load view").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.slider(key="flt1.rouge").value == 0.5 and at.slider(key="flt1.words").value == (5, 40)
+    assert at.slider(key=fk(ws, "rouge")).value == 0.5 and at.slider(key=fk(ws, "words")).value == (5, 40)
 
 
 def test_filters_refuse_to_overwrite_a_view_unless_replace_is_ticked(ws):
     at = page("filters")
-    at.slider(key="flt1.rouge").set_value(0.5).run()
-    at.text_input(key="flt1.name").set_value("strict").run()
+    at.slider(key=fk(ws, "rouge")).set_value(0.5).run()
+    at.text_input(key=fk(ws, "name")).set_value("strict").run()
     button(at, "Apply: save view").click().run()
-    at.slider(key="flt1.rouge").set_value(0.3).run()
+    at.slider(key=fk(ws, "rouge")).set_value(0.3).run()
     button(at, "Apply: save view").click().run()
     assert any("exists already" in unescape(w.value) for w in at.warning)
     with Store(ws) as s:
         assert s.view(1, "strict")["rouge_threshold"] == 0.5
-    at.checkbox(key="flt1.replace").check().run()
+    at.checkbox(key=fk(ws, "replace")).check().run()
     button(at, "Apply: save view").click().run()
     with Store(ws) as s:
         assert s.view(1, "strict")["rouge_threshold"] == 0.3
@@ -507,3 +518,219 @@ def wait_for(ready, path: Path, timeout_s: float = 60) -> None:
                 return
         time.sleep(0.1)
     raise AssertionError("the background job did not finish in time")
+
+
+# --------------------------------------------------------------------------- re-audit fixes
+
+
+def test_runs_form_names_every_bad_setting_instead_of_raising(ws):
+    at = page("runs")
+    at.radio(key="new.lm.backend").set_value("fake")
+    at.text_input(key="new.name").set_value("bad")
+    for key, value in (("new.run.target", 0), ("new.filters.min_words", 50), ("new.filters.max_words", 3),
+                       ("new.generate.request_batch_size", 0), ("new.generate.n_machine", 20),
+                       ("new.generate.temperature", 50.0)):
+        at.number_input(key=key).set_value(value)
+    at.text_input(key="new.filters.tokenizer").set_value("bogus")
+    button(at, "Create run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    [error] = [unescape(e.value) for e in at.error]
+    for field in ("target", "filters.max_words", "generate.request_batch_size", "generate.n_machine",
+                  "filters.tokenizer", "generate.temperature"):
+        assert field in error, field
+    assert at.title[0].value.endswith("Runs")
+    with Store(ws) as s:
+        assert [r.name for r in s.runs()] == ["fake-run"]
+
+
+def test_runs_form_refuses_a_rouge_threshold_below_what_filters_can_replay(ws):
+    at = page("runs")
+    box = at.number_input(key="new.filters.rouge_threshold")
+    assert (box.min, box.max) == (0.3, 1.0) and "From 0.3" in box.help
+    at.radio(key="new.lm.backend").set_value("fake")
+    at.text_input(key="new.name").set_value("loose")
+    box.set_value(0.2)  # out of the box's range: Streamlit keeps the default instead
+    button(at, "Create run").click().run()
+    with Store(ws) as s:
+        assert all(r.config["filters"]["rouge_threshold"] >= 0.3 for r in s.runs())
+
+
+def test_filters_say_when_the_run_used_a_threshold_below_the_what_if_range(ws):
+    with Store(ws) as s:
+        config = s.run(1).config
+        config["filters"]["rouge_threshold"] = 0.2  # as the command line may still make it
+        s.set_run_config(1, config)
+    at = page("filters")
+    assert any("below what the what-if can replay" in unescape(w.value) for w in at.warning)
+
+
+def with_translation(ws: Path) -> int:
+    with Store(ws) as s:
+        return s.create_run("fake-run-zh", kind="translation", language="zh", source_run_id=1,
+                            config={"model": "fake"}, tasks=imported_tasks(5, per=1), origin="translation",
+                            state="done").id
+
+
+@pytest.mark.parametrize("name", ["generate", "filters"])
+def test_generation_pages_never_show_another_run_than_the_chosen_one(ws, name):
+    tr = with_translation(ws)
+    at = page("runs")
+    at.session_state["run_id"] = tr
+    at.switch_page(f"pages/{name}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    [warning] = [unescape(w.value) for w in at.warning]
+    assert "fake-run-zh" in warning and "not a generation run" in warning
+    assert not [b for b in at.button if b.label in ("Start / resume", "Step one iteration")]
+    assert not at.metric and not at.slider
+    assert at.selectbox(key=f"switch_run.{workspace_id(str(ws))}").value == 1
+    button(at, "Switch").click().run()
+    at.run()
+    assert at.session_state["run_id"] == 1 and not at.warning
+    assert any("fake-run" in unescape(c.value) and c.value.startswith("Run ") for c in at.caption)
+
+
+def copy_workspace(ws: Path, other: Path) -> Path:
+    """Another workspace whose run is also run 1 (a copy: every id is the same)."""
+    with Store(ws) as s, Store(other) as o:
+        s.conn.backup(o.conn)
+    return other
+
+
+def test_filter_settings_and_picks_stay_in_their_workspace(ws, tmp_path):
+    other = copy_workspace(ws, tmp_path / "other.sqlite")
+    at = page("filters")
+    at.slider(key=fk(ws, "rouge")).set_value(0.3).run()
+    at.switch_page("pages/data.py").run()
+    at.session_state[run_key("data_table", 1, str(ws))] = {"selection": {"rows": [0], "columns": []}}
+    at.run()
+    assert any(s.value.startswith("Instruction ") for s in at.subheader)
+    at.session_state["workspace"] = str(other)  # what the Runs page's Open does
+    at.switch_page("pages/filters.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.slider(key=fk(other, "rouge")).value == 0.7  # the run's own setting, not the other workspace's
+    at.switch_page("pages/data.py").run()
+    assert not any(s.value.startswith("Instruction ") for s in at.subheader)
+    at.session_state["workspace"] = str(ws)
+    at.switch_page("pages/filters.py").run()
+    assert at.slider(key=fk(ws, "rouge")).value == 0.3  # and the first workspace keeps its own
+
+
+def test_analysis_sets_the_new_with_choice_before_drawing_the_box(ws):
+    at = page("filters")
+    at.text_input(key=fk(ws, "name")).set_value("v1").run()
+    button(at, "Apply: save view").click().run()
+    at.switch_page("pages/analysis.py").run()
+    at.toggle(key=ak(ws, "compare")).set_value(True).run()
+    at.selectbox(key=ak(ws, "b")).set_value("fake-run · view v1").run()
+    at.selectbox(key=ak(ws, "a")).set_value("fake-run · view v1").run()
+    box = at.selectbox(key=ak(ws, "b"))
+    assert box.value != "fake-run · view v1" and box.value in box.options
+    # the value is sent with set_value, so the browser shows it instead of the old, hidden choice
+    assert box.proto.set_value and box.proto.raw_value == box.value
+    assert list(at.dataframe[0].value.columns)[:2] == ["fake-run · view v1", box.value]
+
+
+def test_workspace_path_is_stripped_blank_refused_and_a_new_one_confirmed(ws, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    at = page("runs")
+    at.text_input[0].set_value(f"{ws} ").run()  # a trailing space is the same workspace
+    button(at, "Open").click().run()
+    assert at.session_state["workspace"] == str(ws) and not Path(f"{ws} ").exists()
+    at.text_input[0].set_value("   ").run()
+    button(at, "Open").click().run()
+    assert any("Give a workspace file" in e.value for e in at.error)
+    assert not [p.name for p in tmp_path.iterdir() if p.name != p.name.strip() or not p.name.strip()]
+    new = tmp_path / "sub" / "fresh.sqlite"
+    at.text_input[0].set_value(str(new)).run()
+    assert any("creates a new, empty workspace" in unescape(i.value) and str(tmp_path / "sub") in unescape(i.value)
+               for i in at.info)
+    button(at, "Open").click().run()
+    assert any("Tick" in w.value for w in at.warning)
+    assert not (tmp_path / "sub").exists() and at.session_state["workspace"] == str(ws)
+    next(c for c in at.checkbox if c.label == "Create a new workspace there").check().run()
+    button(at, "Open").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert new.exists() and at.session_state["workspace"] == str(new)
+
+
+def test_generate_shows_the_generations_own_tokens_and_cost(ws):
+    from selfinstruct.lm.base import LMRequest
+    from selfinstruct.lm.cache import RecordedLM
+    from selfinstruct.pipeline import generation_usage
+
+    with Store(ws) as s:
+        config = s.run(1).config
+        config["lm"] |= {"price_in_per_1m": 10.0, "price_out_per_1m": 10.0}
+        s.set_run_config(1, config)
+        own = generation_usage(s, 1)
+        rlm = RecordedLM(FakeLM(), s, 1)
+        for i in range(20):  # a judge's calls: their prices are not the generation's
+            rlm.call(LMRequest(prompt=f"Judge answer {i}: " + "word " * 200, step="judge", max_tokens=8))
+        every = s.usage(1)
+    assert every["tokens_in"] > own["tokens_in"] + 3000
+    at = page("generate")
+    tokens = own["tokens_in"] + own["tokens_out"]
+    assert metric(at, "Tokens") == compact(tokens)
+    assert metric(at, "Cost") == f"${tokens * 10 / 1e6:.4f}"
+    at = page("runs")
+    row = at.dataframe[0].value.set_index("name").loc["fake-run"]
+    assert row["tokens"] == every["tokens_in"] + every["tokens_out"]
+    assert row["cost"] == f"${tokens * 10 / 1e6:.4f} + unknown"
+
+
+def test_runs_table_shows_a_translations_model_and_an_unknown_cost(ws):
+    from selfinstruct.lm.base import LMRequest
+    from selfinstruct.lm.cache import RecordedLM
+
+    tr = with_translation(ws)
+    with Store(ws) as s:
+        RecordedLM(FakeLM(), s, tr).call(LMRequest(prompt="Translate: hello", step="translate", max_tokens=8))
+        s.create_run("imp", kind="import", config={"source": {"format": "alpaca"}}, tasks=imported_tasks(3),
+                     origin="import", state="done")
+    at = page("runs")
+    table = at.dataframe[0].value.set_index("name")
+    assert table.loc["fake-run-zh", "model"] == "fake" and table.loc["fake-run-zh", "cost"] == "unknown"
+    assert table.loc["imp", "cost"] == "—" and table.loc["fake-run", "cost"] == "$0.0000"
+    assert table.loc["fake-run", "model"] == "fake"
+
+
+def test_analysis_notes_instead_of_empty_charts_without_seeds_or_verbs(tmp_path, monkeypatch):
+    path = tmp_path / "zh.sqlite"
+    tasks = [Task(f"t{i}", f"请用{i}个词描述这条河流的名字。", (Instance("", f"答案 {i}"),)) for i in range(6)]
+    with Store(path) as s:
+        s.create_run("imported-zh", kind="import", config={}, tasks=tasks, origin="import", state="done",
+                     language="zh")
+    monkeypatch.setenv("SELFINSTRUCT_WORKSPACE", str(path))
+    at = page("analysis")
+    notes = [unescape(i.value) for i in at.info]
+    assert any("no seed instructions to compare with" in n for n in notes)
+    assert any("no English verb–noun structure" in n for n in notes)
+    specs = [c.proto.spec for c in at.get("plotly_chart")]
+    assert not any('"sunburst"' in s for s in specs)
+    assert not any("most similar seed instruction" in s for s in specs)
+
+
+def test_seeds_add_proposes_an_unused_id_after_a_delete(ws):
+    at = page("seeds")
+    at.session_state["seed_table"] = {"selection": {"rows": [0], "columns": []}}
+    at.run()
+    button(at, "Delete this task").click().run()
+    ids = {t.id for t in at.session_state["seed_draft"]}
+    proposed = [t.value for t in at.text_input if t.label == "id"][-1]
+    assert proposed.startswith("seed_task_") and proposed not in ids
+
+
+def test_evaluate_keeps_the_answer_buttons_in_view_of_a_long_output(tmp_path, monkeypatch):
+    path = tmp_path / "long.sqlite"
+    with Store(path) as s:
+        run = s.create_run("gen", kind="generate")
+        s.add_tasks(run.id, [Task("m0", "Write a very long story.", (Instance("", "once upon a time " * 2400),))],
+                    origin="machine")
+    monkeypatch.setenv("SELFINSTRUCT_WORKSPACE", str(path))
+    at = page("evaluate")
+    review = at.tabs[0]
+    boxes = [b for b in review.children.values() if type(b).__name__ == "Block" and b.proto.height_config.pixel_height]
+    [long] = [t for b in boxes for t in b.text if len(t.value) > 30_000]  # in a box of fixed height: it scrolls
+    assert long.value.startswith("once upon a time") and boxes[0].proto.height_config.pixel_height <= 400
+    assert review.button(key="review_yes").label == "Yes"
+    assert all(len(t.value) < 1000 for t in review.text if t not in boxes[0].text)  # short text stays as it is

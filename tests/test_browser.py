@@ -209,3 +209,57 @@ def test_a_typed_api_key_never_reaches_the_workspace_logs_or_page(tmp_path):
     for path in [ws, Path(f"{ws}-wal"), log]:
         if path.exists():
             assert key.encode() not in path.read_bytes(), path
+
+
+METRICS_CUT = """() => Array.from(document.querySelectorAll('[data-testid="stMetric"]')).flatMap(m => {
+  const parts = ['stMetricLabel', 'stMetricValue'].map(id => m.querySelector(`[data-testid="${id}"]`)).filter(Boolean);
+  const cut = parts.some(p => [p, ...p.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1));
+  return cut ? [m.innerText.replace(/\\s+/g, ' ')] : []; })"""
+
+
+def test_no_metric_is_cut_off_at_1100_px(tmp_path):
+    ws = tmp_path / "ws.sqlite"
+    fake_run(ws, 3)
+    with streamlit_server(ws, tmp_path / "server.log") as base, browser_page(width=1100) as page:
+        for path, title in (("generate", "Generate"), ("filters", "Filters"), ("analysis", "Analysis"),
+                            ("demo", "Demo"), ("seeds", "Seeds")):
+            goto(page, f"{base}/{path}")
+            page.get_by_role("heading", name=title).first.wait_for()
+            if path == "demo":
+                page.get_by_text("A run of the open workspace").click()
+                wait_idle(page)
+                page.get_by_role("button", name="Show whole").click()
+            page.locator('[data-testid="stMetric"]').first.wait_for(timeout=60_000)
+            page.wait_for_timeout(500)
+            wait_idle(page)
+            assert page.evaluate(METRICS_CUT) == [], path
+
+
+def pick(page, label: str, option: str) -> None:
+    page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    page.wait_for_timeout(300)
+    wait_idle(page)
+
+
+def test_the_with_box_shows_the_data_set_compared(tmp_path):
+    from selfinstruct.config import FilterConfig
+    from selfinstruct.views import save_view
+
+    ws = tmp_path / "ws.sqlite"
+    fake_run(ws, 2)
+    with Store(ws) as s:
+        save_view(s, s.run("recorded"), "v1", FilterConfig(rouge_threshold=0.5))
+    with streamlit_server(ws, tmp_path / "server.log") as base, browser_page() as page:
+        goto(page, f"{base}/analysis")
+        page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+        page.get_by_text("Compare", exact=True).click()
+        wait_idle(page)
+        pick(page, "with", "recorded · view v1")
+        pick(page, "Data set", "recorded · view v1")
+        page.get_by_role("tab", name="📋 Table 1").click()
+        wait_idle(page)
+        shown = page.get_by_role("combobox", name="with").input_value()
+        header = page.locator('[data-testid="stCode"]').filter(has_text="statistic").first.inner_text().splitlines()[0]
+        assert shown != "recorded · view v1"
+        assert header.split()[1:] == ["recorded", "·", "view", "v1", *shown.split()]  # the box names what is compared

@@ -134,3 +134,55 @@ def test_truncated_completion_drops_the_cut_item(workspace):
     run_all(store2, store2.run(run.id), lm, iterations=1)
     texts = [r.text for r in store2.instructions(run.id, origin="machine")]
     assert texts == ["Name three rivers in Africa and their lengths."]
+
+
+# --------------------------------------------------------------------------- cost
+
+
+def _judge_calls(store, run_id, n=3):
+    """Calls of a step whose prices the workspace does not hold (a judge's)."""
+    from selfinstruct.lm.base import LMRequest
+    from selfinstruct.lm.cache import RecordedLM
+
+    rlm = RecordedLM(FakeLM(), store, run_id)
+    for i in range(n):
+        rlm.call(LMRequest(prompt=f"Rate answer number {i} from 1 to 10 please.", step="judge", max_tokens=8))
+
+
+def test_generation_cost_prices_only_the_generations_own_calls(workspace):
+    from selfinstruct.pipeline import estimate_cost, generation_usage, run_cost, run_costs
+
+    store = Store(workspace)
+    cfg = RunConfig(target=6)
+    cfg.lm.backend, cfg.lm.price_in_per_1m, cfg.lm.price_out_per_1m = "fake", 2.0, 8.0
+    run = start_run(store, "priced", SEEDS, cfg)
+    run_all(store, run, FakeLM(), iterations=2)
+    own = generation_usage(store, run.id)
+    every = store.usage(run.id)
+    tokens = ("calls", "tokens_in", "tokens_out")
+    assert [own[k] for k in tokens] == [every[k] for k in tokens] and own["tokens_in"] > 0  # nothing else yet
+    _judge_calls(store, run.id)
+    every = store.usage(run.id)
+    assert [generation_usage(store, run.id)[k] for k in tokens] == [own[k] for k in tokens]
+    assert every["calls"] == own["calls"] + 3
+    assert every["tokens_in"] > own["tokens_in"]
+    run = store.run(run.id)
+    cost = run_costs(store, run)
+    expected = estimate_cost(own, RunConfig.from_dict(run.config))
+    assert cost.known == pytest.approx(expected) and run_cost(store, run) == pytest.approx(expected)
+    assert cost.unpriced_calls == 3 and cost.unpriced_tokens == (every["tokens_in"] + every["tokens_out"]
+                                                                 - own["tokens_in"] - own["tokens_out"])
+    assert cost.total is None and cost.describe() == f"${expected:.4f} + unknown"
+
+
+def test_a_run_with_no_known_prices_has_an_unknown_cost_and_one_with_no_call_none(workspace):
+    from selfinstruct.pipeline import run_costs
+
+    store = Store(workspace)
+    imported = store.create_run("imp", kind="import", config={"format": "alpaca"}, state="done")
+    assert run_costs(store, imported).describe() == "—"
+    tr = store.create_run("imp-zh", kind="translation", config={"model": "fake"}, language="zh",
+                          source_run_id=imported.id)
+    _judge_calls(store, tr.id, 2)  # any step: a translation run holds no prices
+    cost = run_costs(store, tr)
+    assert (cost.known, cost.unpriced_calls, cost.total, cost.describe()) == (0.0, 2, None, "unknown")

@@ -472,6 +472,18 @@ class Store:
             "lm_seconds": r["secs"],
         }
 
+    def usage_by_step(self, run_id: int) -> dict[str, dict[str, Any]]:
+        """``usage`` of a run split by the step that made each call (``lm_calls.step``:
+        instructions, classify, instances, answer, translate, judge…)."""
+        rows = self.query(
+            "SELECT step, COUNT(*) AS calls, COALESCE(SUM(tokens_in),0) AS tin, COALESCE(SUM(tokens_out),0) AS tout,"
+            " COALESCE(SUM(error IS NOT NULL),0) AS errors, COALESCE(SUM(latency_s),0) AS secs,"
+            " COALESCE(SUM(json_array_length(faults)),0) AS faults FROM lm_calls WHERE run_id = ? GROUP BY step",
+            (run_id,),
+        )
+        return {r["step"]: {"calls": r["calls"], "tokens_in": r["tin"], "tokens_out": r["tout"],
+                            "errors": r["errors"], "faults": r["faults"], "lm_seconds": r["secs"]} for r in rows}
+
     # ------------------------------------------------------------------ instructions
     def add_tasks(self, run_id: int, tasks: Sequence[Task], *, origin: str | None = None) -> int:
         """Append tasks (seeds or imported records) with their instances, in one transaction."""
