@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import pandas as pd
 import streamlit as st
 
-from selfinstruct.replay import CandidateView, IterationView, private_workspace, same_file
+from selfinstruct.replay import CandidateView, IterationView, private_workspace
 from selfinstruct.tables import progress
 from selfinstruct.config import LMConfig
 from selfinstruct.jobs import JobRegistry
@@ -139,8 +139,7 @@ def open_store(path: str | None = None) -> Store | None:
     """The workspace, opened once per server; shows the error and returns None when it cannot be."""
     path = path or workspace_path()
     try:
-        if same_file(path, DEMO_SHIPPED):  # never written: its private copy stands in for it
-            path = writable_workspace(path)
+        path = writable_workspace(path)  # the shipped demo is never written: its private copy stands in
         return _store(str(Path(path).expanduser().resolve()))
     except StoreError as e:
         st.error(md(str(e)))

@@ -200,60 +200,59 @@ BACKENDS = ("llamacpp", "openai", "fake")
 API_MODES = ("completion", "chat")
 
 
+def _at_least(key: str, value: float, low: float):
+    if not value >= low:  # also refuses NaN
+        yield key, f"must be at least {low:g}, got {value!r}"
+
+
+def _within(key: str, value: float, low: float, high: float):
+    if not low <= value <= high:
+        yield key, f"must be between {low:g} and {high:g}, got {value!r}"
+
+
+def _one_of(key: str, value: str, allowed: tuple[str, ...]):
+    if value not in allowed:
+        yield key, f"must be one of {', '.join(allowed)}, got {value!r}"
+
+
 def _problems(cfg: RunConfig):
     """(key, why) for every value out of its range."""
     from .novelty import TOKENIZERS
 
-    def at_least(key: str, value: float, low: float):
-        if not value >= low:
-            yield key, f"must be at least {low:g}, got {value!r}"
-
-    def within(key: str, value: float, low: float, high: float):
-        if not low <= value <= high:
-            yield key, f"must be between {low:g} and {high:g}, got {value!r}"
-
-    def one_of(key: str, value: str, allowed: tuple[str, ...]):
-        if value not in allowed:
-            yield key, f"must be one of {', '.join(allowed)}, got {value!r}"
-
-    yield from at_least("target", cfg.target, 1)
-    yield from at_least("max_iterations", cfg.max_iterations, 0)
-    g, c, i, f, lm = cfg.generate, cfg.classify, cfg.instances, cfg.filters, cfg.lm
-    yield from at_least("generate.n_prompt_instructions", g.n_prompt_instructions, 1)
-    yield from within("generate.n_machine", g.n_machine, 0, g.n_prompt_instructions)
-    yield from at_least("generate.request_batch_size", g.request_batch_size, 1)
+    yield from _at_least("target", cfg.target, 1)
+    yield from _at_least("max_iterations", cfg.max_iterations, 0)
+    g, c, i, f = cfg.generate, cfg.classify, cfg.instances, cfg.filters
+    yield from _at_least("generate.n_prompt_instructions", g.n_prompt_instructions, 1)
+    yield from _within("generate.n_machine", g.n_machine, 0, g.n_prompt_instructions)
+    yield from _at_least("generate.request_batch_size", g.request_batch_size, 1)
     for section, step in (("generate", g), ("classify", c), ("instances", i)):
-        yield from within(f"{section}.temperature", step.temperature, 0, 2)
-        yield from within(f"{section}.top_p", step.top_p, 0, 1)
-        yield from at_least(f"{section}.max_tokens", step.max_tokens, 1)
+        yield from _within(f"{section}.temperature", step.temperature, 0, 2)
+        yield from _within(f"{section}.top_p", step.top_p, 0, 1)
+        yield from _at_least(f"{section}.max_tokens", step.max_tokens, 1)
         for name in ("presence_penalty", "frequency_penalty"):
             if hasattr(step, name):
-                yield from within(f"{section}.{name}", getattr(step, name), -2, 2)
-    yield from at_least("instances.max_instances", i.max_instances, 1)
-    yield from within("filters.rouge_threshold", f.rouge_threshold, 0, 1)
-    yield from at_least("filters.similar_k", f.similar_k, 0)
-    yield from one_of("filters.tokenizer", f.tokenizer, TOKENIZERS)
-    yield from at_least("filters.min_words", f.min_words, 0)
-    yield from at_least("filters.max_words", f.max_words, max(f.min_words, 1))
-    yield from at_least("filters.max_instances", f.max_instances, 1)
+                yield from _within(f"{section}.{name}", getattr(step, name), -2, 2)
+    yield from _at_least("instances.max_instances", i.max_instances, 1)
+    yield from _within("filters.rouge_threshold", f.rouge_threshold, 0, 1)
+    yield from _at_least("filters.similar_k", f.similar_k, 0)
+    yield from _one_of("filters.tokenizer", f.tokenizer, TOKENIZERS)
+    yield from _at_least("filters.min_words", f.min_words, 0)
+    yield from _at_least("filters.max_words", f.max_words, max(f.min_words, 1))
+    yield from _at_least("filters.max_instances", f.max_instances, 1)
     for name in ("blacklist", "forbidden_prefixes"):
         if any(not word.strip() for word in getattr(f, name)):
             yield f"filters.{name}", "holds an empty entry, which would match every instruction"
-    yield from lm_problems(lm, "lm")
+    yield from lm_problems(cfg.lm, "lm")
+
 
 def lm_problems(lm: "LMConfig", where: str = "lm"):
     """(key, why) for every LM setting out of its range."""
-    def at_least(key: str, value: float, low: float):
-        if not value >= low:
-            yield f"{where}.{key}", f"must be at least {low:g}, got {value!r}"
-
-    for key, value, allowed in (("backend", lm.backend, BACKENDS), ("api_mode", lm.api_mode, API_MODES)):
-        if value not in allowed:
-            yield f"{where}.{key}", f"must be one of {', '.join(allowed)}, got {value!r}"
-    yield from at_least("concurrency", lm.concurrency, 1)
-    yield from at_least("max_retries", lm.max_retries, 0)
-    yield from at_least("n_ctx", lm.n_ctx, 256)
-    yield from at_least("threads", lm.threads, 0)
+    yield from _one_of(f"{where}.backend", lm.backend, BACKENDS)
+    yield from _one_of(f"{where}.api_mode", lm.api_mode, API_MODES)
+    yield from _at_least(f"{where}.concurrency", lm.concurrency, 1)
+    yield from _at_least(f"{where}.max_retries", lm.max_retries, 0)
+    yield from _at_least(f"{where}.n_ctx", lm.n_ctx, 256)
+    yield from _at_least(f"{where}.threads", lm.threads, 0)
     for name in ("timeout_s", "price_in_per_1m", "price_out_per_1m"):
         value = getattr(lm, name)
         if not math.isfinite(value) or value < 0 or (name == "timeout_s" and value == 0):

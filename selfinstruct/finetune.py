@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import openai
 
-from .jsonlines import may_hold_surrogates, parse
+from .jsonlines import parse
 
 ROLES = ("system", "user", "assistant")
 FINAL_STATES = {"succeeded", "failed", "cancelled"}
@@ -74,7 +74,7 @@ def check_chat_file(path: str | Path) -> int:
         if not line.strip():
             continue
         try:
-            check_example(parse(line.decode("utf-8"), surrogates=may_hold_surrogates(line)))
+            check_example(parse(line.decode("utf-8")))
         except UnicodeDecodeError:
             raise FinetuneError(f"{p}:{lineno}: not valid UTF-8") from None
         except ValueError as e:  # JSONProblem too: syntax, a key twice, nesting, surrogates

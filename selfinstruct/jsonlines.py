@@ -13,7 +13,7 @@ from typing import Any
 
 BOM = b"\xef\xbb\xbf"
 # A \\uD800-\\uDFFF escape: only then can the parsed text hold a lone surrogate.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def read_bytes(path: str | Path, error: type[Exception]) -> bytes:
@@ -57,7 +57,7 @@ def objects(
             text = line.decode("utf-8")
         except UnicodeDecodeError as e:
             raise error(f"{where}:{lineno}: not valid UTF-8 (byte {e.start + 1} of the line)") from None
-        value = loads(text, f"{where}:{lineno}", error, surrogates=may_hold_surrogates(line))
+        value = loads(text, f"{where}:{lineno}", error)
         out.append((lineno, _object(value, f"{where}:{lineno}", error)))
     return out
 
@@ -71,25 +71,25 @@ class JSONProblem(ValueError):
         self.lineno, self.colno = lineno, colno
 
 
-def parse(text: str, *, surrogates: bool = True) -> Any:
+def parse(text: str) -> Any:
     """json.loads, refusing every way a record can be unusable: bad syntax, nesting
     too deep to parse, a key given twice (which value would win is a guess), and
     text that is not Unicode (a lone surrogate escape such as \\ud800, which no
-    file or database can store; checked when ``surrogates``)."""
+    file or database can store; looked for only where such an escape appears)."""
     try:
         value = json.loads(text, object_pairs_hook=no_duplicate_keys)
     except json.JSONDecodeError as e:
         raise JSONProblem(f"invalid JSON: {e.msg}", e.lineno, e.colno) from None
     except RecursionError:
         raise JSONProblem("JSON nested too deeply to read") from None
-    if surrogates:
+    if may_hold_surrogates(text):
         check_unicode(value)
     return value
 
 
-def may_hold_surrogates(raw: bytes | str) -> bool:
+def may_hold_surrogates(text: str) -> bool:
     """Whether ``check_unicode`` is needed: only a \\uD800-\\uDFFF escape makes one."""
-    return bool(_SURROGATE_ESCAPE.search(raw if isinstance(raw, bytes) else raw.encode("utf-8", "replace")))
+    return _SURROGATE_ESCAPE.search(text) is not None
 
 
 def check_unicode(value: Any) -> None:
@@ -112,11 +112,10 @@ def no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def loads(text: str, at: str, error: type[Exception], *, surrogates: bool = True,
-          whole_file: bool = False) -> Any:
+def loads(text: str, at: str, error: type[Exception], *, whole_file: bool = False) -> Any:
     """``parse``, raising ``error`` located at ``at`` (``at:line`` with ``whole_file``)."""
     try:
-        return parse(text, surrogates=surrogates)
+        return parse(text)
     except JSONProblem as e:
         if e.colno:
             where = f"{at}:{e.lineno}" if whole_file else at
@@ -129,7 +128,7 @@ def _array(raw: bytes, where: str, error: type[Exception]) -> list[Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise error(f"{where}: not valid UTF-8 (byte {e.start + 1})") from None
-    data = loads(text, where, error, surrogates=may_hold_surrogates(raw), whole_file=True)
+    data = loads(text, where, error, whole_file=True)
     if not isinstance(data, list):
         raise error(f"{where}: expected a JSON array of objects")
     return data

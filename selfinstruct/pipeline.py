@@ -81,12 +81,7 @@ def estimate_cost(usage: dict[str, Any], config: RunConfig) -> float:
 def generation_usage(store: Store, run_id: int) -> dict[str, Any]:
     """``store.usage`` of a run's generation steps only (instructions, classify, instances):
     what the generation itself spent, without answer, translation or judge calls made later."""
-    total = {"calls": 0, "tokens_in": 0, "tokens_out": 0, "errors": 0, "faults": 0, "lm_seconds": 0.0}
-    for step, usage in store.usage_by_step(run_id).items():
-        if step in GENERATION_STEPS:
-            for k in total:
-                total[k] += usage[k]
-    return total
+    return store.usage(run_id, steps=GENERATION_STEPS)
 
 
 @dataclass(frozen=True)
@@ -123,7 +118,8 @@ def run_costs(store: Store, run: RunInfo) -> RunCost:
     known, answers, priced_tokens = _response_sets_cost(store, run.id)
     priced_calls = answers
     if own:
-        gen = generation_usage(store, run.id)
+        gen = {k: sum(u[k] for step, u in by_step.items() if step in GENERATION_STEPS)
+               for k in ("calls", "tokens_in", "tokens_out")}
         known += estimate_cost(gen, RunConfig.from_dict(run.config))
         priced_calls += gen["calls"]
         priced_tokens += gen["tokens_in"] + gen["tokens_out"]

@@ -330,14 +330,20 @@ def test_opening_the_shipped_demo_on_the_runs_page_opens_the_copy(ws, tmp_path, 
     assert hashlib.sha256(DEMO.read_bytes()).hexdigest() == before
 
 
-def test_analysis_never_compares_a_data_set_with_itself(ws):
+def compare_a_view_with_itself(ws, view: str) -> AppTest:
+    """Save ``view``, compare something with it on Analysis, then pick it on the other side too."""
     at = page("filters")
-    at.text_input(key=fk(ws, "name")).set_value("strict").run()
+    at.text_input(key=fk(ws, "name")).set_value(view).run()
     button(at, "Apply: save view").click().run()
     at.switch_page("pages/analysis.py").run()
     at.toggle(key=ak(ws, "compare")).set_value(True).run()
-    at.selectbox(key=ak(ws, "b")).set_value("fake-run · view strict").run()
-    at.selectbox(key=ak(ws, "a")).set_value("fake-run · view strict").run()
+    at.selectbox(key=ak(ws, "b")).set_value(f"fake-run · view {view}").run()
+    at.selectbox(key=ak(ws, "a")).set_value(f"fake-run · view {view}").run()
+    return at
+
+
+def test_analysis_never_compares_a_data_set_with_itself(ws):
+    at = compare_a_view_with_itself(ws, "strict")
     assert not at.exception, [e.value for e in at.exception]
     assert "fake-run · view strict" not in at.selectbox(key=ak(ws, "b")).options
     table = at.dataframe[0].value
@@ -616,13 +622,7 @@ def test_filter_settings_and_picks_stay_in_their_workspace(ws, tmp_path):
 
 
 def test_analysis_sets_the_new_with_choice_before_drawing_the_box(ws):
-    at = page("filters")
-    at.text_input(key=fk(ws, "name")).set_value("v1").run()
-    button(at, "Apply: save view").click().run()
-    at.switch_page("pages/analysis.py").run()
-    at.toggle(key=ak(ws, "compare")).set_value(True).run()
-    at.selectbox(key=ak(ws, "b")).set_value("fake-run · view v1").run()
-    at.selectbox(key=ak(ws, "a")).set_value("fake-run · view v1").run()
+    at = compare_a_view_with_itself(ws, "v1")
     box = at.selectbox(key=ak(ws, "b"))
     assert box.value != "fake-run · view v1" and box.value in box.options
     # the value is sent with set_value, so the browser shows it instead of the old, hidden choice

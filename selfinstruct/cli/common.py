@@ -89,7 +89,7 @@ def open_for_reading(path: str) -> Store:
     try:
         return Store(path, create=False)
     except StoreError as e:
-        if "read-only" not in str(e) and "cannot be opened" not in str(e) or not p.is_file():
+        if e.cause not in ("read_only", "cannot_open") or not p.is_file():
             raise
         return Store(path, read_only=True)
 

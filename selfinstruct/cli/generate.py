@@ -40,33 +40,33 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.run.strip():
         raise ValueError("--run needs a name")
-    if args.workspace and not Path(args.workspace).exists():
-        # a new workspace: refuse bad settings or seeds before the file is made
-        probe = RunConfig.load(args.config) if args.config else RunConfig()
-        _apply_flags(probe, args)
-        probe.validate()
-        load_tasks(args.seeds or DEFAULT_SEEDS)
+
+    def settings(base: RunConfig) -> RunConfig:
+        """The stored (or default) settings, replaced by --config, then the flags; checked."""
+        config = RunConfig.load(args.config) if args.config else base
+        _apply_flags(config, args)
+        return config.validate()
+
+    def new_run() -> tuple[RunConfig, list, Path]:
+        seeds_path = args.seeds or DEFAULT_SEEDS
+        return settings(RunConfig()), load_tasks(seeds_path), seeds_path
+
+    # a new workspace: bad settings or seeds are refused before the file is made
+    prepared = new_run() if args.workspace and not Path(args.workspace).exists() else None
     store = open_store(args, create=True)
     existing = {r.name: r for r in store.runs()}
     if args.run in existing:
         info = existing[args.run]
         if info.kind != "generate":
             raise StoreError(f"run {args.run!r} is an {info.kind} data set, not a generation run")
-        # the same command resumes, so a --config given again is applied again (a no-op unless edited)
-        config = RunConfig.load(args.config) if args.config else RunConfig.from_dict(info.config)
         if args.seeds:
             stored = [r.text for r in store.instructions(info.id, origin="seed")]
             if [t.instruction for t in load_tasks(args.seeds)] != stored:
                 raise StoreError(f"run {args.run!r} was started with other seeds than {args.seeds}; "
                                  "use --run NEW to start another run")
-    else:
-        config = RunConfig.load(args.config) if args.config else RunConfig()
-        seeds_path = args.seeds or DEFAULT_SEEDS
-        seeds = load_tasks(seeds_path)
-    _apply_flags(config, args)
-    config.validate()
-    if args.run in existing:
+        # the same command resumes, so a --config given again is applied again (a no-op unless edited)
         old = RunConfig.from_dict(info.config)
+        config = settings(RunConfig.from_dict(info.config))
         store.set_run_config(info.id, config.to_dict())  # refused while another process writes the run
         for change in _changes(old.to_dict(), config.to_dict()):
             print(f"changed setting {change}", file=sys.stderr)
@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"resuming run {args.run!r}: {store.counts(info.id)['kept']} of {config.target} kept so far",
               file=sys.stderr)
     else:
+        config, seeds, seeds_path = prepared or new_run()
         info = start_run(store, args.run, seeds, config)
         print(f"started run {args.run!r} from {len(seeds)} seeds in {seeds_path}", file=sys.stderr)
 

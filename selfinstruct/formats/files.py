@@ -214,7 +214,7 @@ def json_records(path: Path, text: str) -> Iterator[tuple[str, Any]]:
         if not line.strip():
             continue
         try:
-            yield f"{path}:{lineno}", parse(line, surrogates=may_hold_surrogates(line))
+            yield f"{path}:{lineno}", parse(line)
         except JSONProblem as e:
             yield f"{path}:{lineno}", RecordError(f"{e} (column {e.colno})" if e.colno else str(e))
 

@@ -29,7 +29,15 @@ LOCK_STALE_S = 600.0  # another host's lock without a heartbeat for this long is
 
 
 class StoreError(RuntimeError):
-    """A workspace cannot be read or written; the message names the file and the cause."""
+    """A workspace cannot be read or written; the message names the file and the cause.
+
+    ``cause`` says which, for callers that can carry on (``"disk_full"``, ``"read_only"``,
+    ``"cannot_open"``, ``"damaged"``, ``"busy"``), or is None.
+    """
+
+    def __init__(self, message: str, cause: str | None = None):
+        super().__init__(message)
+        self.cause = cause
 
 
 class RunLockedError(StoreError):
@@ -85,22 +93,23 @@ class InstanceRow:
     detail: str
 
 
-def _explain(path: Path, e: sqlite3.Error) -> str:
+_CAUSES = (  # (words in SQLite's message, cause, what to tell people)
+    (("full",), "disk_full", "the disk is full; free space and run again (nothing already stored was lost)"),
+    (("readonly", "read-only"), "read_only", "the workspace is read-only; copy it somewhere writable or fix its permissions"),
+    (("unable to open",), "cannot_open", "the file or its folder cannot be opened (check the path and permissions)"),
+    (("not a database", "malformed"), "damaged", "the file is not a Self-Instruct Studio workspace or is damaged"),
+    (("locked", "busy"), "busy", f"another process kept the workspace busy for more than {BUSY_TIMEOUT_S:.0f} s"),
+)
+
+
+def _explain(path: Path, e: sqlite3.Error) -> StoreError:
+    """The StoreError for SQLite's error ``e``: what happened, what to do, and its ``cause``."""
     msg = str(e)
     low = msg.lower()
-    if "full" in low:
-        hint = "the disk is full; free space and run again (nothing already stored was lost)"
-    elif "readonly" in low or "read-only" in low:
-        hint = "the workspace is read-only; copy it somewhere writable or fix its permissions"
-    elif "unable to open" in low:
-        hint = "the file or its folder cannot be opened (check the path and permissions)"
-    elif "not a database" in low or "malformed" in low:
-        hint = "the file is not a Self-Instruct Studio workspace or is damaged"
-    elif "locked" in low or "busy" in low:
-        hint = f"another process kept the workspace busy for more than {BUSY_TIMEOUT_S:.0f} s"
-    else:
-        return f"workspace {path}: {msg}"
-    return f"workspace {path}: {hint} ({msg})"
+    for words, cause, hint in _CAUSES:
+        if any(w in low for w in words):
+            return StoreError(f"workspace {path}: {hint} ({msg})", cause)
+    return StoreError(f"workspace {path}: {msg}")
 
 
 class Store:
@@ -147,7 +156,7 @@ class Store:
             self.conn.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
         except sqlite3.Error as e:
-            raise StoreError(_explain(self.path, e)) from e
+            raise _explain(self.path, e) from e
         except OSError as e:
             raise StoreError(f"workspace {self.path}: {e.strerror or e}") from e
 
@@ -239,13 +248,13 @@ class Store:
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as e:
-                raise StoreError(_explain(self.path, e)) from e
+                raise _explain(self.path, e) from e
             try:
                 yield _Tx(self.conn)
                 self.conn.execute("COMMIT")
             except sqlite3.Error as e:
                 self._rollback()
-                raise StoreError(_explain(self.path, e)) from e
+                raise _explain(self.path, e) from e
             except BaseException:
                 self._rollback()
                 raise
@@ -260,7 +269,7 @@ class Store:
             try:
                 return self.conn.execute(sql, params).fetchall()
             except sqlite3.Error as e:
-                raise StoreError(_explain(self.path, e)) from e
+                raise _explain(self.path, e) from e
 
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         rows = self.query(sql, params)
@@ -341,36 +350,36 @@ class Store:
 
     def _refuse_other_writer(self, c: "_Tx", run_id: int, owner: str | None) -> None:
         row = c.execute("SELECT * FROM run_locks WHERE run_id = ?", (run_id,)).fetchone()
-        if row is None or (row["host"] == socket.gethostname() and row["pid"] == os.getpid()
-                           and owner in (None, row["owner"])):
+        if row is None or (_held_here(row) and owner in (None, row["owner"])):
             return
+        name = c.execute("SELECT name FROM runs WHERE id = ?", (run_id,)).fetchone()
+        self._refuse_live(row, f"run {name['name'] if name else run_id!r}")
+
+    def _refuse_live(self, row: sqlite3.Row, what: str) -> None:
+        """Raise RunLockedError naming the holder of lock ``row`` while its process lives."""
         if _lock_alive(dict(row)):
-            name = c.execute("SELECT name FROM runs WHERE id = ?", (run_id,)).fetchone()
             raise RunLockedError(
-                f"workspace {self.path}: run {name['name'] if name else run_id!r} is being written by "
-                f"{row['owner']} (pid {row['pid']} on {row['host']}); stop it first or wait for it to finish"
-            )
+                f"workspace {self.path}: {what} is being written by {row['owner']} "
+                f"(pid {row['pid']} on {row['host']}); stop it first or wait for it to finish")
 
     @contextlib.contextmanager
     def job_lock(self, name: str, owner: str) -> Iterator[None]:
         """Hold job ``name`` for this process while the block runs; refused while another
         live process holds it, so two jobs never pay for (or write) the same answers."""
-        me = (socket.gethostname(), os.getpid())
+        host, pid = socket.gethostname(), os.getpid()
         with self.tx() as c:
             row = c.execute("SELECT * FROM job_locks WHERE name = ?", (name,)).fetchone()
-            if row and (row["host"], row["pid"]) != me and _lock_alive(dict(row)):
-                raise RunLockedError(
-                    f"workspace {self.path}: {name} is being written by {row['owner']} "
-                    f"(pid {row['pid']} on {row['host']}); stop it first or wait for it to finish")
-            if row and (row["host"], row["pid"]) == me:
+            if row and _held_here(row):
                 raise RunLockedError(f"workspace {self.path}: {name} is already being written by this process")
+            if row:
+                self._refuse_live(row, name)
             c.execute("INSERT OR REPLACE INTO job_locks(name, owner, pid, host, heartbeat) VALUES (?,?,?,?,?)",
-                      (name, owner, me[1], me[0], time.time()))
+                      (name, owner, pid, host, time.time()))
         try:
             yield
         finally:
             with self.tx() as c:
-                c.execute("DELETE FROM job_locks WHERE name = ? AND pid = ? AND host = ?", (name, me[1], me[0]))
+                c.execute("DELETE FROM job_locks WHERE name = ? AND pid = ? AND host = ?", (name, pid, host))
 
     def heartbeat(self, run_id: int) -> None:
         with self.tx() as c:
@@ -455,22 +464,16 @@ class Store:
         d["faults"] = json.loads(d["faults"])
         return d
 
-    def usage(self, run_id: int) -> dict[str, Any]:
-        """Calls, tokens, faults and errors of a run (cache hits cost nothing and add nothing)."""
-        r = self.query(
-            "SELECT COUNT(*) AS calls, COALESCE(SUM(tokens_in),0) AS tin, COALESCE(SUM(tokens_out),0) AS tout,"
-            " COALESCE(SUM(error IS NOT NULL),0) AS errors, COALESCE(SUM(latency_s),0) AS secs,"
-            " COALESCE(SUM(json_array_length(faults)),0) AS faults FROM lm_calls WHERE run_id = ?",
-            (run_id,),
-        )[0]
-        return {
-            "calls": r["calls"],
-            "tokens_in": r["tin"],
-            "tokens_out": r["tout"],
-            "errors": r["errors"],
-            "faults": r["faults"],
-            "lm_seconds": r["secs"],
-        }
+    def usage(self, run_id: int, steps: Sequence[str] | None = None) -> dict[str, Any]:
+        """Calls, tokens, faults and errors of a run (cache hits cost nothing and add nothing),
+        of every step or only of ``steps``."""
+        total: dict[str, Any] = {"calls": 0, "tokens_in": 0, "tokens_out": 0, "errors": 0, "faults": 0,
+                                 "lm_seconds": 0.0}
+        for step, usage in self.usage_by_step(run_id).items():
+            if steps is None or step in steps:
+                for k in total:
+                    total[k] += usage[k]
+        return total
 
     def usage_by_step(self, run_id: int) -> dict[str, dict[str, Any]]:
         """``usage`` of a run split by the step that made each call (``lm_calls.step``:
@@ -678,7 +681,7 @@ class Store:
         try:
             yield
         except StoreError as e:
-            if "read-only" not in str(e) and "disk is full" not in str(e):
+            if e.cause not in ("read_only", "disk_full"):
                 raise
 
     def get_blob(self, namespace: str, key: str) -> bytes | None:
@@ -754,6 +757,11 @@ def _insert_tasks(c: _Tx, run_id: int, tasks: Sequence[Task], origin: str | None
 
 def _next_seq(c: _Tx, run_id: int) -> int:
     return int(c.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM instructions WHERE run_id = ?", (run_id,)).fetchone()[0])
+
+
+def _held_here(lock: sqlite3.Row) -> bool:
+    """Whether this process holds the lock ``lock``."""
+    return lock["host"] == socket.gethostname() and lock["pid"] == os.getpid()
 
 
 def _lock_alive(lock: dict[str, Any]) -> bool:

@@ -58,12 +58,12 @@ def create_response_set(
 
 
 def response_set(store: Store, run_id: int, name: str) -> ResponseSet:
-    rows = store.query("SELECT * FROM response_sets WHERE run_id = ? AND name = ?", (run_id, name))
-    if not rows:
+    found = find_response_set(store, run_id, name)
+    if found is None:
         known = ", ".join(s.name for s in response_sets(store, run_id)) or "none"
         raise StoreError(f"workspace {store.path}: run {store.run(run_id).name!r} has no response set {name!r} "
                          f"(sets: {known})")
-    return _set(rows[0])
+    return found
 
 
 def find_response_set(store: Store, run_id: int, name: str) -> ResponseSet | None:
