@@ -8,6 +8,7 @@ environment or the dashboard's memory.
 
 from __future__ import annotations
 
+import json
 import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
@@ -103,7 +104,7 @@ class LMConfig:
         """Refuse settings no backend can use, naming the key, before any call."""
         problems = [f"{key}: {why}" for key, why in lm_problems(self)]
         if problems:
-            raise ConfigError("; ".join(problems))
+            raise ConfigError(*problems)
         return self
 
 
@@ -123,12 +124,15 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def validate(self) -> "RunConfig":
+    def validate(self, *, min_rouge_threshold: float = 0.0) -> "RunConfig":
         """Refuse values no run can use (a negative target, a threshold of 1.5, an
-        unknown backend), naming the key, before anything is stored or paid for."""
-        problems = [f"{key}: {why}" for key, why in _problems(self)]
+        unknown backend), naming every key at once, before anything is stored or paid for.
+
+        ``min_rouge_threshold`` raises the threshold's floor for callers that cannot use a lower
+        one (the dashboard's what-if), so that refusal is listed with the others."""
+        problems = [f"{key}: {why}" for key, why in _problems(self, min_rouge_threshold)]
         if problems:
-            raise ConfigError("; ".join(problems))
+            raise ConfigError(*problems)
         return self
 
     @classmethod
@@ -154,7 +158,13 @@ class RunConfig:
 
 
 class ConfigError(ValueError):
-    """A config value is unknown or of the wrong type; the message names the key."""
+    """A config value is unknown or of the wrong type; the message names the key.
+
+    ``problems`` holds each refusal apart ("key: why"), so a form can list them one by one."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = list(problems)
 
 
 def from_mapping(cls: type, data: dict[str, Any], where: str) -> Any:
@@ -215,7 +225,7 @@ def _one_of(key: str, value: str, allowed: tuple[str, ...]):
         yield key, f"must be one of {', '.join(allowed)}, got {value!r}"
 
 
-def _problems(cfg: RunConfig):
+def _problems(cfg: RunConfig, min_rouge_threshold: float = 0.0):
     """(key, why) for every value out of its range."""
     from .novelty import TOKENIZERS
 
@@ -232,8 +242,10 @@ def _problems(cfg: RunConfig):
         for name in ("presence_penalty", "frequency_penalty"):
             if hasattr(step, name):
                 yield from _within(f"{section}.{name}", getattr(step, name), -2, 2)
+        if any(not s for s in step.stop):
+            yield f"{section}.stop", "holds an empty stop sequence, which would end every completion at once"
     yield from _at_least("instances.max_instances", i.max_instances, 1)
-    yield from _within("filters.rouge_threshold", f.rouge_threshold, 0, 1)
+    yield from _within("filters.rouge_threshold", f.rouge_threshold, min_rouge_threshold, 1)
     yield from _at_least("filters.similar_k", f.similar_k, 0)
     yield from _one_of("filters.tokenizer", f.tokenizer, TOKENIZERS)
     yield from _at_least("filters.min_words", f.min_words, 0)
@@ -273,3 +285,68 @@ def base_url_problems(key: str, url: str):
         return
     if parts.scheme not in ("http", "https") or not parts.hostname:
         yield key, f"must look like http(s)://host[:port]/path, got {url!r}"
+
+
+# List settings as text, one item per line: the dashboard's text boxes. Blank lines and the
+# spaces around a line are ignored, so an item that is empty, has whitespace at either end,
+# holds a newline, tab, backslash or other invisible character, or starts with a double
+# quote is written as a JSON string: "\n\n" is two newlines, " " a space, "a\\b" a backslash.
+# A plain line may not hold a backslash, so \n typed without quotes is refused, never read
+# as the two characters it shows.
+
+_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\b": "\\b", "\f": "\\f", '"': '\\"', "\\": "\\\\"}
+
+
+def quote_item(item: str) -> str:
+    """``item`` as a JSON string whose every invisible character is an escape (``json.loads`` reads it back)."""
+    out = []
+    for ch in item:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        elif ord(ch) > 0xFFFF:  # JSON escapes these as a surrogate pair
+            high, low = divmod(ord(ch) - 0x10000, 0x400)
+            out.append(f"\\u{0xD800 + high:04x}\\u{0xDC00 + low:04x}")
+        else:
+            out.append(f"\\u{ord(ch):04x}")
+    return '"' + "".join(out) + '"'
+
+
+def _plain(item: str) -> bool:
+    """Whether ``item`` reads back from a line as written, without quotes."""
+    return bool(item) and item == item.strip() and not item.startswith('"') and "\\" not in item \
+        and item.isprintable()
+
+
+def items_to_text(items: list[str]) -> str:
+    """The text box's content for ``items``: one per line, quoted where a plain line would lose something."""
+    return "\n".join(item if _plain(item) else quote_item(item) for item in items)
+
+
+def text_to_items(text: str, key: str) -> list[str]:
+    """The items of a text box written by the rule above; ConfigError names ``key`` and every bad line."""
+    items, problems = [], []
+    for number, raw in enumerate(text.split("\n"), 1):
+        line = raw.strip()
+        if not line:
+            continue
+        if not line.startswith('"'):
+            if "\\" in line:
+                problems.append(f"{key}, line {number}: a backslash outside double quotes; write the item as a "
+                                f"JSON string, such as \"\\n\" for a newline or \"a\\\\b\" for a backslash")
+            else:
+                items.append(line)
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as e:
+            problems.append(f"{key}, line {number}: not a valid JSON string ({e.msg} at column {e.colno})")
+            continue
+        if any(0xD800 <= ord(ch) <= 0xDFFF for ch in item):
+            problems.append(f"{key}, line {number}: holds half of a surrogate pair, which is not a character")
+        else:
+            items.append(item)
+    if problems:
+        raise ConfigError(*problems)
+    return items

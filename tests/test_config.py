@@ -1,6 +1,7 @@
 import pytest
+from hypothesis import given, strategies as st
 
-from selfinstruct.config import ConfigError, RunConfig
+from selfinstruct.config import ConfigError, RunConfig, items_to_text, text_to_items
 
 
 def test_defaults_are_the_papers():
@@ -72,3 +73,72 @@ def test_a_config_saved_with_a_byte_order_mark_loads(tmp_path):
     p = tmp_path / "c.toml"
     p.write_bytes(b"\xef\xbb\xbftarget = 7\n")
     assert RunConfig.load(p).target == 7
+
+
+def test_validate_can_raise_the_rouge_threshold_floor_and_lists_it_with_the_rest():
+    c = RunConfig()
+    c.filters.rouge_threshold = 0.1
+    c.validate()  # 0.1 is a valid threshold for the library
+    c.target, c.filters.min_words = -3, -5
+    with pytest.raises(ConfigError) as e:
+        c.validate(min_rouge_threshold=0.3)
+    assert [p.split(":")[0] for p in e.value.problems] == ["target", "filters.rouge_threshold", "filters.min_words"]
+    assert "must be between 0.3 and 1, got 0.1" in str(e.value)
+
+
+def test_an_empty_stop_sequence_is_refused_by_name():
+    c = RunConfig()
+    c.classify.stop = ["\n", ""]
+    with pytest.raises(ConfigError, match="^classify.stop: holds an empty stop sequence"):
+        c.validate()
+
+
+# --------------------------------------------------------------------------- list settings as text
+
+DEFAULT_LISTS = [RunConfig().generate.stop, RunConfig().classify.stop, RunConfig().instances.stop,
+                 RunConfig().filters.blacklist, RunConfig().filters.forbidden_prefixes]
+
+
+@pytest.mark.parametrize("items, text", [
+    (["\n\n", "\n16", "16.", "16 ."], '"\\n\\n"\n"\\n16"\n16.\n16 .'),
+    (["\n", "Task"], '"\\n"\nTask'),
+    ([" ", "\t", "", " lead", "trail "], '" "\n"\\t"\n""\n" lead"\n"trail "'),
+    (["a\\b", "\\", '"quoted"', 'say "hi"'], '"a\\\\b"\n"\\\\"\n"\\"quoted\\""\nsay "hi"'),
+    (["héllo wörld", "日本語", "emoji 🌱", "\u00a0nbsp", "zero\u200bwidth", "\U000e0001"],
+     'héllo wörld\n日本語\nemoji 🌱\n"\\u00a0nbsp"\n"zero\\u200bwidth"\n"\\udb40\\udc01"'),
+    ([], ""),
+])
+def test_list_items_and_their_text_round_trip_exactly(items, text):
+    assert items_to_text(items) == text
+    assert text_to_items(text, "k") == items
+
+
+@pytest.mark.parametrize("items", DEFAULT_LISTS)
+def test_every_default_list_survives_the_text_box(items):
+    assert text_to_items(items_to_text(items), "k") == items
+
+
+@given(st.lists(st.text()))
+def test_decode_of_encode_is_the_identity(items):
+    assert text_to_items(items_to_text(items), "k") == items
+
+
+@given(st.lists(st.text()))
+def test_every_encoded_line_is_one_item_with_nothing_invisible(items):
+    lines = items_to_text(items).split("\n") if items else []
+    assert len(lines) == len(items)
+    assert all(line.isprintable() and line == line.strip() and line for line in lines)
+
+
+def test_blank_lines_and_spaces_around_a_line_are_ignored():
+    assert text_to_items('\n  image  \n\n\t"\\n"  \r\n\n', "k") == ["image", "\n"]
+
+
+def test_malformed_lines_are_refused_naming_the_field_and_every_line():
+    with pytest.raises(ConfigError) as e:
+        text_to_items('ok\n\\n\n"abc\n"\\q"\n"a\\"\n"x" y\n"\\ud800"', "generate.stop")
+    problems = e.value.problems
+    assert [p.split(":")[0] for p in problems] == [f"generate.stop, line {n}" for n in (2, 3, 4, 5, 6, 7)]
+    assert "backslash outside double quotes" in problems[0]
+    assert "Unterminated string" in problems[1] and "Invalid \\escape" in problems[2]
+    assert "surrogate" in problems[5]
