@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import pandas as pd
 import streamlit as st
 
-from selfinstruct.replay import CandidateView, IterationView, private_workspace
+from selfinstruct.replay import CandidateView, IterationView, SlotView, private_workspace
 from selfinstruct.tables import progress
 from selfinstruct.config import LMConfig
 from selfinstruct.jobs import JobRegistry
@@ -108,14 +108,33 @@ def is_demo_copy(path: str) -> bool:
 
 
 def workspace_path() -> str:
+    """The open workspace. A session starts on the one its address names (``?ws=``, and the run
+    ``?run=``; see ``remember_in_address``), so a reload or a new tab keeps them, else on the default.
+    An address naming no existing file never creates a workspace: the default opens, with a note."""
     if "workspace" not in st.session_state:
         path = default_workspace()
+        asked, run = st.query_params.get("ws", "").strip(), st.query_params.get("run", "")
+        if asked and not Path(asked).expanduser().exists():
+            st.warning(md(f"No workspace at {asked} (named in the address): opened {path} instead. "
+                          "Nothing was created; open or create a workspace on the Runs page."), icon="⚠️")
+        else:
+            path = asked or path
+            if run.isdigit():
+                st.session_state["run_id"] = int(run)
         try:
             path = writable_workspace(path)
         except OSError as e:  # no copy could be made: open_store refuses the shipped file below
             st.error(md(f"Cannot copy the demo recording {path}: {e}"))
         st.session_state["workspace"] = path
     return st.session_state["workspace"]
+
+
+def remember_in_address(run_id: int | None) -> None:
+    """Put the open workspace and run ``run_id`` in the address (``?ws=&run=``), where
+    ``workspace_path`` finds them after a reload. Only the path and the id: never a secret."""
+    wanted = {"ws": workspace_path()} | ({} if run_id is None else {"run": str(run_id)})
+    if st.query_params.to_dict() != wanted:
+        st.query_params.from_dict(wanted)
 
 
 @st.cache_data(show_spinner=False)
@@ -305,17 +324,40 @@ def md(text: str) -> str:
     return "".join(out)
 
 
+def plain_alert(text: str, *, kind: str = "error", title: str = "") -> None:
+    """An alert whose body is plain text (an endpoint's error, a stored status): shown as
+    written, with no Markdown, links or visible escapes; ``title`` is our own words."""
+    colour, icon = {"error": ("red", "🚨"), "warning": ("orange", "⚠️"), "info": ("blue", "ℹ️")}[kind]
+    with st.container(border=True):
+        if title:
+            st.markdown(f"{icon} :{colour}[**{md(title)}**]")
+        st.text(text)
+
+
 def verdict_label(keep: bool, reason: str | None) -> str:
     return "✅ kept" if keep else f"❌ {reason or 'dropped'}"
 
 
+def slot_status(slot: SlotView, candidates: list[CandidateView]) -> str:
+    """Where a prompt stands, for its expander's label: waiting, streaming, or finished with its yield."""
+    if slot.done:
+        mine = [c for c in candidates if c.slot == slot.slot]
+        return f"✅ finished · {plural(len(mine), 'candidate')}, {sum(c.keep for c in mine)} kept"
+    return "⏳ streaming…" if slot.completion else "🕒 waiting"
+
+
 def render_iteration(view: IterationView, key: str) -> None:
-    """One iteration: prompts with their in-context instructions, completions, candidates, instances."""
+    """One iteration: prompts with their in-context instructions, completions, candidates, instances.
+
+    Prompts still streaming are open; finished ones say what they yielded (their candidates
+    and verdicts are in the table below as soon as each completion ends)."""
     st.subheader(f"Iteration {view.iteration}")
+    streaming = [s.slot for s in view.slots if not s.done and s.completion]
     for s in view.slots:
-        label = f"Prompt {s.slot + 1}: {sum(i['origin'] != 'seed' for i in s.in_context)} machine + " \
+        label = f"Prompt {s.slot + 1} · {slot_status(s, view.candidates)} · " \
+                f"{sum(i['origin'] != 'seed' for i in s.in_context)} machine + " \
                 f"{sum(i['origin'] == 'seed' for i in s.in_context)} human instructions"
-        with st.expander(label, expanded=s.slot == 0):
+        with st.expander(label, expanded=s.slot in streaming or (not streaming and s.slot == 0)):
             left, right = st.columns(2)
             with left:
                 st.markdown("**In-context instructions**")
@@ -330,7 +372,9 @@ def render_iteration(view: IterationView, key: str) -> None:
                 status = f"finish: {s.finish_reason}" if s.done else "streaming…" if s.completion else "waiting…"
                 tokens = f" · {s.tokens_out} tokens" if s.done and s.tokens_out else ""
                 st.markdown(f"**Raw completion** · {status}{tokens}")
-                st.code(s.completion + ("▌" if not s.done else ""), language=None, wrap_lines=True)
+                long = s.completion.count("\n") > 14 or len(s.completion) > 1200  # scrolls, so the page stays short
+                st.code(s.completion + ("▌" if not s.done else ""), language=None, wrap_lines=True,
+                        height=320 if long else "content")
     if not view.candidates:
         st.caption("No candidates parsed yet.")
         return

@@ -7,6 +7,8 @@ shows the same run.
 
 from __future__ import annotations
 
+import time
+
 import plotly.express as px
 import streamlit as st
 
@@ -19,6 +21,7 @@ from pages.common import (
     fake_allowed,
     md,
     open_store,
+    plain_alert,
     registry,
     render_iteration,
     run_progress,
@@ -86,35 +89,51 @@ controls(bool(snap0 and snap0.active))
 def live() -> None:
     snap = job.snapshot() if job else None
     fresh = store.run(run.id)
+    if (snap0 and snap0.active and snap and not snap.active) or fresh.state != run.state:
+        st.rerun()  # the job ended or the run's state moved on: redraw the whole page (controls, sidebar)
+    active = bool(snap and snap.active)
     counts = store.counts(run.id)
+    unsaved_generated, unsaved_kept = snap.unsaved() if active else (0, 0)  # the iteration in flight
+    kept, generated = counts["kept"] + unsaved_kept, counts["generated"] + unsaved_generated
     usage = generation_usage(store, run.id)  # the generation's own calls: not answers, translations or judges
-    if snap0 and snap0.active and snap and not snap.active:
-        st.rerun()  # the job ended: redraw the whole page (controls, past iterations)
     # two rows of short values, so no tile is cut off on a narrow window (the widest, "cancelling", on top)
     top, bottom = st.columns(3), st.columns(4)
-    top[0].metric("State", snap.state if snap and snap.active else fresh.state)
-    top[1].metric("Iterations", f"{counts['iterations']:,}")
-    top[2].metric("Kept", f"{counts['kept']:,}", help=f"Machine instructions kept, of the target {cfg.target:,}")
-    bottom[0].metric("Generated", f"{counts['generated']:,}", help="Machine candidates, kept or dropped")
-    bottom[1].metric("Tokens", compact(usage["tokens_in"] + usage["tokens_out"]),
-                     help=f"{usage['tokens_in']:,} prompt + {usage['tokens_out']:,} completion tokens in "
-                          f"{usage['calls']:,} calls of the generation's own steps (instructions, classification, "
-                          "instances)")
-    rate = snap.stream_rate if snap and snap.active else (usage["tokens_out"] / usage["lm_seconds"]
-                                                          if usage["lm_seconds"] else 0.0)
-    bottom[2].metric("Tokens/s", compact(rate), help=f"Rate: {rate:,.1f} completion tokens per second")
+    top[0].metric("State", snap.state if active else fresh.state)
+    top[1].metric("Iterations", f"{counts['iterations']:,}",
+                  help="Saved iterations" + (f"; iteration {snap.iteration} is under way" if active else ""))
+    top[2].metric("Kept", f"{kept:,}", help=f"Machine instructions kept, of the target {cfg.target:,} "
+                                            "(the iteration under way included)")
+    bottom[0].metric("Generated", f"{generated:,}", help="Machine candidates, kept or dropped")
+    if active:
+        bottom[1].metric("Kept / min", compact(snap.kept_per_minute(kept)),
+                         help="Instructions kept per minute since this job started: how fast the set grows")
+    else:
+        bottom[1].metric("Tokens", compact(usage["tokens_in"] + usage["tokens_out"]),
+                         help=f"{usage['tokens_in']:,} prompt + {usage['tokens_out']:,} completion tokens in "
+                              f"{usage['calls']:,} calls of the generation's own steps (instructions, "
+                              "classification, instances)")
+    speed = store.usage(run.id, steps=("instructions",))
+    rate = speed["tokens_out"] / speed["lm_seconds"] if speed["lm_seconds"] else 0.0
+    bottom[2].metric("Tokens/s", compact(rate),
+                     help=f"{rate:,.1f} completion tokens per second while the model writes instructions "
+                          "(over the run's instruction calls): the model's generation speed")
     cost = estimate_cost(usage, cfg)
     bottom[3].metric("Cost", money(cost),
                      help=f"${cost:,.4f}: the generation's own calls at this run's prices. Answers, translations "
                           "and judges of the run are not in it (the Runs page counts them)")
-    st.progress(min(1.0, counts["kept"] / cfg.target) if cfg.target else 0.0,
-                text=f"{counts['kept']} of {cfg.target} instructions kept")
-    message = snap.message if snap and snap.active else fresh.status
-    if fresh.state == "failed" or (snap and snap.state == "failed"):
-        st.error(md(snap.message if snap and snap.state == "failed" else fresh.status), icon="🚨")
-    elif message:
-        st.caption(f"Status: {md(message)}")
-    view = live_view(snap) if snap and snap.active else None
+    st.progress(min(1.0, kept / cfg.target) if cfg.target else 0.0, text=f"{kept} of {cfg.target} instructions kept")
+    if active and snap.retry and time.time() - snap.retry_at < 120:
+        plain_alert(f"The endpoint failed; retrying: {snap.retry}", kind="warning", title="Retrying")
+    if snap and snap.state == "failed":
+        plain_alert(snap.message, title="The run stopped")
+    elif fresh.state == "failed":
+        plain_alert(fresh.status + " Fix the setting, then press Start / resume.", title="The run failed")
+    else:
+        message = snap.message if active else fresh.status
+        if message:
+            st.caption("Status:")
+            st.text(message)
+    view = live_view(snap) if active else None
     if view is None and counts["iterations"]:
         view = iteration_view(store, run.id, counts["iterations"])
     if view is not None:

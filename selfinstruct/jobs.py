@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .config import LMConfig
-from .lm.base import LM
+from .lm.base import LM, retries_reported_to
 from .pipeline import Event, Pipeline, PipelineError
 from .store import Store, StoreError
 
@@ -55,18 +55,30 @@ class Snapshot:
     usage: dict[str, Any] = field(default_factory=dict)
     streamed_pieces: int = 0
     started_at: float = 0.0
+    kept_at_start: int | None = None  # machine instructions kept when the job began
     iterations_done: int = 0
+    saved: bool = False  # whether the iteration shown is in the workspace already
+    retry: str = ""  # the latest retry of the endpoint, while one is under way
+    retry_at: float = 0.0
     version: int = 0
 
     @property
     def active(self) -> bool:
         return self.state in ("running", "pausing", "cancelling")
 
-    @property
-    def stream_rate(self) -> float:
-        """Streamed pieces (tokens, for the embedded model) per second since the job started."""
-        elapsed = time.time() - self.started_at if self.started_at else 0.0
-        return self.streamed_pieces / elapsed if elapsed > 0 else 0.0
+    def unsaved(self) -> tuple[int, int]:
+        """(generated, kept) candidates of the iteration in flight that the workspace does not
+        hold yet: stored counts plus these are the live counts."""
+        if self.saved or self.iteration is None:
+            return 0, 0
+        return len(self.candidates), sum(bool(c["keep"]) for c in self.candidates)
+
+    def kept_per_minute(self, kept_now: int) -> float:
+        """Instructions kept per minute of this job (``kept_now``: the live kept count)."""
+        minutes = (time.time() - self.started_at) / 60 if self.started_at else 0.0
+        if self.kept_at_start is None or minutes <= 0:
+            return 0.0
+        return max(0, kept_now - self.kept_at_start) / minutes
 
 
 class Job:
@@ -146,6 +158,9 @@ class Job:
             s.streamed_pieces += 1
             s.version += 1
 
+    def _on_retry(self, message: str) -> None:
+        self._set(retry=message, retry_at=time.time())
+
     def _apply(self, ev: Event) -> None:
         with self._lock:
             s = self._snap
@@ -155,8 +170,10 @@ class Job:
                 s.prompts = d["prompts"]
                 s.partial, s.completions = {}, {}
                 s.candidates, s.classifications, s.instances = [], [], []
+                s.saved = False
             elif ev.kind == "completion":
                 s.completions[d["slot"]] = d
+                s.retry = ""  # an answer came: the endpoint is back
                 s.partial[d["slot"]] = d["text"]
             elif ev.kind == "candidate":
                 s.candidates.append(d)
@@ -167,6 +184,7 @@ class Job:
             elif ev.kind == "saved":
                 s.counts, s.usage = d["counts"], d["usage"]
                 s.iterations_done += 1
+                s.saved = True
             elif ev.kind == "stopped":
                 s.state, s.message = "stopped", d.get("status", "")
             s.version += 1
@@ -176,15 +194,21 @@ class Job:
         try:
             store = Store(self.workspace)
             pipe = Pipeline(store, store.run(self.run_id), self.lm, owner=self.owner)
-            for ev in pipe.events(iterations=iterations, should_stop=self._pause.is_set, on_token=self._on_token):
-                self._apply(ev)
+            self._set(kept_at_start=pipe.kept)
+            with retries_reported_to(self._on_retry):
+                for ev in pipe.events(iterations=iterations, should_stop=self._pause.is_set,
+                                      on_token=self._on_token):
+                    self._apply(ev)
         except _Cancelled:
             it = self._snap.iteration
             status = f"cancelled by the user during iteration {it}; it is redone on resume"
             if store is not None:
                 store.set_run_state(self.run_id, "paused", status)
             self._set(state="stopped", message=status)
-        except (PipelineError, StoreError) as e:
+        except PipelineError as e:
+            paused = store is not None and store.run(self.run_id).state == "paused"
+            self._set(state="failed", message=f"{e}. Press Start / resume to go on." if paused else str(e))
+        except StoreError as e:
             self._set(state="failed", message=str(e))
         except Exception as e:  # a bug must not leave the run marked "running" forever
             status = f"the worker stopped on an unexpected error: {type(e).__name__}: {e}"

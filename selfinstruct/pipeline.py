@@ -226,9 +226,9 @@ class Pipeline:
             raise PipelineError(f"the LM refused the request: {e}") from e
         except LMError as e:
             store.set_run_state(run.id, "paused", f"the LM is unavailable, resume later: {e}")
-            raise PipelineError(f"the LM is unavailable; run the same command again to resume: {e}") from e
+            raise PipelineError(f"the LM is unavailable; the run is paused, resume it later: {e}") from e
         except KeyboardInterrupt:
-            store.set_run_state(run.id, "paused", "interrupted; run the same command again to resume")
+            store.set_run_state(run.id, "paused", "interrupted; resume it to go on")
             raise
         finally:
             try:
@@ -260,9 +260,11 @@ class Pipeline:
             ]
         })
 
-        answers = self._call_batch([req for _, req in slots], on_token)
+        answers: list[tuple[int, LMResponse]] = []
         candidates: list[dict[str, Any]] = []
-        for slot, ((call_id, resp), (chosen, req)) in enumerate(zip(answers, slots)):
+        # each prompt's candidates are judged (in prompt order) as soon as its completion is in
+        for slot, ((call_id, resp), (chosen, req)) in enumerate(zip(self._instruction_calls(slots, on_token), slots)):
+            answers.append((call_id, resp))
             yield Event("completion", it, {
                 "slot": slot, "call_id": call_id, "text": resp.text, "finish_reason": resp.finish_reason,
                 "cached": resp.cached, "tokens_in": resp.tokens_in, "tokens_out": resp.tokens_out,
@@ -282,14 +284,17 @@ class Pipeline:
         counts = self.store.counts(self.run.id)
         yield Event("saved", it, {"counts": counts, "usage": self.store.usage(self.run.id)})
 
-    def _call_batch(
-        self, requests: list[LMRequest], on_token: Callable[[int, str], None] | None = None
-    ) -> list[tuple[int, LMResponse]]:
+    def _instruction_calls(
+        self, slots: list[tuple[Any, LMRequest]], on_token: Callable[[int, str], None] | None
+    ) -> Iterator[tuple[int, LMResponse]]:
+        """The prompts' answers in slot order: streamed (and concurrent where the backend can)
+        for a watcher, else one batch."""
+        requests = [req for _, req in slots]
         if on_token is not None:
-            out = []
-            for slot, req in enumerate(requests):
-                out.append(self.lm.call(req, on_token=lambda piece, s=slot: on_token(s, piece)))
-            return out
+            return self.lm.stream_many(requests, on_token)
+        return iter(self._call_batch(requests))
+
+    def _call_batch(self, requests: list[LMRequest]) -> list[tuple[int, LMResponse]]:
         results = self.lm.call_many(requests)
         for r in results:
             if isinstance(r, LMError):

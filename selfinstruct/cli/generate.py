@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..config import RunConfig
-    from ..pipeline import Pipeline, start_run
+    from ..pipeline import Pipeline, PipelineError, start_run
     from ..seeds import load_tasks
     from ..store import StoreError
 
@@ -84,6 +84,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         for event in pipeline.events(iterations=args.iterations):
             progress.update(event, store, info.id)
+    except PipelineError as e:
+        if store.run(info.id).state == "paused":  # the pipeline's words are for every front end; these the CLI's
+            raise PipelineError(f"{e}; run the same command again to resume") from e
+        raise
     finally:
         progress.close()
     final = store.run(info.id)

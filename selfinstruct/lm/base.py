@@ -8,10 +8,12 @@ interchangeable, and the call cache can wrap any of them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Protocol, Sequence, runtime_checkable
+from typing import Callable, Iterator, Protocol, Sequence, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,29 @@ class LMUnavailable(LMError):
 
 
 TokenCallback = Callable[[str], None]
+RetryListener = Callable[[str], None]
+
+# Who hears of retries while they happen (the dashboard shows them); per thread of work, so
+# two jobs sharing one backend each hear only their own. Worker threads inherit it through
+# ``contextvars.copy_context``.
+_retry_listener: ContextVar[RetryListener | None] = ContextVar("selfinstruct_retry_listener", default=None)
+
+
+@contextlib.contextmanager
+def retries_reported_to(listener: RetryListener) -> Iterator[None]:
+    """Send every retry a backend makes inside this block to ``listener`` (one line each)."""
+    token = _retry_listener.set(listener)
+    try:
+        yield
+    finally:
+        _retry_listener.reset(token)
+
+
+def report_retry(message: str) -> None:
+    """A backend is about to retry: tell whoever listens (``retries_reported_to``), if anyone."""
+    listener = _retry_listener.get()
+    if listener is not None:
+        listener(message)
 
 
 @runtime_checkable

@@ -8,9 +8,11 @@ the resumed run rebuilds the same prompts, and each one is found under its key
 
 from __future__ import annotations
 
+import contextvars
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
-from typing import Sequence
+from typing import Callable, Iterator, Sequence
 
 from ..store import Store
 from .base import LM, LMError, LMRequest, LMResponse, TokenCallback
@@ -76,6 +78,71 @@ class RecordedLM:
             seen.add(key)
             out.append(res)
         return out
+
+
+    def stream_many(
+        self, requests: Sequence[LMRequest], on_token: Callable[[int, str], None]
+    ) -> Iterator[tuple[int, LMResponse]]:
+        """Each request's (call id, response) in request order, as soon as it and those before
+        it are in, while every request streams its pieces to ``on_token(index, piece)``.
+
+        Backends with a ``concurrency`` above 1 get that many requests at once (each streaming
+        on a worker thread); others run them one by one. Calls are recorded on the caller's
+        thread, in request order, before they are yielded; the first failure is raised there
+        after it is recorded, like ``call``. Identical requests are paid once: repeats are cached.
+        """
+        width = min(max(1, int(getattr(self.lm, "concurrency", 1))), len(requests))
+        if width <= 1:
+            for i, req in enumerate(requests):
+                yield self.call(req, on_token=lambda piece, i=i: on_token(i, piece))
+            return
+        first: dict[str, int] = {}  # cache key -> index of the first request that has it
+        answered: dict[str, tuple[int, LMResponse]] = {}
+        pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="selfinstruct-stream")
+        try:
+            pending: list[Future | None] = []
+            for i, req in enumerate(requests):
+                key = req.cache_key(self.name)
+                hit = None if key in first else self.store.cached_response(key)
+                if key in first or hit is not None:
+                    pending.append(None)
+                    if hit is not None:
+                        answered[key] = hit
+                else:
+                    pending.append(pool.submit(contextvars.copy_context().run, self.lm.execute, req,
+                                               lambda piece, i=i: on_token(i, piece)))
+                first.setdefault(key, i)
+            for i, (req, future) in enumerate(zip(requests, pending)):
+                key = req.cache_key(self.name)
+                if future is not None:
+                    try:
+                        response = storable(future.result())
+                    except LMError as e:
+                        self.store.record_call(self.run_id, self.name, req, error=e)
+                        self._record_rest(requests[i + 1:], pending[i + 1:])
+                        raise
+                    answered[key] = (self.store.record_call(self.run_id, self.name, req, response=response),
+                                     response)
+                call_id, response = answered[key]
+                if first[key] != i or future is None:
+                    on_token(i, response.text)
+                    if first[key] != i:
+                        response = replace(response, cached=True)
+                yield call_id, response
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _record_rest(self, requests: Sequence[LMRequest], pending: Sequence[Future | None]) -> None:
+        """After a failure, keep the answers that still arrive, so a resumed run never pays for them again."""
+        for req, future in zip(requests, pending):
+            if future is None:
+                continue
+            try:
+                response = storable(future.result())
+            except Exception:  # their errors are the backend's to report on the resumed run
+                continue
+            if self.store.cached_response(req.cache_key(self.name)) is None:
+                self.store.record_call(self.run_id, self.name, req, response=response)
 
 
 def storable(response: LMResponse) -> LMResponse:

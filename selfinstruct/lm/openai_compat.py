@@ -9,6 +9,7 @@ Faults retrying cannot fix (wrong key, unknown model, bad request) raise
 
 from __future__ import annotations
 
+import contextvars
 import email.utils
 import json
 import math
@@ -30,6 +31,7 @@ from selfinstruct.lm.base import (
     LMUnavailable,
     TokenCallback,
     execute_serially,
+    report_retry,
 )
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -180,7 +182,9 @@ class OpenAICompatLM:
                 faults.append(fault)
                 if attempt == self.max_retries:
                     break
-                self._sleep(self._delay(attempt, wait))
+                delay = self._delay(attempt, wait)
+                report_retry(f"{fault}; retry {attempt + 1} of {self.max_retries} in {delay:.0f} s")
+                self._sleep(delay)
                 continue
             response.faults = faults
             response.latency_s = time.monotonic() - start
@@ -196,7 +200,9 @@ class OpenAICompatLM:
         if self.concurrency == 1 or len(requests) <= 1:
             return execute_serially(self, requests)
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(requests))) as pool:
-            return list(pool.map(self._execute_caught, requests))
+            # each worker runs in a copy of this context, so retries reach this thread's listener
+            futures = [pool.submit(contextvars.copy_context().run, self._execute_caught, r) for r in requests]
+            return [f.result() for f in futures]
 
     # --- one attempt ----------------------------------------------------
 

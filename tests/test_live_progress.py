@@ -1,0 +1,188 @@
+"""The live view's sources: each prompt's verdicts as soon as its completion ends, concurrent
+streaming in prompt order, retries heard while they happen, and live counts."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from selfinstruct.config import LMConfig, RunConfig
+from selfinstruct.jobs import Job
+from selfinstruct.lm.base import LMRequest, LMResponse, LMUnavailable, retries_reported_to
+from selfinstruct.lm.cache import RecordedLM
+from selfinstruct.lm.fake import FakeLM
+from selfinstruct.lm.openai_compat import OpenAICompatLM
+from selfinstruct.pipeline import Pipeline, start_run
+from selfinstruct.seeds import load_tasks
+from selfinstruct.store import Store
+from tests.openai_stub import OpenAIStub, ok, status
+
+from conftest import OUR_SEEDS
+
+
+def new_run(path, target=40, batch=3) -> tuple[Store, object]:
+    store = Store(path)
+    cfg = RunConfig(target=target)
+    cfg.lm.backend = "fake"
+    cfg.generate.request_batch_size = batch
+    return store, start_run(store, "r", load_tasks(OUR_SEEDS), cfg)
+
+
+def test_each_prompts_verdicts_come_before_the_next_prompt_streams(workspace):
+    """Watched, a prompt's completion and candidates are events before the next prompt's first token."""
+    store, run = new_run(workspace)
+    order: list[tuple] = []
+    events = Pipeline(store, run, FakeLM()).events(iterations=1, on_token=lambda slot, _: order.append(("token", slot)))
+    for ev in events:
+        order.append((ev.kind, ev.data.get("slot")))
+    firsts = {slot: order.index(("token", slot)) for slot in range(3)}
+    for slot in range(3):
+        done = order.index(("completion", slot))
+        cands = [i for i, (kind, s) in enumerate(order) if kind == "candidate" and s == slot]
+        assert cands, f"prompt {slot} yielded no candidate"
+        if slot + 1 < 3:  # all of this prompt's verdicts are out before the next prompt starts streaming
+            assert done < firsts[slot + 1] and max(cands) < firsts[slot + 1]
+
+
+def test_watched_and_unwatched_runs_store_the_same_data(tmp_path):
+    """Streaming per prompt changes when verdicts are shown, never what is decided."""
+    rows = []
+    for name, watch in (("a.sqlite", True), ("b.sqlite", False)):
+        store, run = new_run(tmp_path / name, target=30)
+        list(Pipeline(store, run, FakeLM()).events(on_token=(lambda s, p: None) if watch else None))
+        rows.append([(r.iteration, r.text, r.verdict, r.reason, r.is_classification)
+                     for r in store.instructions(run.id, origin="machine")])
+    assert rows[0] == rows[1] and rows[0]
+
+
+class SlowConcurrent:
+    """A backend that serves several requests at once, the first ones slowest, streaming as it goes."""
+
+    name = "slow"
+    concurrency = 3
+
+    def __init__(self, fail: set[str] = frozenset()):
+        self.fail = fail
+        self.active = 0
+        self.peak = 0
+        self.executed: list[str] = []
+        self._lock = threading.Lock()
+
+    def execute(self, request: LMRequest, on_token=None) -> LMResponse:
+        with self._lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+            self.executed.append(request.prompt)
+        try:
+            time.sleep(0.3 if request.prompt == "p0" else 0.05)
+            if request.prompt in self.fail:
+                raise LMUnavailable(f"{request.prompt} failed", ["503"])
+            text = f"answer to {request.prompt}"
+            if on_token is not None:
+                for word in text.split(" "):
+                    on_token(word + " ")
+            return LMResponse(text=text, tokens_out=3)
+        finally:
+            with self._lock:
+                self.active -= 1
+
+    def execute_many(self, requests):  # pragma: no cover - stream_many never batches
+        raise AssertionError("not used")
+
+
+def test_stream_many_runs_side_by_side_and_yields_in_request_order(workspace):
+    store = Store(workspace)
+    backend = SlowConcurrent()
+    rec = RecordedLM(backend, store, None)
+    reqs = [LMRequest(f"p{i}") for i in range(4)] + [LMRequest("p1")]  # the repeat is paid once
+    pieces: dict[int, str] = {}
+    out = list(rec.stream_many(reqs, lambda i, piece: pieces.__setitem__(i, pieces.get(i, "") + piece)))
+    assert [r.text for _, r in out] == [f"answer to p{i}" for i in (0, 1, 2, 3, 1)]
+    assert backend.peak > 1, "requests were not sent side by side"
+    assert sorted(backend.executed) == ["p0", "p1", "p2", "p3"]
+    assert out[4][0] == out[1][0] and out[4][1].cached
+    assert all(pieces[i].strip() == out[i][1].text for i in range(5))
+    again = list(rec.stream_many(reqs, lambda i, piece: None))  # every answer now from the workspace
+    assert [c for c, _ in again] == [c for c, _ in out] and len(backend.executed) == 4
+
+
+def test_stream_many_keeps_the_answers_that_arrive_after_a_failure(workspace):
+    """A resumed run never pays again for a call that had finished when another failed."""
+    store = Store(workspace)
+    backend = SlowConcurrent(fail={"p0"})
+    rec = RecordedLM(backend, store, None)
+    reqs = [LMRequest(f"p{i}") for i in range(3)]
+    with pytest.raises(LMUnavailable):
+        list(rec.stream_many(reqs, lambda i, piece: None))
+    for req in reqs[1:]:
+        assert store.cached_response(req.cache_key(rec.name)) is not None
+
+
+def test_retries_reach_the_listener_of_this_thread_only():
+    heard: list[str] = []
+    with OpenAIStub() as stub:
+        stub.script(status(503), status(503), ok("fine"))
+        lm = OpenAICompatLM(LMConfig(backend="openai", model="m", base_url=stub.base_url, max_retries=3),
+                            api_key="sk-test-SECRET", sleep=lambda s: None, backoff_base_s=0.01)
+        with retries_reported_to(heard.append):
+            assert lm.execute(LMRequest("hi", max_tokens=4)).text == "fine"
+        stub.script(status(503), ok("again"))
+        lm.execute(LMRequest("hi again", max_tokens=4))  # nobody listens now
+    assert len(heard) == 2
+    assert heard[0].startswith("503 service unavailable; retry 1 of 3 in ")
+    assert heard[1].startswith("503 service unavailable; retry 2 of 3 in ")
+    assert not any("SECRET" in h for h in heard)
+
+
+def test_concurrent_batch_retries_reach_the_listener():
+    heard: list[str] = []
+    with OpenAIStub() as stub:
+        stub.script(status(500), ok("a"), ok("b"))
+        lm = OpenAICompatLM(LMConfig(backend="openai", model="m", base_url=stub.base_url, max_retries=2,
+                                     concurrency=2), api_key="k", sleep=lambda s: None, backoff_base_s=0.01)
+        with retries_reported_to(heard.append):
+            out = lm.execute_many([LMRequest("x", max_tokens=4), LMRequest("y", max_tokens=4)])
+    assert all(isinstance(r, LMResponse) for r in out)
+    assert len(heard) == 1 and heard[0].startswith("500 ")
+
+
+def test_job_shows_retries_and_dashboard_wording_when_the_endpoint_is_down(tmp_path):
+    store, run = new_run(tmp_path / "w.sqlite")
+    with OpenAIStub(responder=lambda body: status(503)) as stub:
+        lm = OpenAICompatLM(LMConfig(backend="openai", model="m", base_url=stub.base_url, max_retries=2),
+                            api_key="k", sleep=lambda s: time.sleep(0.2), backoff_base_s=0.01)
+        job = Job(store.path, run.id, lm)
+        job.start()
+        seen = ""
+        deadline = time.time() + 20
+        while job.running and time.time() < deadline:
+            seen = seen or job.snapshot().retry
+            time.sleep(0.02)
+        assert job.wait(20)
+    assert seen.startswith("503 service unavailable; retry 1 of 2")
+    snap = job.snapshot()
+    assert snap.state == "failed" and snap.message.endswith("Press Start / resume to go on.")
+    assert "run the same command" not in snap.message
+    assert store.run(run.id).state == "paused"
+
+
+def test_live_counts_add_the_iteration_in_flight(tmp_path):
+    store, run = new_run(tmp_path / "w.sqlite", batch=3)
+    job = Job(store.path, run.id, FakeLM(delay_s=0.01))
+    job.step()
+    saw_unsaved = False
+    deadline = time.time() + 30
+    while job.running and time.time() < deadline:
+        snap = job.snapshot()
+        generated, kept = snap.unsaved()
+        if generated and store.completed_iterations(run.id) == 0:
+            saw_unsaved = True
+            assert kept == sum(c["keep"] for c in snap.candidates) and generated == len(snap.candidates)
+        time.sleep(0.005)
+    assert job.wait(30) and saw_unsaved
+    snap = job.snapshot()
+    assert snap.unsaved() == (0, 0)  # saved: the stored counts hold them now
+    kept = store.counts(run.id)["kept"]
+    assert snap.kept_at_start == 0 and snap.kept_per_minute(kept) > 0
