@@ -1,6 +1,7 @@
 """Filters: move a slider and see at once what the run would keep, recomputed from
 the stored candidates with no LM call (``selfinstruct.views.replay``, greedy order
-kept). Apply saves the setting as a named view for Analysis and Export."""
+kept). Apply saves the setting as a named view for Analysis and Export. The first
+visit builds the run's similarity graph under a progress bar, controls disabled."""
 
 from __future__ import annotations
 
@@ -14,16 +15,18 @@ from pages.common import (
     current_run,
     data_version,
     ensure_router,
+    follow_selection,
     keep_widgets,
     kept_widgets,
+    long_text,
     md,
     open_store,
     run_key,
     verdict_label,
 )
+from selfinstruct.charts import reason_colors, reason_order
 from selfinstruct.config import FilterConfig, RunConfig
-from selfinstruct.views import WhatIf
-from selfinstruct.views import MIN_THRESHOLD, save_view, view_settings
+from selfinstruct.views import MIN_THRESHOLD, WhatIf, graph_ready, prepare_graph, save_view, view_settings
 
 ensure_router()
 st.title("🎚️ Filters")
@@ -48,7 +51,7 @@ def what_if(path: str, run_id: int, tokenizer: str, version: tuple) -> WhatIf:
 
 
 def lines(label: str, key: str, help: str) -> list[str]:
-    text = st.text_area(label, key=key, help=help, height=140)
+    text = st.text_area(label, key=key, help=help, height=140, disabled=off)
     return [w.strip() for w in text.splitlines() if w.strip()]
 
 
@@ -93,30 +96,43 @@ def reset() -> None:
         st.session_state[k + suffix] = value
 
 
+def build_graph() -> None:
+    """Build (or read back) the run's similarity graph under a progress bar with counts and time left."""
+    st.info("The what-if needs the run's similarity graph. It is built once and kept in the workspace "
+            "(`python -m selfinstruct prepare` builds it ahead); the controls come alive when it is ready.",
+            icon="⏳")
+    bar = st.progress(0.0, text="Reading the run and its similarity graph…")
+    prepare_graph(store, run, base.tokenizer, show=lambda share, text: bar.progress(share, text=text))
+
+
 k = run_key("flt", run.id)  # per workspace and run: run 1 of another workspace starts afresh
 defaults = widget_values(base) | {".name": "filtered"}
 kept_widgets(k, defaults)  # this run's settings survive a visit to another page
+off = not graph_ready(store, run, base.tokenizer)  # first visit: nothing to compute until the graph is in memory
 with st.sidebar:
     st.markdown("### Filter settings")
     views = store.views(run.id)
     if views:
         c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
-        c1.selectbox("Saved view", views, key=f"{k}.load")
-        c2.button("Load view", key=f"{k}.loadbtn", on_click=load_view, width="stretch",
+        c1.selectbox("Saved view", views, key=f"{k}.load", disabled=off)
+        c2.button("Load view", key=f"{k}.loadbtn", on_click=load_view, width="stretch", disabled=off,
                   help="Put the view's settings back into the widgets below.")
         if note := st.session_state.pop(f"{k}.note", None):
             st.caption(md(note))
-    rouge = st.slider("ROUGE-L threshold", MIN_THRESHOLD, 1.0, step=0.01, key=f"{k}.rouge",
+    rouge = st.slider("ROUGE-L threshold", MIN_THRESHOLD, 1.0, step=0.01, key=f"{k}.rouge", disabled=off,
                       help="Drop a candidate more similar than this to an instruction kept before it.")
-    words = st.slider("Instruction length (words)", 0, 300, key=f"{k}.words",
+    words = st.slider("Instruction length (words)", 0, 300, key=f"{k}.words", disabled=off,
                       help="Drop instructions shorter or longer than this.")
-    max_inst = st.slider("Max instances per instruction", 1, 20, key=f"{k}.maxinst")
-    flags = {name: st.toggle(label, key=f"{k}.{name}") for name, label in TOGGLES.items()}
+    max_inst = st.slider("Max instances per instruction", 1, 20, key=f"{k}.maxinst", disabled=off)
+    flags = {name: st.toggle(label, key=f"{k}.{name}", disabled=off) for name, label in TOGGLES.items()}
     blacklist = lines("Blacklist words", f"{k}.black", "One word or phrase per line.")
     prefixes = lines("Forbidden prefixes", f"{k}.prefix", "One prefix per line.")
-    st.button("Reset to the run's settings", key=f"{k}.reset", width="stretch", on_click=reset)
+    st.button("Reset to the run's settings", key=f"{k}.reset", width="stretch", on_click=reset, disabled=off)
 
 keep_widgets(k, defaults)
+if off:
+    build_graph()
+    st.rerun()  # now in memory: draw the controls live
 settings = replace(base, rouge_threshold=float(rouge), min_words=words[0], max_words=words[1],
                    max_instances=max_inst, blacklist=blacklist, forbidden_prefixes=prefixes, **flags)
 result = what_if(str(store.path), run.id, settings.tokenizer, data_version(store, run)).replay(settings)
@@ -129,26 +145,44 @@ inst_kept = sum(sum(v) for v in result.instance_keep.values())
 
 m = st.columns(5)
 m[0].metric("Candidates", f"{n:,}")
-m[1].metric("Kept", f"{result.kept:,}", delta=f"{result.kept - stored_kept:+,} vs run")
+diff = result.kept - stored_kept
+m[1].metric("Kept", f"{result.kept:,}", delta=f"{diff:+,} vs run" if diff else "same as run",
+            delta_color="normal" if diff else "off", delta_arrow="auto" if diff else "off",  # no change, no arrow
+            help="Kept under these settings, against the run's own verdicts.")
 m[2].metric("Dropped", f"{n - result.kept:,}")
 m[3].metric("Change verdict", f"{len(result.changed):,}")
 m[4].metric("Instances kept", f"{inst_kept:,}")
 
-left, right = st.columns([2, 3])
-with left:
-    counts = pd.DataFrame(sorted(result.counts.items(), key=lambda kv: -kv[1]), columns=["reason", "count"])
-    st.plotly_chart(px.bar(counts, x="count", y="reason", orientation="h", color="reason",
-                           title="Kept and dropped, by reason"), key="filter_counts")
-with right:
-    st.markdown(f"**Examples that change verdict** ({len(result.changed):,}; first 200)")
-    ch = result.changed[:200]
-    st.dataframe(
-        {"instruction": [result.rows[i].text for i in ch],
-         "run said": [verdict_label(result.rows[i].verdict == "keep", result.rows[i].reason) for i in ch],
-         "now": [verdict_label(result.keep[i], result.reason[i]) for i in ch],
-         "why": [result.detail[i] for i in ch]},
-        hide_index=True, width="stretch", height=360,
-    )
+order = reason_order(result.counts)  # one order and colour per reason, whatever the counts
+counts = pd.DataFrame({"reason": order, "count": [result.counts[r] for r in order]})
+st.plotly_chart(px.bar(counts, x="count", y="reason", orientation="h", color="reason", height=320,
+                       color_discrete_map=reason_colors(order), category_orders={"reason": order},
+                       title="Kept and dropped, by reason"), key="filter_counts")
+
+st.markdown(f"**Examples that change verdict** ({len(result.changed):,}; first 200). Select a row to read it whole.")
+ch = result.changed[:200]
+table, pick, ids = f"{k}.changed", f"{k}.changed_pick", [result.rows[i].id for i in ch]
+follow_selection(table, pick, ids)
+# Fixed widths, the verdicts first: a long instruction is cut at its column's edge, never pushing them out of view.
+event = st.dataframe(
+    {"now": [verdict_label(result.keep[i], result.reason[i]) for i in ch],
+     "run said": [verdict_label(result.rows[i].verdict == "keep", result.rows[i].reason) for i in ch],
+     "why": [result.detail[i] for i in ch],
+     "instruction": [result.rows[i].text for i in ch]},
+    column_config={"now": st.column_config.TextColumn(width=150),
+                   "run said": st.column_config.TextColumn(width=150),
+                   "why": st.column_config.TextColumn(width=220),
+                   "instruction": st.column_config.TextColumn(width=420, help="Select a row to read it whole")},
+    hide_index=True, width="stretch", height=360, key=table, on_select="rerun", selection_mode="single-row",
+)
+chosen = follow_selection(table, pick, ids, event.selection.rows)
+if chosen is not None:
+    i = ch[ids.index(chosen)]
+    with st.container(border=True):
+        st.caption(md(f"Run said {verdict_label(result.rows[i].verdict == 'keep', result.rows[i].reason)} · "
+                      f"now {verdict_label(result.keep[i], result.reason[i])}"
+                      + (f" · {result.detail[i]}" if result.detail[i] else "")))
+        long_text(result.rows[i].text)
 
 with st.container(border=True):
     c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")

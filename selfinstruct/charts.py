@@ -11,8 +11,9 @@ from __future__ import annotations
 import importlib.util
 import math
 import warnings
+import zlib
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import plotly.express as px
@@ -86,15 +87,17 @@ def sunburst(summary: Summary, other: Summary | None = None, *,
 def _bars(fig: go.Figure, series: Sequence[tuple[str, Sequence[int], Sequence[float]]],
           row: int | None = None, col: int | None = None, *, share: bool = False,
           show_legend: bool = True) -> None:
-    """One bar trace per (name, counts, edges): bars centred on their bins."""
+    """One bar trace per (name, counts, edges): bars centred on their bins; with ``share``,
+    each trace as fractions of its own total (shown as percent), so sets of any size compare."""
     for i, (name, counts, edges) in enumerate(series):
         edges_arr = np.asarray(edges, dtype=float)
         counts_arr = np.asarray(counts, dtype=float)
         y = counts_arr / counts_arr.sum() if share and counts_arr.sum() else counts_arr
         labels = [f"[{lo:g}, {hi:g})" for lo, hi in zip(edges_arr[:-1], edges_arr[1:])]
+        value = "%{y:.1%}" if share else "%{y}"
         fig.add_trace(go.Bar(
             x=((edges_arr[:-1] + edges_arr[1:]) / 2).tolist(), y=y.tolist(), name=name,
-            customdata=labels, hovertemplate="%{customdata}: %{y}<extra>" + name + "</extra>",
+            customdata=labels, hovertemplate="%{customdata}: " + value + "<extra>" + name + "</extra>",
             marker_color=px.colors.qualitative.Plotly[i % 10], legendgroup=name,
             showlegend=show_legend), row=row, col=col)
 
@@ -106,6 +109,8 @@ def _rouge_chart(series: Sequence[tuple[str, Summary]], title: str, xtitle: str,
     fig.update_layout(title=title, barmode="group", bargap=0.1,
                       xaxis_title=xtitle, yaxis_title=ytitle)
     fig.update_xaxes(range=[0, 1])
+    if share:
+        fig.update_yaxes(tickformat=".0%")
     return fig
 
 
@@ -117,7 +122,7 @@ def overlap_histogram(summary: Summary, other: Summary | None = None, *,
     return _rouge_chart(_series(summary, other, names),
                         "ROUGE-L overlap with the most similar seed instruction",
                         "ROUGE-L vs. the most similar seed instruction",
-                        "share of instructions" if share else "# instructions", share)
+                        "% of instructions" if share else "# instructions", share)
 
 
 def within_histogram(summary: Summary, other: Summary | None = None, *,
@@ -126,7 +131,7 @@ def within_histogram(summary: Summary, other: Summary | None = None, *,
     return _rouge_chart(_series(summary, other, names),
                         "ROUGE-L with the most similar other instruction in the pool",
                         "highest ROUGE-L within the pool",
-                        "share of instructions" if share else "# instructions", share)
+                        "% of instructions" if share else "# instructions", share)
 
 
 def pairwise_histogram_chart(summary: Summary, other: Summary | None = None, *,
@@ -134,7 +139,7 @@ def pairwise_histogram_chart(summary: Summary, other: Summary | None = None, *,
     """ROUGE-L over all pairs of instructions; fractions by default because the
     number of pairs grows with the square of the pool size."""
     return _rouge_chart(_series(summary, other, names), "ROUGE-L between pairs of instructions",
-                        "ROUGE-L of a pair", "share of pairs" if share else "# pairs", share)
+                        "ROUGE-L of a pair", "% of pairs" if share else "# pairs", share)
 
 
 def length_edges(values: Sequence[int], max_bins: int = MAX_LENGTH_BINS) -> list[float]:
@@ -146,12 +151,13 @@ def length_edges(values: Sequence[int], max_bins: int = MAX_LENGTH_BINS) -> list
 
 def length_histograms(lengths: Summary, other: Summary | None = None, *,
                       names: Sequence[str] = ("A", "B"),
-                      groups: Sequence[str] = ("all",)) -> go.Figure:
+                      groups: Sequence[str] = ("all",), share: bool = False) -> go.Figure:
     """Instruction, non-empty input and output lengths in three panels.
 
     Takes ``analysis.lengths`` output; every (data set, group) pair is one trace
     (e.g. ``groups=("classification", "non_classification")`` or
-    ``("seed", "machine")``), binned on shared edges so bars line up.
+    ``("seed", "machine")``), binned on shared edges so bars line up. ``share``
+    plots each trace in percent of its own total (for data sets of unequal size).
     """
     series = _series(lengths, other, names)
     unit = lengths["unit"]
@@ -164,11 +170,10 @@ def length_histograms(lengths: Summary, other: Summary | None = None, *,
         edges = length_edges([v for _, g in traces for v in g.get(field, [])])
         binned = [(name, np.histogram(g.get(field, []), bins=edges)[0].tolist(), edges)
                   for name, g in traces]
-        _bars(fig, binned, row=1, col=col, show_legend=col == 1)
+        _bars(fig, binned, row=1, col=col, share=share, show_legend=col == 1)
         fig.update_xaxes(title_text=f"length ({unit})", row=1, col=col)
-    fig.update_yaxes(title_text="# instructions", row=1, col=1)
-    fig.update_yaxes(title_text="# instances", row=1, col=2)
-    fig.update_yaxes(title_text="# instances", row=1, col=3)
+        fig.update_yaxes(title_text=("% of " if share else "# ") + ("instructions" if col == 1 else "instances"),
+                         tickformat=".0%" if share else None, row=1, col=col)
     fig.update_layout(title=f"Lengths in {unit}", barmode="group", bargap=0.1)
     return fig
 
@@ -250,3 +255,24 @@ def write_charts(figures: Mapping[str, go.Figure], out_dir: str | Path, *,
             else:
                 put(out / f"{name}.png", image)
     return written
+
+
+# One colour per verdict reason, in one fixed order, so a reason keeps its colour and place
+# whatever the counts (Plotly otherwise colours by order of appearance, which moves with them).
+REASON_COLORS = {
+    "kept": "#2ca02c", "rouge_similar": "#d62728", "too_short": "#ff7f0e", "too_long": "#8c564b",
+    "blacklist": "#9467bd", "duplicate": "#1f77b4", "forbidden_prefix": "#e377c2",
+    "punctuation_start": "#bcbd22", "non_ascii_start": "#17becf", "over_target": "#7f7f7f",
+}
+
+
+def reason_order(reasons: Iterable[str]) -> list[str]:
+    """``reasons`` in the fixed order of ``REASON_COLORS``; others after, by name."""
+    rank = {r: i for i, r in enumerate(REASON_COLORS)}
+    return sorted(set(reasons), key=lambda r: (rank.get(r, len(rank)), r))
+
+
+def reason_colors(reasons: Iterable[str]) -> dict[str, str]:
+    """A Plotly ``color_discrete_map``: each reason's fixed colour; one not listed gets one from its name."""
+    spare = px.colors.qualitative.Dark24
+    return {r: REASON_COLORS.get(r) or spare[zlib.crc32(r.encode()) % len(spare)] for r in reasons}

@@ -9,14 +9,17 @@ are. A named view stores its settings; Analysis and Export read what it keeps.
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections import Counter
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from . import filters
 from .config import FilterConfig, from_mapping
 from .novelty import WhatIfGraph
+from .novelty.whatif import Progress, work_share
 from .records import Instance, Task
 from .store import InstanceRow, InstructionRow, RunInfo, Store
 
@@ -45,14 +48,20 @@ class Replay:
         return sum(self.keep)
 
 
+def _graph_key(store: Store, run: RunInfo, n_seeds: int, n_candidates: int,
+               tokenizer: str) -> tuple[str, int, int, int, str]:
+    return (str(store.path), run.id, n_seeds, n_candidates, tokenizer)
+
+
 def graph(store: Store, run: RunInfo, seeds: Sequence[str], candidates: Sequence[str],
-          tokenizer: str = "rouge") -> WhatIfGraph:
+          tokenizer: str = "rouge", progress: Progress | None = None) -> WhatIfGraph:
     """The run's similarity graph: from memory, else from the workspace, else built (once).
 
     Building costs about a second per thousand candidates, so the graph is kept
     in the workspace (as raw bytes: about 4 KB per candidate at paper scale).
+    ``progress`` hears how a build advances (a graph read back says nothing).
     """
-    key = (str(store.path), run.id, len(seeds), len(candidates), tokenizer)
+    key = _graph_key(store, run, len(seeds), len(candidates), tokenizer)
     with _graphs_lock:
         if key in _graphs:
             return _graphs[key]
@@ -61,11 +70,59 @@ def graph(store: Store, run: RunInfo, seeds: Sequence[str], candidates: Sequence
     if blob is not None:
         g = WhatIfGraph.from_bytes(blob)
     else:
-        g = WhatIfGraph.build(seeds, candidates, min_threshold=MIN_THRESHOLD, tokenizer=tokenizer)
+        g = WhatIfGraph.build(seeds, candidates, min_threshold=MIN_THRESHOLD, tokenizer=tokenizer,
+                              progress=progress)
         store.put_blob(GRAPH_NAMESPACE, ck, g.to_bytes())
     with _graphs_lock:
         _graphs[key] = g
     return g
+
+
+def graph_ready(store: Store, run: RunInfo, tokenizer: str = "rouge") -> bool:
+    """Whether the run's graph is in memory, so a ``WhatIf`` only reads rows: the Filters
+    page draws its controls live then, and otherwise disabled above a progress bar."""
+    c = store.counts(run.id)
+    with _graphs_lock:
+        return _graph_key(store, run, c["seeds"], c["generated"], tokenizer) in _graphs
+
+
+def prepare_graph(store: Store, run: RunInfo, tokenizer: str = "rouge",
+                  show: Callable[[float, str], None] | None = None) -> WhatIfGraph:
+    """The run's graph (``graph``), its build reported to ``show(share, text)`` as ``GraphProgress`` says."""
+    seeds = [r.text for r in store.instructions(run.id, origin="seed")]
+    candidates = [r.text for r in store.instructions(run.id, origin="machine")]
+    return graph(store, run, seeds, candidates, tokenizer,
+                 GraphProgress(len(seeds), show) if show is not None else None)
+
+
+class GraphProgress:
+    """A graph build's ``(done, total)`` reports turned into a share of the work and a line
+    for people (counts, time left), at most every ``every`` seconds (the last always)."""
+
+    def __init__(self, n_seeds: int, show: Callable[[float, str], None], *, every: float = 0.25,
+                 clock: Callable[[], float] = time.monotonic):
+        self.n_seeds, self.show, self.every, self.clock = n_seeds, show, every, clock
+        self.start: float | None = None
+        self.last = -math.inf
+
+    def __call__(self, done: int, total: int) -> None:
+        now = self.clock()
+        if self.start is None:
+            self.start = now
+        if done < total and now - self.last < self.every:
+            return
+        self.last = now
+        share = work_share(done, total, self.n_seeds)
+        text = f"Similarity graph: {done:,} / {total:,} candidates"
+        if done < total and share > 0:
+            text += f" · about {duration((now - self.start) * (1 - share) / share)} left"
+        self.show(share, text)
+
+
+def duration(seconds: float) -> str:
+    """``8 s``, ``2 min 05 s``: a time left, rounded up to whole seconds."""
+    s = math.ceil(seconds)
+    return f"{s} s" if s < 60 else f"{s // 60} min {s % 60:02d} s"
 
 
 class WhatIf:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -20,6 +20,21 @@ from .core import TOL, exact_top, fmeasure_np, lcs_from_sim, rows_for_block, sim
 from .tokens import Encoder
 
 _FORMAT = 1
+
+Progress = Callable[[int, int], None]
+"""Called as ``progress(done, total)`` with candidates scored so far and in all."""
+
+
+def work_share(done: int, total: int, n_seeds: int) -> float:
+    """Share of a build's comparisons behind its first ``done`` of ``total`` candidates.
+
+    Candidate i is scored against the ``n_seeds + i`` texts before it, so later
+    candidates cost more: counting candidates alone would promise too early an end.
+    """
+    def work(d: int) -> float:
+        return d * (n_seeds + (d + 1) / 2)  # sum of n_seeds + i + 1 over i < d
+
+    return work(done) / work(total) if total else 1.0
 
 
 @dataclass
@@ -61,10 +76,13 @@ class WhatIfGraph:
     @classmethod
     def build(cls, seeds: Sequence[str], candidates: Sequence[str], *,
               min_threshold: float = 0.3, tokenizer: str = "rouge",
-              stem: bool = False) -> "WhatIfGraph":
-        """Score every candidate against the seeds and all earlier candidates once."""
+              stem: bool = False, progress: Progress | None = None) -> "WhatIfGraph":
+        """Score every candidate against the seeds and all earlier candidates once;
+        ``progress`` hears after each block, so a long build can show how far it is."""
         n0, n = len(seeds), len(candidates)
         codes = Encoder(tokenizer, stem).encode_many(list(seeds) + list(candidates))
+        if progress is not None:
+            progress(0, n)
         lens = np.fromiter(map(len, codes), dtype=np.int64, count=n0 + n)
         seed_max, seed_best = np.zeros(n), np.full(n, -1, dtype=np.int64)
         rows_all, cols_all, f_all = [], [], []
@@ -88,6 +106,8 @@ class WhatIfGraph:
             cols_all.append(c[above].astype(np.int32))
             f_all.append(f[above])
             start = stop
+            if progress is not None:
+                progress(stop, n)
         rows = np.concatenate(rows_all) if rows_all else np.zeros(0, np.int32)
         cols = np.concatenate(cols_all) if cols_all else np.zeros(0, np.int32)
         f = np.concatenate(f_all) if f_all else np.zeros(0)
