@@ -27,6 +27,7 @@ from pages.common import (
     run_progress,
     workspace_path,
 )
+from selfinstruct.charts import reason_colors, reason_order
 from selfinstruct.config import RunConfig
 from selfinstruct.replay import iteration_view, live_view
 from selfinstruct.lm.base import LMError
@@ -153,8 +154,10 @@ with tab_time:
         reasons = [c for c in frame.columns if c not in ("generated", "kept", "kept_total")]
         if reasons:
             long = frame[reasons].reset_index().melt("iteration", var_name="reason", value_name="dropped")
-            st.plotly_chart(px.bar(long, x="iteration", y="dropped", color="reason",
-                                   title="Drop reasons by iteration"), key="reasons_chart")
+            order = reason_order(reasons)  # each reason keeps its colour (as on Filters) whatever the counts
+            st.plotly_chart(px.bar(long, x="iteration", y="dropped", color="reason", title="Drop reasons by iteration",
+                                   color_discrete_map=reason_colors(order), category_orders={"reason": order}),
+                            key="reasons_chart")
         st.plotly_chart(px.line(frame.reset_index(), x="iteration", y=["kept_total"], markers=True,
                                 title="Kept instructions so far"), key="kept_chart")
 with tab_past:

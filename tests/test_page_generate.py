@@ -56,3 +56,14 @@ def test_an_endpoint_error_is_plain_text_with_the_dashboards_wording(ws):
     assert any(t.value == status + " Fix the setting, then press Start / resume." for t in at.text)
     assert not any("\\." in m.value or "127" in m.value for m in at.markdown)  # no escapes, no link
 
+
+
+def test_drop_reasons_keep_the_colours_the_filters_page_uses(ws):
+    import json
+
+    from selfinstruct.charts import REASON_COLORS
+
+    at = page("generate")
+    spec = json.loads(next(c for c in at.get("plotly_chart") if "Drop reasons" in c.proto.spec).proto.spec)
+    colours = {trace["name"]: trace["marker"]["color"] for trace in spec["data"]}
+    assert colours and all(colours[r] == REASON_COLORS[r] for r in colours if r in REASON_COLORS)
