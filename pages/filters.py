@@ -108,7 +108,9 @@ def build_graph() -> None:
 k = run_key("flt", run.id)  # per workspace and run: run 1 of another workspace starts afresh
 defaults = widget_values(base) | {".name": "filtered"}
 kept_widgets(k, defaults)  # this run's settings survive a visit to another page
-off = not graph_ready(store, run, base.tokenizer)  # first visit: nothing to compute until the graph is in memory
+version = data_version(store, run)
+# First visit: nothing to compute until the graph is in memory. Asked once per data version (it counts the run's rows).
+off = st.session_state.get(f"{k}.ready") != version and not graph_ready(store, run, base.tokenizer)
 with st.sidebar:
     st.markdown("### Filter settings")
     views = store.views(run.id)
@@ -133,9 +135,10 @@ keep_widgets(k, defaults)
 if off:
     build_graph()
     st.rerun()  # now in memory: draw the controls live
+st.session_state[f"{k}.ready"] = version
 settings = replace(base, rouge_threshold=float(rouge), min_words=words[0], max_words=words[1],
                    max_instances=max_inst, blacklist=blacklist, forbidden_prefixes=prefixes, **flags)
-result = what_if(str(store.path), run.id, settings.tokenizer, data_version(store, run)).replay(settings)
+result = what_if(str(store.path), run.id, settings.tokenizer, version).replay(settings)
 n = len(result.rows)
 if not n:
     st.info("This run has no generated candidates yet.", icon="ℹ️")

@@ -114,7 +114,9 @@ class GraphProgress:
         self.last = now
         share = work_share(done, total, self.n_seeds)
         text = f"Similarity graph: {done:,} / {total:,} candidates"
-        if done < total and share > 0:
+        if done == total:  # storing a big graph takes a while too: say so rather than sit at 100 %
+            text += " · keeping it in the workspace…"
+        elif share > 0:
             text += f" · about {duration((now - self.start) * (1 - share) / share)} left"
         self.show(share, text)
 

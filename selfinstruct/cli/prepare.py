@@ -60,7 +60,7 @@ def _graph(store: Store, run: RunInfo, tokenizer: str) -> None:
     from ..views import prepare_graph
 
     start = time.perf_counter()
-    g = prepare_graph(store, run, tokenizer, show=lambda share, text: _show(f"{text} ({share:.0%} of the work)"))
+    g = prepare_graph(store, run, tokenizer, show=lambda share, text: _show(f"[{share:4.0%} of the work] {text}"))
     _done()
     print(f"similarity graph of run {run.name!r}: {len(g):,} candidates, {g.n_edges:,} similar pairs "
           f"({time.perf_counter() - start:.1f} s)")
