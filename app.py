@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.common import md, open_store, routed, workspace_path
+from pages.common import md, open_store, remember_in_address, routed, workspace_path
 
 HERE = Path(__file__).resolve().parent
 
@@ -40,17 +40,18 @@ def sidebar() -> None:
     store = open_store()
     with st.sidebar:
         st.caption(f"Workspace: {md(Path(workspace_path()).name)}", help=md(workspace_path()))
-        if store is None:
-            return
-        runs = store.runs()
+        runs = [] if store is None else store.runs()
         if not runs:
-            st.caption("No run yet")
+            remember_in_address(None)
+            if store is not None:
+                st.caption("No run yet")
             return
         ids = [r.id for r in runs]
         if st.session_state.get("run_id") not in ids:
             # a fresh session shows the newest generation run (an import or translation only if there is none)
             st.session_state["run_id"] = next((r.id for r in reversed(runs) if r.kind == "generate"), ids[-1])
         st.session_state["run_pick"] = st.session_state["run_id"]
+        remember_in_address(st.session_state["run_id"])  # a reload or a new tab reopens this workspace and run
         names = {r.id: f"{r.name} · {r.kind} · {r.state}" for r in runs}
         st.selectbox("Run", ids, key="run_pick", format_func=names.__getitem__, on_change=_pick)
 

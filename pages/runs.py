@@ -23,7 +23,7 @@ from pages.common import (
     workspace_path,
     writable_workspace,
 )
-from selfinstruct.config import ConfigError, RunConfig
+from selfinstruct.config import ConfigError, RunConfig, items_to_text, quote_item, text_to_items
 from selfinstruct.tables import run_summary
 from selfinstruct.pipeline import PipelineError, start_run
 from selfinstruct.store import StoreError
@@ -42,7 +42,7 @@ HELP: dict[str, str] = {
     "presence_penalty": "Penalty on tokens already present (pushes towards new tasks).",
     "frequency_penalty": "Penalty growing with how often a token appeared.",
     "max_tokens": "Longest completion, in tokens.",
-    "stop": "Stop sequences, one per line.",
+    "stop": "Stop sequences: the completion ends where one of them appears.",
     "max_instances": "Most instances kept per instruction.",
     "rouge_threshold": "Drop a candidate whose ROUGE-L with any pool instruction is above this. From "
                        f"{MIN_THRESHOLD} (the lowest the Filters page's what-if can replay) to 1.",
@@ -50,8 +50,8 @@ HELP: dict[str, str] = {
     "tokenizer": "'rouge' matches the paper (ASCII words); 'unicode' also splits other scripts.",
     "min_words": "Drop instructions shorter than this.",
     "max_words": "Drop instructions longer than this.",
-    "blacklist": "Drop instructions containing any of these words (one per line): tasks a text model cannot do.",
-    "forbidden_prefixes": "Drop instructions starting with these (one per line).",
+    "blacklist": "Drop instructions containing any of these words: tasks a text model cannot do.",
+    "forbidden_prefixes": "Drop instructions starting with these.",
     "drop_punctuation_start": "Drop instructions that start with punctuation.",
     "drop_non_ascii_start": "Drop instructions that start with a non-ASCII character.",
     "drop_duplicates": "Drop exact repeats of a pool instruction.",
@@ -60,16 +60,21 @@ HELP: dict[str, str] = {
     "drop_conflicting_outputs": "Drop instances whose input has several different outputs.",
     "drop_colon_ending": "Drop instances whose input or output ends with ':'.",
 }
+# How a list setting is written in its text box (selfinstruct.config.text_to_items reads it).
+LIST_RULE = ("One item per line; blank lines and spaces around a line are ignored. Write an item that is empty, "
+             "has a space at either end, holds a newline, tab or backslash, or starts with `\"` as a JSON string "
+             "in double quotes: `\"\\n\\n\"` is two newlines, `\" \"` a space, `\"a\\\\b\"` a backslash.")
 STEPS = {"generate": "1 · Instruction generation", "classify": "2 · Classification",
          "instances": "3 · Instance generation", "filters": "4 · Filters"}
-# Bounds a widget enforces beyond "not negative" (field name -> (min, max)).
-BOUNDS: dict[str, tuple[float, float]] = {"rouge_threshold": (MIN_THRESHOLD, 1.0)}
 LM_CHOICES = {"llamacpp": "Embedded model (Gemma 3 270M, llama.cpp, offline)",
               "openai": "OpenAI-compatible endpoint"}
 
 
-def field_widgets(obj: Any, prefix: str) -> dict[str, Any]:
-    """A widget per dataclass field, typed by its default; returns the values."""
+def field_widgets(obj: Any, prefix: str, section: str, problems: list[str]) -> dict[str, Any]:
+    """A widget per dataclass field of config ``section`` ("" for the run's own), typed by its default;
+    returns the values as entered. No widget has bounds: a browser would replace a value out of them
+    silently, so ``RunConfig.validate`` refuses it by name instead. A list that cannot be read is left
+    out and its problems are added to ``problems``."""
     out: dict[str, Any] = {}
     cols = st.columns(3)
     for n, f in enumerate(fields(obj)):
@@ -80,14 +85,20 @@ def field_widgets(obj: Any, prefix: str) -> dict[str, Any]:
             if isinstance(value, bool):
                 out[f.name] = st.toggle(label, value, key=key, help=HELP.get(f.name))
             elif isinstance(value, int):
-                out[f.name] = int(st.number_input(label, value=value, min_value=0, step=1, key=key, help=HELP.get(f.name)))
+                out[f.name] = int(st.number_input(label, value=value, step=1, key=key, help=HELP.get(f.name)))
             elif isinstance(value, float):
-                low, high = BOUNDS.get(f.name, (0.0, None))
-                out[f.name] = float(st.number_input(label, value=value, min_value=low, max_value=high, step=0.05,
-                                                    key=key, help=HELP.get(f.name), format="%.3f"))
+                out[f.name] = float(st.number_input(label, value=value, step=0.05, key=key, help=HELP.get(f.name),
+                                                    format="%.3f"))
             elif isinstance(value, list):
-                text = st.text_area(label, "\n".join(value), key=key, help=HELP.get(f.name), height=100)
-                out[f.name] = [line for line in text.splitlines() if line]
+                text = st.text_area(label, items_to_text(value), key=key, height=100,
+                                    help=f"{HELP.get(f.name, '')} {LIST_RULE}")
+                try:
+                    out[f.name] = items = text_to_items(text, f"{section}.{f.name}" if section else f.name)
+                except ConfigError as e:
+                    problems.extend(e.problems)
+                    st.error(md(" · ".join(e.problems)), icon="🚫")
+                else:
+                    st.caption(md(f"Stored as {plural(len(items), 'item')}: [{', '.join(map(quote_item, items))}]"))
             else:
                 out[f.name] = st.text_input(label, value, key=key, help=HELP.get(f.name))
     return out
@@ -109,14 +120,18 @@ def lm_section(cfg: RunConfig) -> None:
         cfg.lm.api_mode = c3.selectbox("API", ["completion", "chat"], key="new.lm.api_mode",
                                        help="'completion' for base models, as in the paper; 'chat' for chat models.")
         c1, c2, c3 = st.columns(3)
-        cfg.lm.price_in_per_1m = c1.number_input("Price per 1M input tokens ($)", 0.0, key="new.lm.pin")
-        cfg.lm.price_out_per_1m = c2.number_input("Price per 1M output tokens ($)", 0.0, key="new.lm.pout")
-        cfg.lm.concurrency = int(c3.number_input("Concurrent requests", 1, 64, cfg.lm.concurrency, key="new.lm.conc"))
+        # no widget bounds here either: RunConfig.validate names a value out of range (lm.concurrency…)
+        cfg.lm.price_in_per_1m = c1.number_input("Price per 1M input tokens ($)", value=cfg.lm.price_in_per_1m,
+                                                 key="new.lm.pin")
+        cfg.lm.price_out_per_1m = c2.number_input("Price per 1M output tokens ($)", value=cfg.lm.price_out_per_1m,
+                                                  key="new.lm.pout")
+        cfg.lm.concurrency = int(c3.number_input("Concurrent requests", value=cfg.lm.concurrency, step=1,
+                                                 key="new.lm.conc"))
         key_box()
     elif cfg.lm.backend == "llamacpp":
         cfg.lm.model_path = st.text_input("GGUF model file", key="new.lm.model_path",
                                           help="Leave empty for the packaged Gemma 3 270M.")
-        cfg.lm.n_ctx = int(st.number_input("Context size (tokens)", 512, 131072, cfg.lm.n_ctx, key="new.lm.n_ctx"))
+        cfg.lm.n_ctx = int(st.number_input("Context size (tokens)", value=cfg.lm.n_ctx, step=512, key="new.lm.n_ctx"))
 
 
 def _take_key() -> None:
@@ -203,33 +218,35 @@ def new_run(store) -> None:
         cfg = RunConfig()
         lm_section(cfg)
         st.markdown("**Run**")
-        vals = field_widgets(cfg, "new.run")
+        problems: list[str] = []
+        vals = field_widgets(cfg, "new.run", "", problems)
         cfg.target, cfg.seed, cfg.max_iterations = vals["target"], vals["seed"], vals["max_iterations"]
         for step, title in STEPS.items():
             with st.expander(title):
                 part = getattr(cfg, step)
-                for k, v in field_widgets(part, f"new.{step}").items():
+                for k, v in field_widgets(part, f"new.{step}", step, problems).items():
                     setattr(part, k, v)
         if st.button("Create run", type="primary", icon="➕"):
-            create(store, name.strip(), cfg, seeds)
+            create(store, name.strip(), cfg, seeds, problems)
 
 
-def create(store, name: str, cfg: RunConfig, seeds) -> None:
+def create(store, name: str, cfg: RunConfig, seeds, problems: list[str]) -> None:
+    """Create the run, or refuse it naming every setting to fix at once (nothing is created then)."""
+    problems = list(problems)
     if not name:
-        st.error("The run needs a name.")
-        return
+        problems.insert(0, "run name: the run needs a name")
     if cfg.lm.backend == "openai" and not cfg.lm.model.strip():
-        st.error("The OpenAI-compatible endpoint needs a model name.")
-        return
-    if not MIN_THRESHOLD <= cfg.filters.rouge_threshold <= 1.0:
-        st.error(md(f"filters.rouge_threshold: must be between {MIN_THRESHOLD} and 1, got "
-                    f"{cfg.filters.rouge_threshold:g} (the Filters page cannot replay a lower one)."))
+        problems.append("lm.model: the OpenAI-compatible endpoint needs a model name")
+    try:  # the threshold's floor is the lowest the Filters page's what-if can replay
+        cfg.validate(min_rouge_threshold=MIN_THRESHOLD)
+    except ConfigError as e:
+        problems.extend(e.problems)
+    if problems:
+        st.error("The run was not created. Fix these settings:\n\n" + "\n".join(f"- {md(p)}" for p in problems),
+                 icon="🚫")
         return
     try:
         run = start_run(store, name, seeds or default_seeds(), cfg)
-    except ConfigError as e:  # a setting out of range: the message names each field
-        st.error(md("The run was not created. Fix these settings: " + str(e).replace("; ", " · ")), icon="🚫")
-        return
     except (StoreError, PipelineError) as e:
         st.error(md(str(e)))
         return
