@@ -25,7 +25,7 @@ from pages.common import (
     verdict_label,
 )
 from selfinstruct.charts import reason_colors, reason_order
-from selfinstruct.config import FilterConfig, RunConfig
+from selfinstruct.config import LIST_RULE, ConfigError, FilterConfig, RunConfig, items_to_text, text_to_items
 from selfinstruct.views import MIN_THRESHOLD, WhatIf, graph_ready, prepare_graph, save_view, view_settings
 
 ensure_router()
@@ -50,9 +50,15 @@ def what_if(path: str, run_id: int, tokenizer: str, version: tuple) -> WhatIf:
     return WhatIf(store, store.run(run_id), tokenizer)
 
 
-def lines(label: str, key: str, help: str) -> list[str]:
-    text = st.text_area(label, key=key, help=help, height=140, disabled=off)
-    return [w.strip() for w in text.splitlines() if w.strip()]
+def lines(label: str, key: str, setting: str, help: str) -> list[str]:
+    """A list setting, one item per line by the Runs form's rule (``config.text_to_items``);
+    an unreadable line is named and the box's items are left out until it is fixed."""
+    text = st.text_area(label, key=key, help=help + " " + LIST_RULE, height=140, disabled=off)
+    try:
+        return text_to_items(text, setting)
+    except ConfigError as e:
+        st.error(md(str(e)), icon="🚫")
+        return []
 
 
 TOGGLES = {
@@ -73,7 +79,7 @@ def widget_values(f: FilterConfig) -> dict[str, object]:
         ".words": (min(f.min_words, 300), min(max(f.max_words, f.min_words), 300)),
         ".maxinst": min(max(f.max_instances, 1), 20),
         **{f".{name}": bool(getattr(f, name)) for name in TOGGLES},
-        ".black": "\n".join(f.blacklist), ".prefix": "\n".join(f.forbidden_prefixes),
+        ".black": items_to_text(f.blacklist), ".prefix": items_to_text(f.forbidden_prefixes),
     }
 
 
@@ -127,8 +133,8 @@ with st.sidebar:
                       help="Drop instructions shorter or longer than this.")
     max_inst = st.slider("Max instances per instruction", 1, 20, key=f"{k}.maxinst", disabled=off)
     flags = {name: st.toggle(label, key=f"{k}.{name}", disabled=off) for name, label in TOGGLES.items()}
-    blacklist = lines("Blacklist words", f"{k}.black", "One word or phrase per line.")
-    prefixes = lines("Forbidden prefixes", f"{k}.prefix", "One prefix per line.")
+    blacklist = lines("Blacklist words", f"{k}.black", "filters.blacklist", "One word or phrase per line.")
+    prefixes = lines("Forbidden prefixes", f"{k}.prefix", "filters.forbidden_prefixes", "One prefix per line.")
     st.button("Reset to the run's settings", key=f"{k}.reset", width="stretch", on_click=reset, disabled=off)
 
 keep_widgets(k, defaults)

@@ -23,7 +23,7 @@ from pages.common import (
     workspace_path,
     writable_workspace,
 )
-from selfinstruct.config import ConfigError, RunConfig, items_to_text, quote_item, text_to_items
+from selfinstruct.config import LIST_RULE, ConfigError, RunConfig, items_to_text, quote_item, text_to_items
 from selfinstruct.tables import run_summary
 from selfinstruct.pipeline import PipelineError, start_run
 from selfinstruct.store import StoreError
@@ -60,10 +60,6 @@ HELP: dict[str, str] = {
     "drop_conflicting_outputs": "Drop instances whose input has several different outputs.",
     "drop_colon_ending": "Drop instances whose input or output ends with ':'.",
 }
-# How a list setting is written in its text box (selfinstruct.config.text_to_items reads it).
-LIST_RULE = ("One item per line; blank lines and spaces around a line are ignored. Write an item that is empty, "
-             "has a space at either end, holds a newline, tab or backslash, or starts with `\"` as a JSON string "
-             "in double quotes: `\"\\n\\n\"` is two newlines, `\" \"` a space, `\"a\\\\b\"` a backslash.")
 STEPS = {"generate": "1 · Instruction generation", "classify": "2 · Classification",
          "instances": "3 · Instance generation", "filters": "4 · Filters"}
 LM_CHOICES = {"llamacpp": "Embedded model (Gemma 3 270M, llama.cpp, offline)",

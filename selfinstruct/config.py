@@ -297,6 +297,12 @@ def base_url_problems(key: str, url: str):
 _ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\b": "\\b", "\f": "\\f", '"': '\\"', "\\": "\\\\"}
 
 
+# How a list setting is written in a text box (``text_to_items`` reads it), for help texts.
+LIST_RULE = ("One item per line; blank lines and spaces around a line are ignored. Write an item that is empty, "
+             "has a space at either end, holds a newline, tab or backslash, or starts with `\"` as a JSON string "
+             "in double quotes: `\"\\n\\n\"` is two newlines, `\" \"` a space, `\"a\\\\b\"` a backslash.")
+
+
 def quote_item(item: str) -> str:
     """``item`` as a JSON string whose every invisible character is an escape (``json.loads`` reads it back)."""
     out = []

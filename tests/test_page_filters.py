@@ -14,7 +14,7 @@ from selfinstruct.cli import main
 from selfinstruct.novelty import WhatIfGraph, whatif
 from selfinstruct.seeds import load_tasks
 from selfinstruct.store import Store
-from test_app_pages import APP, SEEDS, fk, metric, page, ws  # noqa: F401 (ws: the fixture)
+from test_app_pages import APP, SEEDS, fk, metric, page, unescape, ws  # noqa: F401 (ws: the fixture)
 
 
 def candidates(n: int) -> list[str]:
@@ -145,3 +145,14 @@ def test_prepare_fills_the_caches_so_filters_and_analysis_compute_nothing(ws, mo
     at = page("filters")
     assert metric(at, "Candidates") and not at.slider(key=fk(ws, "rouge")).disabled
     page("analysis")
+
+
+def test_list_boxes_read_items_by_the_runs_forms_rule(ws):
+    """A quoted item is read as JSON, as on the Runs form; a stray backslash is named, not read as two characters."""
+    at = page("filters")
+    at.text_area(key=fk(ws, "black")).set_value("the").run()
+    plain = metric(at, "Kept")
+    at.text_area(key=fk(ws, "black")).set_value('"th\\u0065"').run()  # "the", with an escape
+    assert metric(at, "Kept") == plain and not at.error
+    at.text_area(key=fk(ws, "black")).set_value("image\\n").run()
+    assert any("filters.blacklist, line 1" in unescape(e.value) for e in at.error)
