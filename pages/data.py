@@ -19,6 +19,11 @@ from pages.common import (
 from selfinstruct.replay import provenance
 from selfinstruct.tables import instances_table, instruction_table
 
+ROWS, ROW_PX = 25, 35  # the table shows this many rows before it scrolls (Streamlit's rows are 35 px high)
+# What decides a verdict first, then the counts: at 1,400 px the columns up to "why" fit without scrolling.
+COLUMNS = ("id", "verdict", "reason", "max_rouge", "instruction", "detail", "iteration", "origin", "classification",
+           "instances", "instances_kept", "seq")
+
 ensure_router()
 st.title("🔎 Data")
 store = open_store()
@@ -51,19 +56,26 @@ if origin != "all":
     shown = shown[shown["origin"] == origin]
 if reason:
     shown = shown[shown["reason"].isin(reason)]
-st.caption(f"{len(shown):,} of {len(frame):,} instructions · click a column header to sort, a row to inspect")
+st.caption(f"{len(shown):,} of {len(frame):,} instructions · click a column header to sort, a row to read "
+           "it in full below, with its reason and why")
 # The detail panel follows an instruction id, not a row number: a filter change keeps it on the same
 # instruction, or closes it when that instruction is filtered out.
 shown_ids = [int(i) for i in shown["id"]]
 pick_key, table_key = run_key("data_pick", run.id), run_key("data_table", run.id)  # per workspace and run
 follow_selection(table_key, pick_key, shown_ids)
 pick = st.dataframe(
-    shown, hide_index=True, width="stretch", height=420, on_select="rerun", selection_mode="single-row",
-    key=table_key,
+    shown, hide_index=True, width="stretch", height=ROW_PX * (min(max(len(shown), 1), ROWS) + 1) + 3,
+    on_select="rerun", selection_mode="single-row", key=table_key, column_order=COLUMNS,
     column_config={
-        "instruction": st.column_config.TextColumn("instruction", width="large"),
-        "max_rouge": st.column_config.NumberColumn("max ROUGE-L", format="%.3f"),
-        "detail": st.column_config.TextColumn("why"),
+        "id": st.column_config.NumberColumn("id", width=56),
+        "verdict": st.column_config.TextColumn("verdict", width=64),
+        "reason": st.column_config.TextColumn("reason", width=112, help="Why a candidate was dropped"),
+        "instruction": st.column_config.TextColumn("instruction", width=300),
+        "detail": st.column_config.TextColumn("why", width=300, help="The filter's evidence, in full below "
+                                                                    "when the row is selected"),
+        "max_rouge": st.column_config.NumberColumn("max ROUGE-L", format="%.3f", width=96),
+        "iteration": st.column_config.NumberColumn("iteration", width=72),
+        "instances_kept": st.column_config.NumberColumn("kept instances", width=110),
     },
 )
 picked = follow_selection(table_key, pick_key, shown_ids, pick.selection.rows)

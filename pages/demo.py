@@ -4,18 +4,21 @@ embedded model (``demo/demo.sqlite``)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from pages.common import (
+    current_run,
     data_version,
     DEMO_REPLAY,
     DEMO_SHIPPED,
     ensure_router,
+    is_demo_copy,
+    md,
     open_store,
     render_iteration,
     run_progress,
-    workspace_id,
-    workspace_path,
 )
 from selfinstruct.replay import iteration_view, prepare_copy, reveal, total_chars
 
@@ -27,21 +30,35 @@ ensure_router()
 st.title("🎬 Demo replay")
 st.caption("Plays a stored run as if it were generating now. No model is loaded or called.")
 
-choices = {"shipped": "Recorded demo (embedded model)"} if SHIPPED.exists() else {}
-choices["workspace"] = "A run of the open workspace"
-source = st.radio("Replay", list(choices), format_func=choices.__getitem__, horizontal=True, key="demo_source")
-if source == "shipped":
-    path = str(prepare_copy(SHIPPED, COPY))
-else:
-    path = workspace_path()
-store = open_store(path)
-runs = [r for r in store.runs() if r.kind == "generate"] if store is not None else []
-if not runs:
-    st.info("No generation run to replay here.", icon="ℹ️")
+store = open_store()
+if store is None:
     st.stop()
-names = {r.id: r.name for r in runs}
-pick_key = f"demo_run_{source}" + (f".{workspace_id()}" if source == "workspace" else "")  # per workspace
-run_id = st.selectbox("Run", list(names), format_func=names.__getitem__, key=pick_key)
+# The run shown is the sidebar's, as on every other page. Only the shipped recording, offered while
+# another workspace is open, has a run of its own: the sidebar cannot name it, so the page does.
+on_demo = is_demo_copy(str(store.path))
+source = "workspace"
+if SHIPPED.exists() and not on_demo:
+    choices = {"workspace": "The run chosen in the sidebar", "shipped": "The recorded demo (embedded model)"}
+    has_generation = any(r.kind == "generate" for r in store.runs())
+    source = st.radio("Replay", list(choices), format_func=choices.__getitem__, index=0 if has_generation else 1,
+                      horizontal=True, key="demo_source")
+if source == "workspace":
+    run = current_run(store, kinds=("generate",))
+    if run is None:
+        st.stop()
+    where = "the recorded demo (a private copy)" if on_demo else f"workspace {md(Path(store.path).name)}"
+    st.caption(f"Run **{md(run.name)}** of {where} · choose another run in the sidebar")
+else:
+    store = open_store(str(prepare_copy(SHIPPED, COPY)))
+    recorded = [r for r in store.runs() if r.kind == "generate"] if store is not None else []
+    if not recorded:
+        st.info("The recording holds no generation run to replay.", icon="ℹ️")
+        st.stop()
+    run = recorded[-1]
+    st.caption(f"Run **{md(run.name)}** of the shipped recording `demo/demo.sqlite`, not the sidebar's run "
+               "(that one belongs to the open workspace): choose *The run chosen in the sidebar* to replay it, "
+               "or open `demo/demo.sqlite` on **Runs** to pick the recording's runs in the sidebar.")
+run_id, path = run.id, str(store.path)
 total = store.completed_iterations(run_id)
 if not total:
     st.info("This run has no completed iteration yet.", icon="ℹ️")
@@ -51,21 +68,21 @@ state = st.session_state.setdefault("demo", {"key": None, "it": 1, "chars": 0, "
 if state["key"] != (path, run_id):
     state.update(key=(path, run_id), it=1, chars=0, hold=0, playing=False)
 
-c = st.columns([1, 1, 1, 1, 3])
-if c[0].button("Pause" if state["playing"] else "Play", icon="⏸️" if state["playing"] else "▶️", type="primary",
-               width="stretch"):
+# One wrapping row of content-wide buttons: a label is never cut, however narrow the page.
+bar = st.container(horizontal=True, vertical_alignment="bottom", key="demo_controls")
+if bar.button("Pause" if state["playing"] else "Play", icon="⏸️" if state["playing"] else "▶️", type="primary"):
     state["playing"] = not state["playing"]
     st.rerun()
-if c[1].button("Restart", icon="⏮️", width="stretch"):
+if bar.button("Restart", icon="⏮️"):
     state.update(it=1, chars=0, hold=0)
     st.rerun()
-if c[2].button("Next iteration", icon="⏭️", width="stretch", disabled=state["it"] >= total):
+if bar.button("Next iteration", icon="⏭️", disabled=state["it"] >= total):
     state.update(it=state["it"] + 1, chars=0, hold=0)
     st.rerun()
-if c[3].button("Show whole", icon="⏩", width="stretch"):
+if bar.button("Show whole", icon="⏩"):
     state["chars"] = 10**9
     st.rerun()
-speed = c[4].slider("Speed (characters per tick)", 5, 200, 40, key="demo_speed")
+speed = bar.slider("Speed (characters per tick)", 5, 200, 40, key="demo_speed", width=320)
 frame = run_progress(str(store.path), run_id, data_version(store, store.run(run_id)))
 
 

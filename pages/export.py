@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.common import ROOT, current_run, ensure_router, md, open_store, run_key
+from pages.common import current_run, ensure_router, md, open_store, run_key, workspace_id
 from selfinstruct.formats import FORMATS, ExportOptions, FileFormatError, ImportRefused, export_run, import_file
 from selfinstruct.store import StoreError
 from selfinstruct.store.responses import response_sets
@@ -16,6 +16,13 @@ from selfinstruct.store.responses import response_sets
 ensure_router()
 
 DOWNLOAD_LIMIT = 200 * 1024 * 1024  # larger files are left on disk only
+
+
+def export_folder(workspace: Path) -> Path:
+    """Where exports go by default: ``exports/<workspace name>/`` beside the workspace file, so data
+    never lands in the source tree of a project that only happens to be the current folder."""
+    return workspace.resolve().parent / "exports" / workspace.stem
+
 
 st.title("📦 Export")
 store = open_store()
@@ -44,12 +51,18 @@ with export_tab:
             cap = o2.number_input("Instances per task (GPT-3)", value=5, min_value=1, step=1, key="ex_cap")
             system = st.text_area("System message (chat, ShareGPT)", key="ex_system", height=80)
         stem = f"{run.name}{'-' + view if view else ''}{'-' + responses if responses else ''}-{fmt}"
-        out = st.text_input("Write to", value=str(ROOT / "exports" / f"{stem}{FORMATS[fmt].suffix}"),
-                            key=f"ex_out_{stem}", help="a folder for the Hugging Face format")
-        if st.button("Export", type="primary", icon="📦"):
+        out = st.text_input("Write to", value=str(export_folder(Path(store.path)) / f"{stem}{FORMATS[fmt].suffix}"),
+                            key=f"ex_out.{workspace_id()}.{stem}",
+                            help="A file, or a folder for the Hugging Face format. By default beside the workspace, "
+                                 "in exports/ and a folder named after it.")
+        clicked = st.button("Export", type="primary", icon="📦")
+        if clicked and not out.strip():  # Path("") is the current folder: the export would land in the project
+            st.error("Nothing was exported: **Write to** is empty. Give the file to write (for the Hugging Face "
+                     "format, the folder).", icon="🚫")
+        elif clicked:
             try:
                 with st.spinner("Writing…"):
-                    result = export_run(store, run, fmt=fmt, out=Path(out).expanduser(), view=view,
+                    result = export_run(store, run, fmt=fmt, out=Path(out.strip()).expanduser(), view=view,
                                         responses=responses,
                                         options=ExportOptions(seed=int(seed), max_instances=int(cap), system=system))
             except (StoreError, FileFormatError, ValueError, OSError) as e:

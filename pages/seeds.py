@@ -8,7 +8,7 @@ import json
 
 import streamlit as st
 
-from pages.common import default_seeds, ensure_router, follow_selection, md, OFFICIAL_SEEDS, OWN_SEEDS
+from pages.common import default_seeds, ensure_router, follow_selection, md, OFFICIAL_SEEDS, OWN_SEEDS, plural
 from selfinstruct.records import Instance, Task
 from selfinstruct.seeds import SeedFileError, load_tasks, parse_tasks, task_to_json
 
@@ -28,31 +28,69 @@ def replace_draft(tasks: list[Task], source: str, short: str) -> None:
     st.session_state["seed_draft"] = tasks
     st.session_state["seed_source"] = source
     st.session_state["seed_source_short"] = short
+    st.session_state["seed_edits"] = {"added": 0, "changed": 0, "deleted": 0}
     st.session_state.pop("seed_pick", None)
+    st.session_state.pop("seed_pending", None)
+
+
+def edited(kind: str) -> None:
+    """Count a manual edit (added, changed, deleted): a later file load asks before it drops them."""
+    edits = st.session_state.setdefault("seed_edits", {"added": 0, "changed": 0, "deleted": 0})
+    edits[kind] += 1
+
+
+def offer(tasks: list[Task], source: str, short: str) -> None:
+    """Load ``tasks`` in place of the draft, or, when the draft holds manual edits, ask first:
+    a file chosen by mistake must never silently undo an afternoon's editing."""
+    if any(st.session_state.get("seed_edits", {}).values()):
+        st.session_state["seed_pending"] = (tasks, source, short)
+    else:
+        replace_draft(tasks, source, short)
+    st.rerun()
 
 
 with st.container(border=True):
     c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="bottom")
     if c1.button("Our seed file", icon="🌱", help=f"{OWN_SEEDS}", width="stretch"):
-        replace_draft(list(default_seeds()), "seeds/seed_tasks.jsonl", "our file")
-        st.rerun()
+        offer(list(default_seeds()), "seeds/seed_tasks.jsonl", "our file")
     if c2.button("Official 175 seeds", icon="📄", disabled=not OFFICIAL_SEEDS.exists(), width="stretch",
                  help=str(OFFICIAL_SEEDS) if OFFICIAL_SEEDS.exists() else f"not found: {OFFICIAL_SEEDS}"):
         try:
-            replace_draft(load_tasks(OFFICIAL_SEEDS), "the official Self-Instruct seeds", "official")
-            st.rerun()
+            official = load_tasks(OFFICIAL_SEEDS)
         except SeedFileError as e:
             st.error(md(str(e)))
+        else:
+            offer(official, "the official Self-Instruct seeds", "official")
     upload = c3.file_uploader("Upload a seed file (JSONL, one task per line)", type=["jsonl", "json", "txt"])
     if upload is not None and st.session_state.get("seed_upload_id") != upload.file_id:
         st.session_state["seed_upload_id"] = upload.file_id
         try:
-            replace_draft(parse_tasks(upload.getvalue(), upload.name), f"uploaded file {upload.name}", "upload")
-            st.rerun()
+            tasks = parse_tasks(upload.getvalue(), upload.name)
         except SeedFileError as e:
             st.session_state["seed_upload_error"] = str(e)
+        else:
+            offer(tasks, f"uploaded file {upload.name}", "upload")
     if err := st.session_state.pop("seed_upload_error", None):
         st.error(md(f"Seed file rejected, nothing was changed: {err}"), icon="🚫")
+
+if pending := st.session_state.get("seed_pending"):
+    tasks, source, short = pending
+    edits = st.session_state["seed_edits"]
+    with st.container(border=True):
+        st.warning(
+            f"**Replace your edited seeds?** The editor holds {plural(len(draft), 'seed task')}, with your edits "
+            f"since loading {md(st.session_state.get('seed_source', ''))}: {edits['added']} added, "
+            f"{edits['changed']} changed, {edits['deleted']} deleted. {md(source[0].upper() + source[1:])} holds "
+            f"{plural(len(tasks), 'task')}. Replacing drops all {len(draft):,} and your edits with them "
+            "(the **Download** tab below saves a copy first).", icon="⚠️")
+        b1, b2, _ = st.columns([1, 1, 3])
+        if b1.button("Replace", key="seed_replace", type="primary", icon="🔁",
+                     width="stretch"):
+            replace_draft(tasks, source, short)
+            st.rerun()
+        if b2.button("Keep my edits", key="seed_keep", icon="✋", width="stretch"):
+            st.session_state.pop("seed_pending")
+            st.rerun()
 
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Seed tasks", len(draft))
@@ -109,8 +147,10 @@ def editor(task: Task, index: int | None) -> None:
                    is_classification=clf, name=name.strip())
         if index is None:
             draft.append(new)
+            edited("added")
         else:
             draft[index] = new
+            edited("changed")
             st.session_state["seed_pick"] = new.id  # the selection follows an edited id
         st.rerun()
 
@@ -124,6 +164,7 @@ with tab_edit:
         editor(draft[picked], picked)
         if st.button("Delete this task", icon="🗑️"):
             del draft[picked]
+            edited("deleted")
             st.session_state.pop("seed_pick", None)
             st.rerun()
 with tab_add:

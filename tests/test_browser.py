@@ -155,9 +155,7 @@ def test_generated_markup_is_shown_as_text_and_never_runs_or_loads(tmp_path, sho
             page.wait_for_timeout(500)
             assert '&lt;img src=x onerror="window.__xss=2"&gt;' in page.content()  # there, as text
             nav(page, "Data")
-            nav(page, "Demo")
-            page.get_by_text("A run of the open workspace").click()
-            wait_idle(page)
+            nav(page, "Demo")  # it replays the sidebar's run by default
             page.get_by_role("button", name="Show whole").click()
             page.get_by_text("Candidates ·").first.wait_for()
             nav(page, "Analysis")
@@ -225,9 +223,7 @@ def test_no_metric_is_cut_off_at_1100_px(tmp_path):
                             ("demo", "Demo"), ("seeds", "Seeds")):
             goto(page, f"{base}/{path}")
             page.get_by_role("heading", name=title).first.wait_for()
-            if path == "demo":
-                page.get_by_text("A run of the open workspace").click()
-                wait_idle(page)
+            if path == "demo":  # it replays the sidebar's run by default
                 page.get_by_role("button", name="Show whole").click()
             page.locator('[data-testid="stMetric"]').first.wait_for(timeout=60_000)
             page.wait_for_timeout(500)
