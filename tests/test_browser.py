@@ -1,13 +1,12 @@
 """The dashboard in a real browser: the main flow, untrusted text, and a typed API key.
 
 Runs ``streamlit run app.py`` headless and drives Debian's Chromium with
-Playwright. Screenshots go to a temporary folder, or to
-``$SELFINSTRUCT_SCREENSHOTS`` (e.g. ``docs/screenshots``) when set.
+Playwright. Screenshots go to a temporary folder, to look at when a test fails (the README's
+come from ``demo/take_screenshots.py``, on the embedded model).
 """
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -30,7 +29,7 @@ SEEDS = ROOT / "seeds" / "seed_tasks.jsonl"
 
 @pytest.fixture
 def shots(tmp_path) -> Path:
-    out = Path(os.environ.get("SELFINSTRUCT_SCREENSHOTS") or tmp_path / "shots")
+    out = tmp_path / "shots"
     out.mkdir(parents=True, exist_ok=True)
     return out
 
