@@ -110,6 +110,13 @@ table = st.dataframe(
      "classification": [bool(draft[i].is_classification) for i in shown],
      "instances": [len(draft[i].instances) for i in shown]},
     hide_index=True, width="stretch", height=320, on_select="rerun", selection_mode="single-row", key="seed_table",
+    column_config={  # every column in view at 1,400 px; the full task opens below when its row is selected
+        "id": st.column_config.TextColumn("id", width=110),
+        "name": st.column_config.TextColumn("name", width=160),
+        "instruction": st.column_config.TextColumn("instruction", width=420),
+        "classification": st.column_config.CheckboxColumn("classification", width=100),
+        "instances": st.column_config.NumberColumn("instances", width=80),
+    },
 )
 pick_id = follow_selection("seed_table", "seed_pick", shown_ids, table.selection.rows)
 picked = next((i for i in shown if draft[i].id == pick_id), None)
