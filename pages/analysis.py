@@ -1,9 +1,13 @@
 """Analysis: the paper's figures and Table 1 for a run, a filtered view or the
-seeds, alone or two side by side. Heavy numbers are cached per data version."""
+seeds, alone or two side by side. Heavy numbers are cached per data version; a
+data set seen first is prepared in a run of its own, its spaCy parse under a
+progress bar with the controls disabled."""
 
 from __future__ import annotations
 
-from typing import Any
+import math
+import time
+from typing import Any, Callable
 
 import pandas as pd
 import streamlit as st
@@ -11,9 +15,18 @@ import streamlit as st
 from pages.common import data_version, ensure_router, md, open_store, workspace_id
 from selfinstruct import analysis, charts
 from selfinstruct.store import RunInfo, Store
-from selfinstruct.views import view_tasks
+from selfinstruct.views import duration, view_tasks
 
 AUTO_LIMIT = 5000  # above this many instructions, wait for a click before parsing
+REDRAW_EVERY = 0.25  # seconds between redraws of the parse's progress bar
+Key = tuple[str, int, str, str | None, tuple]  # what ``report`` is cached by: path, run id, what, view, version
+# The headline tiles: (label, report key, help)
+TILES = (("Instructions", "n_instructions", None),
+         ("Instances", "n_instances", None),
+         ("Root verbs", "distinct_verbs", "Distinct root verbs of the instructions"),
+         ("ROUGE-L vs seeds", "rouge_vs_seeds_mean",
+          "Mean ROUGE-L of each instruction with its most similar seed instruction"),
+         ("Classification", "classification_share", "Share of classification tasks"))
 
 ensure_router()
 st.title("📊 Analysis")
@@ -41,6 +54,11 @@ def tasks_of(store: Store, run: RunInfo, what: str, view: str | None) -> list:
     return view_tasks(store, run, view)
 
 
+def key_of(store: Store, run_id: int, what: str, view: str | None) -> Key:
+    """The arguments ``report`` is cached by: they change whenever the data set's data does."""
+    return str(store.path), run_id, what, view, data_version(store, store.run(run_id)) + (what, view)
+
+
 @st.cache_data(show_spinner="Computing the analysis…", max_entries=16)
 def report(path: str, run_id: int, what: str, view: str | None, version: tuple) -> dict[str, Any]:
     """Full report and lengths of one data set; ``version`` invalidates it when the data changes."""
@@ -50,6 +68,58 @@ def report(path: str, run_id: int, what: str, view: str | None, version: tuple) 
     seeds = [t.instruction for t in s.tasks(run_id, origin="seed")]
     return {"report": analysis.full_report(tasks, seeds=seeds or None, cache=s),
             "lengths": analysis.lengths(tasks), "n": len(tasks), "n_seeds": len(seeds)}
+
+
+@st.cache_resource(show_spinner=False)
+def ready() -> set[Key]:
+    """The reports computed in this server, drawn at once with live controls; any other is
+    prepared first (``prepare``), in a run whose controls are disabled."""
+    return set()
+
+
+def parse_bar(bar: Any) -> Callable[[int, int], None]:
+    """An ``analysis.verb_noun`` progress callback that redraws ``bar`` in place with the counts and
+    the time left at the pace so far, at most every ``REDRAW_EVERY`` seconds (the end always)."""
+    start, last = time.monotonic(), -math.inf
+
+    def show(done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if done < total and now - last < REDRAW_EVERY:
+            return
+        last = now
+        text = f"Verb–noun parse: {done:,} / {total:,} instructions"
+        if not done:
+            text += " · starting spaCy…"
+        elif done < total:
+            text += f" · about {duration((now - start) * (total - done) / done)} left"
+        bar.progress(done / total, text=text)
+
+    return show
+
+
+def prepare(store: Store, keys: list[Key]) -> None:
+    """Parse the instructions of the data sets ``keys`` into the workspace's cache under a progress
+    bar, then compute their reports: everything slow, while the controls are disabled."""
+    st.info("First analysis of this data: the spaCy verb–noun parse runs once and is kept in the workspace "
+            "(`python -m selfinstruct stats` or `prepare` does it ahead). The controls come alive when the "
+            "analysis is ready.", icon="⏳")
+    bar = st.progress(0.0, text="Reading the instructions…")
+    texts = [t.instruction for k in keys for t in tasks_of(store, store.run(k[1]), k[2], k[3])]
+    analysis.verb_noun(texts, cache=store, progress=parse_bar(bar))
+    bar.progress(1.0, text="Verb–noun parse done · computing ROUGE-L overlap, lengths and Table 1…")
+    for k in keys:
+        report(*k)
+        ready().add(k)
+
+
+def tiles(r: dict[str, Any], per_row: int, base: dict[str, Any] | None = None) -> None:
+    """The headline figures of report ``r`` in rows of ``per_row`` tiles (few enough per row that no
+    label is cut off); with ``base``, each tile also shows its change from that report."""
+    for start in range(0, len(TILES), per_row):
+        for col, (label, key, help) in zip(st.columns(per_row), TILES[start:start + per_row]):
+            col.metric(label, analysis.figure(r, key) or "—", help=help, delta_color="off",
+                       delta=analysis.figure_change(base, r, key) if base is not None else None)
 
 
 def keep_drawn(series: list[tuple[str, Any]], empty_note) -> list[tuple[str, Any]]:
@@ -71,29 +141,37 @@ def chart(draw, drawn: list[tuple[str, Any]], **kwargs) -> Any:
 
 
 an = f"an.{workspace_id()}"  # the page's widgets, per workspace: another one starts afresh
+busy = st.session_state.get(f"{an}.busy", False)  # this run prepares data: the controls are disabled
+if busy:  # pin their values: a disabled widget drops a change that reached it in the run that found the work
+    for key in (f"{an}.a", f"{an}.compare", f"{an}.b"):
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
 opts = sources(store)
 labels = list(opts)
 default = next((i for i, l in enumerate(labels) if opts[l][0] == st.session_state.get("run_id")), 0)
 c1, c2, c3 = st.columns([3, 1, 3], vertical_alignment="bottom")
-a_label = c1.selectbox("Data set", labels, index=default, key=f"{an}.a")
+a_label = c1.selectbox("Data set", labels, index=default, key=f"{an}.a", disabled=busy)
 others = [label for label in labels if label != a_label]  # a data set is never compared with itself
 if not others:
     st.session_state[f"{an}.compare"] = False
-compare = c2.toggle("Compare", key=f"{an}.compare", disabled=not others)
+compare = c2.toggle("Compare", key=f"{an}.compare", disabled=busy or not others)
 if others:
     if st.session_state.get(f"{an}.b") not in others:
         # Set the new choice in the session state before the box is drawn: only then does the browser
         # show it (a dropped key would leave the box showing the old, now hidden, data set).
         after = [label for label in labels[labels.index(a_label) + 1:] if label != a_label]
         st.session_state[f"{an}.b"] = (after or others)[0]
-    b_label = c3.selectbox("with", others, key=f"{an}.b", disabled=not compare)
+    b_label = c3.selectbox("with", others, key=f"{an}.b", disabled=busy or not compare)
 else:
     b_label = None
     c3.caption("This workspace holds one data set only: nothing to compare it with. Save a filtered view on "
                "**Filters**, or add a run, to compare two.")
 
+
 picked = [a_label] + ([b_label] if compare and b_label else [])
-counts = [store.counts(opts[label][0]) for label in picked]
+keys = [key_of(store, *opts[label]) for label in picked]
+todo = [k for k in keys if k not in ready()]
+counts = [store.counts(k[1]) for k in todo]
 big = any(c["seeds"] + c["generated"] > AUTO_LIMIT for c in counts)
 if big and not st.session_state.get(f"{an}.go"):
     st.info(f"Over {AUTO_LIMIT:,} instructions: the first verb–noun parse takes a while (it is cached after).",
@@ -102,12 +180,17 @@ if big and not st.session_state.get(f"{an}.go"):
         st.session_state[f"{an}.go"] = True
         st.rerun()
     st.stop()
+if todo or busy:
+    if not busy:
+        st.session_state[f"{an}.busy"] = True
+        st.rerun()  # draw the controls disabled, then prepare
+    try:
+        prepare(store, todo)
+    finally:  # done, failed or cut short (another page, another run): the controls come alive again
+        st.session_state[f"{an}.busy"] = False
+    st.rerun()
 
-results = []
-for label in picked:
-    rid, what, view = opts[label]
-    run = store.run(rid)
-    results.append(report(str(store.path), rid, what, view, data_version(store, run) + (what, view)))
+results = [report(*k) for k in keys]
 empty = [label for label, r in zip(picked, results) if not r["n"]]
 for label in empty:
     st.info(f"**{md(label)}** holds no instructions yet, so there is nothing to chart: generate some on "
@@ -119,16 +202,15 @@ if len(picked) > 1 and picked[1] in empty:
 names = picked
 a, b = results[0], (results[1] if len(results) > 1 else None)
 
-# two rows of three, so no label or value is cut off on a narrow window
-top, bottom = st.columns(3), st.columns(3)
-ra = a["report"]
-top[0].metric("Instructions", f"{ra['n_instructions']:,}")
-top[1].metric("Instances", f"{ra['n_instances']:,}")
-top[2].metric("Root verbs", f"{ra['distinct_verbs'] or 0:,}", help="Distinct root verbs of the instructions")
-bottom[0].metric("ROUGE-L vs seeds", "—" if ra["rouge_vs_seeds_mean"] is None else f"{ra['rouge_vs_seeds_mean']:.3f}",
-                 help="Mean ROUGE-L of each instruction with its most similar seed instruction")
-bottom[1].metric("Classification", "—" if ra["classification_share"] is None else f"{ra['classification_share']:.0%}",
-                 help="Share of classification tasks")
+percent = b is not None and a["n"] != b["n"]  # sets of unequal size: histograms in percent of each set
+if b is None:
+    tiles(a["report"], per_row=3)
+else:  # side by side; the second set's tiles show its change from the first
+    left, right = st.columns(2, border=True)
+    for col, name, r, base in ((left, names[0], a, None), (right, names[1], b, a["report"])):
+        with col:
+            st.markdown(f"**{md(name)}**")
+            tiles(r["report"], per_row=2, base=base)
 
 series = list(zip(names, results))
 tabs = st.tabs(["🌞 Verb–noun", "📏 Lengths", "🔁 ROUGE-L overlap", "📋 Table 1"])
@@ -143,10 +225,9 @@ with tabs[1]:
                                   key=f"{an}.groups")
     split = {"classification / not": ("classification", "non_classification"),
              "seed / machine": ("seed", "machine")}.get(groups or "all", ("all",))
-    st.plotly_chart(charts.length_histograms(a["lengths"], b["lengths"] if b else None, names=names, groups=split),
-                    key="lengths")
+    st.plotly_chart(charts.length_histograms(a["lengths"], b["lengths"] if b else None, names=names, groups=split,
+                                             share=percent), key="lengths")
 with tabs[2]:
-    share = bool(b)
 
     def vs_seeds_note(n: str, r: dict) -> str | None:
         if r["report"]["rouge_vs_seeds_mean"] is not None:
@@ -159,18 +240,17 @@ with tabs[2]:
     drawn = keep_drawn(series, vs_seeds_note)
     if drawn:
         st.plotly_chart(chart(charts.overlap_histogram, [(n, r["report"]["rouge_vs_seeds_hist"]) for n, r in drawn],
-                              share=share), key="rouge_seeds")
+                              share=percent), key="rouge_seeds")
     drawn = keep_drawn(series, lambda n, r: None if r["report"]["rouge_within_mean"] is not None else (
         f"**{md(n)}**: fewer than two instructions, so there is no overlap within the pool."))
     if drawn:
         st.plotly_chart(chart(charts.within_histogram, [(n, r["report"]["rouge_within_hist"]) for n, r in drawn],
-                              share=share), key="rouge_within")
+                              share=percent), key="rouge_within")
         st.plotly_chart(chart(charts.pairwise_histogram_chart,
                               [(n, r["report"]["rouge_pairwise_hist"]) for n, r in drawn]), key="rouge_pairs")
 with tabs[3]:
-    st.code(analysis.format_table1(*[r["report"] for r in results], names=names), language=None)
-    scal = [analysis.scalar_metrics(r["report"]) for r in results]
-    frame = pd.DataFrame(scal, index=names).T
-    if b:
-        frame["diff"] = frame[names[1]] - frame[names[0]] if names[0] != names[1] else 0.0
-    st.dataframe(frame, width="stretch")
+    table = pd.DataFrame(analysis.metric_table(*[r["report"] for r in results], names=names))
+    st.caption("The paper's Table 1 and the figures beyond it" + ("; *diff* is the second set minus the first "
+               "(shares in percentage points)." if b else "."))
+    st.dataframe(table, width="stretch", height=35 * (len(table) + 1) + 3,
+                 column_config={c: st.column_config.TextColumn(alignment="right") for c in table.columns})

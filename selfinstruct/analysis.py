@@ -17,10 +17,11 @@ import statistics
 import threading
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import closing
 from functools import cache
 from multiprocessing import get_all_start_methods, get_context
 from multiprocessing.context import BaseContext
-from typing import TYPE_CHECKING, Any, Iterable, Literal, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Protocol, Sequence
 
 import numpy as np
 
@@ -37,11 +38,14 @@ MAX_VERB_DEPTH = 4
 # Below this many texts to parse, worker start-up costs more than it saves:
 # forked workers inherit the loaded model, spawned ones import spaCy afresh.
 PARALLEL_MIN_TEXTS = {"fork": 1500, "spawn": 20000}
+# Batches per piece of parsing work: progress is heard, and the cache written, after each piece.
+PIECE_BATCHES = 2
 ROUGE_BINS = 20
 PAIRWISE_SAMPLE = 2000
 
 Pair = tuple[str | None, str | None]
 Unit = Literal["words", "characters"]
+Progress = Callable[[int, int], None]  # (done, total)
 
 
 class KVCache(Protocol):
@@ -119,20 +123,53 @@ def table1(tasks: Sequence[Task], *, pairs: Sequence[Pair] | None = None) -> dic
     }
 
 
+# Every single-number figure of a full report: its label for people and its format ("d" a
+# count, "f" a mean length, "p" a ratio, "r" a ROUGE-L score, "%" a share), in table order.
+METRICS: dict[str, tuple[str, str]] = {
+    "n_instructions": ("# of instructions", "d"),
+    "n_classification": ("# of classification instructions", "d"),
+    "n_non_classification": ("# of non-classification instructions", "d"),
+    "n_unknown_classification": ("# of unknown classification", "d"),
+    "n_instances": ("# of instances", "d"),
+    "n_empty_input": ("# of instances with empty input", "d"),
+    "avg_instruction_words": ("ave. instruction length (in words)", "f"),
+    "avg_nonempty_input_words": ("ave. non-empty input length (in words)", "f"),
+    "avg_output_words": ("ave. output length (in words)", "f"),
+    "verb_noun_total": ("instructions given to the verb-noun parse", "d"),
+    "verb_noun_parsed": ("verb-noun parsed instructions", "d"),
+    "verb_noun_unparsed": ("instructions with no root verb", "d"),
+    "distinct_verbs": ("distinct root verbs", "d"),
+    "sunburst_coverage": ("share of instructions in the sunburst", "%"),
+    "distinct_1": ("distinct-1 of instructions", "p"),
+    "distinct_2": ("distinct-2 of instructions", "p"),
+    "rouge_vs_seeds_mean": ("mean ROUGE-L vs most similar seed", "r"),
+    "rouge_vs_seeds_median": ("median ROUGE-L vs most similar seed", "r"),
+    "rouge_within_mean": ("mean ROUGE-L vs most similar other instruction", "r"),
+    "rouge_within_median": ("median ROUGE-L vs most similar other instruction", "r"),
+    "empty_input_share": ("share of instances with empty input", "%"),
+    "classification_share": ("share of classification (of labelled tasks)", "%"),
+}
+
+
+def _row(key: str, indent: bool = False) -> tuple[str, str, str]:
+    label, kind = METRICS[key]
+    return ("  - " if indent else "") + label, key, kind
+
+
 _TABLE1_ROWS = (
-    ("# of instructions", "n_instructions", "d"),
-    ("  - # of classification instructions", "n_classification", "d"),
-    ("  - # of non-classification instructions", "n_non_classification", "d"),
-    ("  - # of unknown classification", "n_unknown_classification", "d"),
-    ("# of instances", "n_instances", "d"),
-    ("  - # of instances with empty input", "n_empty_input", "d"),
-    ("ave. instruction length (in words)", "avg_instruction_words", "f"),
-    ("ave. non-empty input length (in words)", "avg_nonempty_input_words", "f"),
-    ("ave. output length (in words)", "avg_output_words", "f"),
-    ("verb-noun parsed instructions", "verb_noun_parsed", "d"),
-    ("distinct root verbs", "distinct_verbs", "d"),
+    _row("n_instructions"),
+    _row("n_classification", True),
+    _row("n_non_classification", True),
+    _row("n_unknown_classification", True),
+    _row("n_instances"),
+    _row("n_empty_input", True),
+    _row("avg_instruction_words"),
+    _row("avg_nonempty_input_words"),
+    _row("avg_output_words"),
+    _row("verb_noun_parsed"),
+    _row("distinct_verbs"),
     ("distinct-1 / distinct-2 of instructions", ("distinct_1", "distinct_2"), "p"),
-    ("mean ROUGE-L vs most similar seed", "rouge_vs_seeds_mean", "r"),
+    _row("rouge_vs_seeds_mean"),
 )
 
 
@@ -145,7 +182,47 @@ def _cell(report: dict[str, Any], key: str | tuple[str, ...], kind: str) -> str 
         return f"{values[0]:,}"
     if kind == "f":
         return f"{values[0]:.1f}"
+    if kind == "%":
+        return f"{values[0]:.1%}"
     return " / ".join(f"{v:.3f}" if kind == "r" else f"{v:.2f}" for v in values)
+
+
+def figure(report: dict[str, Any], key: str) -> str | None:
+    """Figure ``key`` of ``METRICS`` in ``report``, formatted for people; None when the report lacks it."""
+    return _cell(report, key, METRICS[key][1])
+
+
+def figure_change(base: dict[str, Any], report: dict[str, Any], key: str) -> str | None:
+    """How figure ``key`` changed from ``base`` to ``report``, signed and in the figure's format
+    (shares in percentage points); None when either report lacks it."""
+    a, b = base.get(key), report.get(key)
+    if a is None or b is None:
+        return None
+    kind = METRICS[key][1]
+    if kind == "d":
+        return f"{b - a:+,}"
+    if kind == "%":
+        return f"{(b - a) * 100:+.1f} pp"
+    places = {"f": 1, "p": 2, "r": 3}[kind]
+    return f"{b - a:+.{places}f}"
+
+
+def metric_table(*reports: dict[str, Any], names: Sequence[str]) -> dict[str, dict[str, str]]:
+    """Every figure of ``METRICS`` under its label, formatted for people: ``{column: {label: cell}}``
+    with a column per report and, for two, ``diff`` (the second minus the first).
+
+    Figures no report has are left out; one that a report lacks reads "—".
+    """
+    columns: dict[str, dict[str, str]] = {name: {} for name in names}
+    diff: dict[str, str] = {}
+    for key, (label, _) in METRICS.items():
+        if all(r.get(key) is None for r in reports):
+            continue
+        for name, report in zip(names, reports):
+            columns[name][label] = figure(report, key) or "—"
+        if len(reports) == 2:
+            diff[label] = figure_change(*reports, key) or "—"
+    return columns | ({"diff": diff} if len(reports) == 2 else {})
 
 
 def format_table1(*reports: dict[str, Any], names: Sequence[str] | None = None) -> str:
@@ -220,19 +297,35 @@ def _pool_context() -> BaseContext:
     return get_context("fork" if alone else "spawn")
 
 
-def _parse(texts: list[str], batch_size: int, n_process: int,
-           context: BaseContext | None = None) -> list[Pair]:
+def _parse_pieces(texts: list[str], batch_size: int, n_process: int,
+                  context: BaseContext | None = None) -> Iterator[list[Pair]]:
+    """The pairs of ``texts``, piece by piece and in order.
+
+    A piece is ``PIECE_BATCHES`` whole batches counted from the first text, so
+    spaCy parses the very batches one ``nlp.pipe`` over all texts would, however
+    many processes share the work: the pairs never depend on ``n_process``.
+    """
+    size = batch_size * PIECE_BATCHES
+    pieces = [texts[i:i + size] for i in range(0, len(texts), size)]
     if n_process <= 1 or len(texts) < 2 * batch_size:
-        return _parse_chunk(texts, batch_size)
-    # Workers send back pairs, not Docs: nothing big crosses the process boundary.
-    step = max(batch_size, -(-len(texts) // (n_process * 4)))
-    chunks = [texts[i:i + step] for i in range(0, len(texts), step)]
+        for piece in pieces:
+            yield _parse_chunk(piece, batch_size)
+        return
     context = context or _pool_context()
     if context.get_start_method() == "fork":
         load_nlp()  # load before forking, so every worker inherits it
-    with ProcessPoolExecutor(n_process, mp_context=context) as pool:
-        parts = pool.map(_parse_chunk, chunks, [batch_size] * len(chunks))
-        return [p for part in parts for p in part]
+    # Workers send back pairs, not Docs: nothing big crosses the process boundary.
+    pool = ProcessPoolExecutor(n_process, mp_context=context)
+    try:
+        yield from pool.map(_parse_chunk, pieces, [batch_size] * len(pieces))
+    finally:  # stopped early (the dashboard's rerun): drop the pieces not started instead of parsing on
+        pool.shutdown(cancel_futures=True)
+
+
+def _parse(texts: list[str], batch_size: int, n_process: int,
+           context: BaseContext | None = None) -> list[Pair]:
+    """All the pairs of ``texts`` at once (``_parse_pieces``)."""
+    return [p for piece in _parse_pieces(texts, batch_size, n_process, context) for p in piece]
 
 
 def usable_cores() -> int:
@@ -252,12 +345,17 @@ def verb_noun(
     cache: KVCache | None = None,
     batch_size: int = 256,
     n_process: int | None = None,
+    *,
+    progress: Progress | None = None,
 ) -> list[Pair]:
     """Verb-noun pair of each text, parsing only texts the cache has not seen.
 
     Results are stored per sha1 of the text in namespace ``verbnoun:v1``, so a
-    second call over the same texts never touches spaCy. ``n_process`` None
+    second call over the same texts never touches spaCy. They are stored piece
+    by piece, so a parse cut short keeps what it had done. ``n_process`` None
     means all cores once there are enough texts to parse to pay for the workers.
+    ``progress(done, total)`` hears ``(0, total)`` and then every piece parsed,
+    counting the distinct texts not cached; it never hears of a fully cached call.
     """
     keys = [text_key(t) for t in texts]
     unique = dict(zip(keys, texts))
@@ -269,11 +367,18 @@ def verb_noun(
         if n_process is None:
             enough = len(todo) >= PARALLEL_MIN_TEXTS[context.get_start_method()]
             n_process = usable_cores() if enough else 1
-        parsed = _parse([unique[k] for k in todo], batch_size, n_process, context)
-        fresh = dict(zip(todo, parsed))
-        known.update(fresh)
-        if cache is not None:
-            cache.put_many(VERB_NOUN_NAMESPACE, {k: json.dumps(p) for k, p in fresh.items()})
+        if progress is not None:
+            progress(0, len(todo))
+        done = 0
+        with closing(_parse_pieces([unique[k] for k in todo], batch_size, n_process, context)) as pieces:
+            for parsed in pieces:
+                fresh = dict(zip(todo[done:done + len(parsed)], parsed))
+                known.update(fresh)
+                if cache is not None:
+                    cache.put_many(VERB_NOUN_NAMESPACE, {k: json.dumps(p) for k, p in fresh.items()})
+                done += len(parsed)
+                if progress is not None:
+                    progress(done, len(todo))
     return [known[k] for k in keys]
 
 

@@ -281,3 +281,18 @@ def test_format_table1_layout(seeds: list[Task]) -> None:
     assert any(line.startswith("ave. output length (in words)") for line in lines)
     assert f"{report['avg_instruction_words']:.1f}" in text
     assert "verb-noun" not in text  # rows beyond Table 1 appear only when computed
+
+
+def test_every_figure_of_a_report_has_a_label_for_people(seeds: list[Task], user: list[Task]) -> None:
+    report = analysis.full_report(user, seeds=[t.instruction for t in seeds], cache=analysis.DictCache())
+    assert set(analysis.scalar_metrics(report)) == set(analysis.METRICS)
+    other = analysis.full_report(seeds, cache=analysis.DictCache())
+    table = analysis.metric_table(report, other, names=["user", "seeds"])
+    assert list(table) == ["user", "seeds", "diff"]
+    assert table["user"]["# of instructions"] == "252" and table["diff"]["# of instructions"] == "-77"
+    assert table["seeds"]["mean ROUGE-L vs most similar seed"] == "—"  # seeds are not compared with themselves
+    assert table["diff"]["mean ROUGE-L vs most similar seed"] == "—"
+    share = report["empty_input_share"], other["empty_input_share"]
+    assert table["user"]["share of instances with empty input"] == f"{share[0]:.1%}"
+    assert table["diff"]["share of instances with empty input"] == f"{(share[1] - share[0]) * 100:+.1f} pp"
+    assert list(analysis.metric_table(report, names=["user"])) == ["user"]
