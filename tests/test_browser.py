@@ -150,7 +150,7 @@ def test_generated_markup_is_shown_as_text_and_never_runs_or_loads(tmp_path, sho
             page.get_by_role("heading", name="Iteration 1").wait_for()
             page.get_by_text("window.__xss=1").first.wait_for()
             for i in range(3):  # open every prompt's expander
-                page.get_by_text(f"Prompt {i + 1}:").first.click()
+                page.get_by_text(f"Prompt {i + 1} ·").first.click()
             page.wait_for_timeout(500)
             assert '&lt;img src=x onerror="window.__xss=2"&gt;' in page.content()  # there, as text
             nav(page, "Data")
