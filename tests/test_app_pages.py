@@ -549,18 +549,6 @@ def test_runs_form_names_every_bad_setting_instead_of_raising(ws):
         assert [r.name for r in s.runs()] == ["fake-run"]
 
 
-def test_runs_form_refuses_a_rouge_threshold_below_what_filters_can_replay(ws):
-    at = page("runs")
-    box = at.number_input(key="new.filters.rouge_threshold")
-    assert (box.min, box.max) == (0.3, 1.0) and "From 0.3" in box.help
-    at.radio(key="new.lm.backend").set_value("fake")
-    at.text_input(key="new.name").set_value("loose")
-    box.set_value(0.2)  # out of the box's range: Streamlit keeps the default instead
-    button(at, "Create run").click().run()
-    with Store(ws) as s:
-        assert all(r.config["filters"]["rouge_threshold"] >= 0.3 for r in s.runs())
-
-
 def test_filters_say_when_the_run_used_a_threshold_below_the_what_if_range(ws):
     with Store(ws) as s:
         config = s.run(1).config
