@@ -115,11 +115,12 @@ def prepare(store: Store, keys: list[Key]) -> None:
 
 def tiles(r: dict[str, Any], per_row: int, base: dict[str, Any] | None = None) -> None:
     """The headline figures of report ``r`` in rows of ``per_row`` tiles (few enough per row that no
-    label is cut off); with ``base``, each tile also shows its change from that report."""
+    label is cut off); with ``base``, each tile also shows its change from that report (none: no arrow)."""
     for start in range(0, len(TILES), per_row):
         for col, (label, key, help) in zip(st.columns(per_row), TILES[start:start + per_row]):
+            changed = base is not None and base.get(key) != r.get(key)
             col.metric(label, analysis.figure(r, key) or "—", help=help, delta_color="off",
-                       delta=analysis.figure_change(base, r, key) if base is not None else None)
+                       delta=analysis.figure_change(base, r, key) if changed else None)
 
 
 def keep_drawn(series: list[tuple[str, Any]], empty_note) -> list[tuple[str, Any]]:

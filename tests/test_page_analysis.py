@@ -15,6 +15,7 @@ from selfinstruct.cli import main
 from selfinstruct.seeds import load_tasks
 from selfinstruct.store import Store
 from selfinstruct.views import view_tasks
+from tests.browser_util import browser_page, goto, needs_chromium, streamlit_server, wait_idle
 from test_app_pages import APP, SEEDS, ak, button, fk, page, ws  # noqa: F401 (ws: the fixture)
 
 TEXTS = [t.instruction for t in load_tasks(SEEDS)]
@@ -146,3 +147,20 @@ def test_table1_is_shown_once_with_labels_for_people(ws):
     seeds = len(load_tasks(SEEDS))
     assert table.loc["# of instructions"].tolist() == [f"{kept:,}", f"{seeds:,}", f"{seeds - kept:+,}"]
     assert table.loc["ave. instruction length (in words)", "diff"].startswith(("+", "-"))
+
+
+@needs_chromium
+@pytest.mark.timeout(240)
+def test_no_tile_of_either_set_is_cut_off_at_1100_px(tmp_path):
+    from test_browser import METRICS_CUT, fake_run
+
+    ws = tmp_path / "ws.sqlite"
+    fake_run(ws, 2)
+    with streamlit_server(ws, tmp_path / "server.log") as base, browser_page(width=1100) as page:
+        goto(page, f"{base}/analysis")
+        page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+        page.get_by_text("Compare", exact=True).click()
+        page.locator('[data-testid="stMetric"]').nth(9).wait_for(timeout=60_000)
+        page.wait_for_timeout(500)
+        wait_idle(page)
+        assert page.evaluate(METRICS_CUT) == []
