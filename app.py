@@ -1,6 +1,6 @@
 """Self-Instruct Studio: the dashboard. Start it with ``make run`` (``streamlit run app.py``).
 
-This file only routes: the pages live in ``pages/``, the logic in ``selfinstruct/``.
+This file only routes: the pages live in ``dashboard/``, the logic in ``selfinstruct/``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.common import md, open_store, remember_in_address, routed, workspace_path
+from dashboard.common import md, open_store, remember_in_address, workspace_path
 
 HERE = Path(__file__).resolve().parent
 
@@ -17,20 +17,20 @@ st.set_page_config(page_title="Self-Instruct Studio", page_icon="🌱", layout="
 
 PAGES = {
     "Build": [
-        ("pages/runs.py", "Runs", "🗂️"),
-        ("pages/seeds.py", "Seeds", "🌱"),
-        ("pages/generate.py", "Generate", "⚙️"),
-        ("pages/filters.py", "Filters", "🎚️"),
+        ("dashboard/runs.py", "Runs", "🗂️"),
+        ("dashboard/seeds.py", "Seeds", "🌱"),
+        ("dashboard/generate.py", "Generate", "⚙️"),
+        ("dashboard/filters.py", "Filters", "🎚️"),
     ],
     "Study": [
-        ("pages/analysis.py", "Analysis", "📊"),
-        ("pages/data.py", "Data", "🔎"),
-        ("pages/responses.py", "Responses", "💬"),
-        ("pages/evaluate.py", "Evaluate", "⚖️"),
-        ("pages/export.py", "Export", "📦"),
+        ("dashboard/analysis.py", "Analysis", "📊"),
+        ("dashboard/data.py", "Data", "🔎"),
+        ("dashboard/responses.py", "Responses", "💬"),
+        ("dashboard/evaluate.py", "Evaluate", "⚖️"),
+        ("dashboard/export.py", "Export", "📦"),
     ],
     "Present": [
-        ("pages/demo.py", "Demo", "🎬"),
+        ("dashboard/demo.py", "Demo", "🎬"),
     ],
 }
 
@@ -65,5 +65,4 @@ navigation = st.navigation({
     for section, pages in PAGES.items()
 })
 sidebar()
-with routed():
-    navigation.run()
+navigation.run()

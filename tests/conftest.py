@@ -6,6 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from selfinstruct.config import RunConfig
+from selfinstruct.lm.fake import FakeLM
+from selfinstruct.pipeline import Pipeline, start_run
+from selfinstruct.seeds import load_tasks
+from selfinstruct.store import Store
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 OUR_SEEDS = ROOT / "seeds" / "seed_tasks.jsonl"
@@ -23,3 +29,19 @@ def shared_file(path: Path) -> Path:
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     return tmp_path / "ws.sqlite"
+
+
+@pytest.fixture
+def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A workspace with one fake-LM run of three iterations; the app opens it by default."""
+    path = tmp_path / "ws.sqlite"
+    cfg = RunConfig(target=60)
+    cfg.lm.backend = "fake"
+    cfg.generate.request_batch_size = 3
+    with Store(path) as store:
+        run = start_run(store, "fake-run", load_tasks(OUR_SEEDS), cfg)
+        for _ in Pipeline(store, run, FakeLM()).events(iterations=3):
+            pass
+    monkeypatch.setenv("SELFINSTRUCT_WORKSPACE", str(path))
+    monkeypatch.setenv("SELFINSTRUCT_ALLOW_FAKE", "1")
+    return path

@@ -13,68 +13,13 @@ from streamlit.testing.v1 import AppTest
 
 from selfinstruct.config import RunConfig
 from selfinstruct.lm.fake import FakeLM
-from selfinstruct.pipeline import Pipeline, start_run
+from selfinstruct.pipeline import start_run
 from selfinstruct.records import Instance, Task
 from selfinstruct.seeds import load_tasks
 from selfinstruct.store import Store
-from pages.common import compact, run_key, workspace_id
+from dashboard.common import compact, run_key, workspace_id
+from tests.apptest_util import APP, DEMO, SEEDS, ak, button, candidates_table, fk, metric, page, unescape
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
-SEEDS = ROOT / "seeds" / "seed_tasks.jsonl"
-
-
-@pytest.fixture
-def ws(tmp_path, monkeypatch) -> Path:
-    """A workspace with one fake-LM run of three iterations; the app opens it by default."""
-    path = tmp_path / "ws.sqlite"
-    cfg = RunConfig(target=60)
-    cfg.lm.backend = "fake"
-    cfg.generate.request_batch_size = 3
-    with Store(path) as store:
-        run = start_run(store, "fake-run", load_tasks(SEEDS), cfg)
-        for _ in Pipeline(store, run, FakeLM()).events(iterations=3):
-            pass
-    monkeypatch.setenv("SELFINSTRUCT_WORKSPACE", str(path))
-    monkeypatch.setenv("SELFINSTRUCT_ALLOW_FAKE", "1")
-    return path
-
-
-def page(name: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    at.switch_page(f"pages/{name}.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
-
-
-def candidates_table(at: AppTest):
-    """The candidates table of a drawn iteration (the only one with a 'max ROUGE-L' column), or None."""
-    return next((d.value for d in at.dataframe if "max ROUGE-L" in d.value.columns and "prompt" in d.value.columns),
-                None)
-
-
-def unescape(markdown: str) -> str:
-    return re.sub(r"\\(.)", r"\1", markdown)
-
-
-def button(at: AppTest, label: str):
-    return next(b for b in at.button if b.label == label)
-
-
-def fk(ws: Path, name: str, run_id: int = 1) -> str:
-    """The key of a Filters widget of run ``run_id`` in workspace ``ws``."""
-    return f"{run_key('flt', run_id, str(ws))}.{name}"
-
-
-def ak(ws: Path, name: str) -> str:
-    """The key of an Analysis widget in workspace ``ws``."""
-    return f"an.{workspace_id(str(ws))}.{name}"
 
 
 def test_navigation_opens_runs_with_a_run_picker(ws):
@@ -259,7 +204,7 @@ def test_demo_page_replays_a_workspace_run_without_an_lm(ws):
 
 
 def test_md_escapes_every_markdown_construct():
-    from pages.common import md
+    from dashboard.common import md
 
     hostile = '![x](http://127.0.0.1:9/b.png) <img src=x onerror="a()"> [l](javascript:a()) **b** `c` # h'
     escaped = md(hostile)
@@ -269,7 +214,6 @@ def test_md_escapes_every_markdown_construct():
 
 # --------------------------------------------------------------------------- audit fixes
 
-DEMO = ROOT / "demo" / "demo.sqlite"
 PAGES = ["runs", "seeds", "generate", "filters", "analysis", "data", "responses", "evaluate", "export", "demo"]
 
 
@@ -293,7 +237,7 @@ def import_only(tmp_path, monkeypatch) -> Path:
 
 
 def test_the_shipped_demo_opens_as_a_private_copy_and_is_never_written(tmp_path, monkeypatch):
-    import pages.common as common
+    import dashboard.common as common
 
     if not DEMO.exists():
         pytest.skip("demo/demo.sqlite is not shipped in this checkout")
@@ -311,7 +255,7 @@ def test_the_shipped_demo_opens_as_a_private_copy_and_is_never_written(tmp_path,
 
 
 def test_opening_the_shipped_demo_on_the_runs_page_opens_the_copy(ws, tmp_path, monkeypatch):
-    import pages.common as common
+    import dashboard.common as common
 
     if not DEMO.exists():
         pytest.skip("demo/demo.sqlite is not shipped in this checkout")
@@ -324,8 +268,8 @@ def test_opening_the_shipped_demo_on_the_runs_page_opens_the_copy(ws, tmp_path, 
     assert at.session_state["workspace"] == str(tmp_path / "demo-workspace.sqlite")
     assert list(at.dataframe[0].value["name"]) == ["demo"]
     assert any("private copy" in unescape(i.value) for i in at.info)
-    at.switch_page("pages/generate.py").run()
-    at.switch_page("pages/analysis.py").run()
+    at.switch_page("dashboard/generate.py").run()
+    at.switch_page("dashboard/analysis.py").run()
     assert not at.exception
     assert hashlib.sha256(DEMO.read_bytes()).hexdigest() == before
 
@@ -335,7 +279,7 @@ def compare_a_view_with_itself(ws, view: str) -> AppTest:
     at = page("filters")
     at.text_input(key=fk(ws, "name")).set_value(view).run()
     button(at, "Apply: save view").click().run()
-    at.switch_page("pages/analysis.py").run()
+    at.switch_page("dashboard/analysis.py").run()
     at.toggle(key=ak(ws, "compare")).set_value(True).run()
     at.selectbox(key=ak(ws, "b")).set_value(f"fake-run · view {view}").run()
     at.selectbox(key=ak(ws, "a")).set_value(f"fake-run · view {view}").run()
@@ -428,8 +372,8 @@ def test_filters_keep_their_settings_across_a_page_switch(ws):
     at.slider(key=fk(ws, "rouge")).set_value(0.3).run()
     at.toggle(key=fk(ws, "drop_duplicates")).set_value(False).run()
     kept = metric(at, "Kept")
-    at.switch_page("pages/data.py").run()
-    at.switch_page("pages/filters.py").run()
+    at.switch_page("dashboard/data.py").run()
+    at.switch_page("dashboard/filters.py").run()
     assert at.slider(key=fk(ws, "rouge")).value == 0.3
     assert at.toggle(key=fk(ws, "drop_duplicates")).value is False
     assert metric(at, "Kept") == kept
@@ -498,7 +442,7 @@ def test_generate_rate_and_seed_source_metrics_are_short(ws):
     good = b'{"instruction": "Say hi.", "instances": [{"input": "", "output": "hi"}], "is_classification": false}\n'
     at.file_uploader[0].set_value(("good.jsonl", good, "application/jsonl")).run()
     assert metric(at, "Source") == "upload"
-    at.switch_page("pages/runs.py").run()
+    at.switch_page("dashboard/runs.py").run()
     assert any("the 1 task prepared" in i.value for i in at.info)
 
 
@@ -570,7 +514,7 @@ def test_generation_pages_never_show_another_run_than_the_chosen_one(ws, name):
     tr = with_translation(ws)
     at = page("runs")
     at.session_state["run_id"] = tr
-    at.switch_page(f"pages/{name}.py").run()
+    at.switch_page(f"dashboard/{name}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     [warning] = [unescape(w.value) for w in at.warning]
     assert "fake-run-zh" in warning and "not a generation run" in warning
@@ -594,18 +538,18 @@ def test_filter_settings_and_picks_stay_in_their_workspace(ws, tmp_path):
     other = copy_workspace(ws, tmp_path / "other.sqlite")
     at = page("filters")
     at.slider(key=fk(ws, "rouge")).set_value(0.3).run()
-    at.switch_page("pages/data.py").run()
+    at.switch_page("dashboard/data.py").run()
     at.session_state[run_key("data_table", 1, str(ws))] = {"selection": {"rows": [0], "columns": []}}
     at.run()
     assert any(s.value.startswith("Instruction ") for s in at.subheader)
     at.session_state["workspace"] = str(other)  # what the Runs page's Open does
-    at.switch_page("pages/filters.py").run()
+    at.switch_page("dashboard/filters.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.slider(key=fk(other, "rouge")).value == 0.7  # the run's own setting, not the other workspace's
-    at.switch_page("pages/data.py").run()
+    at.switch_page("dashboard/data.py").run()
     assert not any(s.value.startswith("Instruction ") for s in at.subheader)
     at.session_state["workspace"] = str(ws)
-    at.switch_page("pages/filters.py").run()
+    at.switch_page("dashboard/filters.py").run()
     assert at.slider(key=fk(ws, "rouge")).value == 0.3  # and the first workspace keeps its own
 
 

@@ -16,7 +16,7 @@ from selfinstruct.lm.fake import FakeLM
 from selfinstruct.pipeline import Pipeline, start_run
 from selfinstruct.seeds import load_tasks
 from selfinstruct.store import Store
-from tests.test_app_pages import DEMO, SEEDS, button, metric, page, unescape, ws  # noqa: F401 (ws: fixture)
+from tests.apptest_util import DEMO, SEEDS, button, metric, page, unescape
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = b'{"instruction": "Say hi.", "instances": [{"input": "", "output": "hi"}], "is_classification": false}\n'
@@ -70,7 +70,7 @@ def test_demo_replays_the_run_chosen_in_the_sidebar(ws):
 
 
 def test_demo_on_the_demo_workspace_follows_the_sidebar_with_no_second_source(tmp_path, monkeypatch):
-    import pages.common as common
+    import dashboard.common as common
 
     if not DEMO.exists():
         pytest.skip("demo/demo.sqlite is not shipped in this checkout")

@@ -14,7 +14,7 @@ from selfinstruct.cli import main
 from selfinstruct.novelty import WhatIfGraph, whatif
 from selfinstruct.seeds import load_tasks
 from selfinstruct.store import Store
-from test_app_pages import APP, SEEDS, fk, metric, page, unescape, ws  # noqa: F401 (ws: the fixture)
+from tests.apptest_util import APP, SEEDS, fk, metric, page, unescape
 
 
 def candidates(n: int) -> list[str]:
@@ -63,7 +63,7 @@ def test_graph_progress_is_throttled_and_weights_later_candidates():
 def visit_filters() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
-    at.switch_page("pages/filters.py")
+    at.switch_page("dashboard/filters.py")
     return at.run()
 
 

@@ -9,11 +9,11 @@ import time
 from selfinstruct.lm.base import LMRequest
 from selfinstruct.lm.fake import FakeLM, demo_responder
 from selfinstruct.store import Store
-from tests.test_app_pages import metric, page, ws  # noqa: F401  (ws is a fixture)
+from tests.apptest_util import metric, page
 
 
 def test_a_finished_prompt_shows_its_verdicts_while_the_next_one_runs(ws):
-    from pages.common import registry
+    from dashboard.common import registry
 
     gate, calls = threading.Event(), []
 

@@ -70,7 +70,7 @@ def run_names(path: Path) -> list[str]:
 
 
 def test_the_untouched_form_stores_the_default_config_with_every_stop_sequence(ws):
-    from pages.common import registry
+    from dashboard.common import registry
 
     at = create(runs_page(), "defaults")
     with Store(ws) as s:
@@ -181,7 +181,7 @@ def test_opening_a_workspace_and_picking_a_run_write_the_address(ws, tmp_path):
     assert at.query_params == {"ws": str(other), "run": "2"}  # the newest generation run of the new workspace
     at.sidebar.selectbox[0].set_value(1).run()
     assert at.query_params == {"ws": str(other), "run": "1"}
-    at.switch_page("pages/seeds.py").run()  # a page switch clears the address: the sidebar writes it again
+    at.switch_page("dashboard/seeds.py").run()  # a page switch clears the address: the sidebar writes it again
     assert at.query_params == {"ws": str(other), "run": "1"}
 
 
@@ -200,7 +200,7 @@ def test_an_address_run_that_is_not_in_the_workspace_falls_back_to_the_newest(ws
 
 
 def test_the_shipped_demo_in_the_address_opens_its_private_copy(ws, tmp_path, monkeypatch):
-    import pages.common as common
+    import dashboard.common as common
 
     if not common.DEMO_SHIPPED.exists():
         pytest.skip("demo/demo.sqlite is not shipped in this checkout")

@@ -13,11 +13,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from pages.common import (
+from dashboard.common import (
     compact,
     current_run,
     data_version,
-    ensure_router,
     lm_form,
     md,
     money,
@@ -45,7 +44,6 @@ from selfinstruct.responses import (
 from selfinstruct.store import Store
 from selfinstruct.store.responses import answered_instance_ids, response_sets
 
-ensure_router()
 
 POLL_S = 1.0
 

@@ -12,7 +12,7 @@ from typing import Any, Callable
 import pandas as pd
 import streamlit as st
 
-from pages.common import data_version, ensure_router, md, open_store, workspace_id
+from dashboard.common import data_version, md, open_store, workspace_id
 from selfinstruct import analysis, charts
 from selfinstruct.store import RunInfo, Store
 from selfinstruct.views import duration, view_tasks
@@ -28,7 +28,6 @@ TILES = (("Instructions", "n_instructions", None),
           "Mean ROUGE-L of each instruction with its most similar seed instruction"),
          ("Classification", "classification_share", "Share of classification tasks"))
 
-ensure_router()
 st.title("📊 Analysis")
 store = open_store()
 if store is None or not store.runs():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages.common import current_run, ensure_router, lm_form, long_text, md, open_store, registry, run_key
+from dashboard.common import current_run, lm_form, long_text, md, open_store, registry, run_key
 from selfinstruct.config import LMConfig
 from selfinstruct.evaluate import figures
 from selfinstruct.evaluate import judge as J
@@ -27,7 +27,6 @@ from selfinstruct.store.evals import GRADES, ReviewAnswer, judges, ratings, revi
 from selfinstruct.store.responses import answered_instance_ids, response_sets
 from selfinstruct.tables import judge_table
 
-ensure_router()
 
 st.title("⚖️ Evaluate")
 store = open_store()

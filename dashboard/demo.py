@@ -8,12 +8,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.common import (
+from dashboard.common import (
     current_run,
     data_version,
     DEMO_REPLAY,
     DEMO_SHIPPED,
-    ensure_router,
     is_demo_copy,
     md,
     open_store,
@@ -26,7 +25,6 @@ SHIPPED, COPY = DEMO_SHIPPED, DEMO_REPLAY
 TICK_S = 0.25
 HOLD_TICKS = 8  # pause on a finished iteration before the next one
 
-ensure_router()
 st.title("🎬 Demo replay")
 st.caption("Plays a stored run as if it were generating now. No model is loaded or called.")
 

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.common import current_run, ensure_router, md, open_store, run_key, workspace_id
+from dashboard.common import current_run, md, open_store, run_key, workspace_id
 from selfinstruct.formats import FORMATS, ExportOptions, FileFormatError, ImportRefused, export_run, import_file
 from selfinstruct.store import StoreError
 from selfinstruct.store.responses import response_sets
 
-ensure_router()
 
 DOWNLOAD_LIMIT = 200 * 1024 * 1024  # larger files are left on disk only
 

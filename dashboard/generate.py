@@ -12,12 +12,11 @@ import time
 import plotly.express as px
 import streamlit as st
 
-from pages.common import (
+from dashboard.common import (
     compact,
     current_run,
     money,
     data_version,
-    ensure_router,
     fake_allowed,
     md,
     open_store,
@@ -35,7 +34,6 @@ from selfinstruct.pipeline import estimate_cost, generation_usage
 
 POLL_S = 0.7
 
-ensure_router()
 st.title("⚙️ Generate")
 store = open_store()
 run = current_run(store, kinds=("generate",)) if store is not None else None

@@ -6,10 +6,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages.common import (
+from dashboard.common import (
     current_run,
     data_version,
-    ensure_router,
     follow_selection,
     open_store,
     ORIGIN_MARK,
@@ -24,7 +23,6 @@ ROWS, ROW_PX = 25, 35  # the table shows this many rows before it scrolls (Strea
 COLUMNS = ("id", "verdict", "reason", "max_rouge", "instruction", "detail", "iteration", "origin", "classification",
            "instances", "instances_kept", "seq")
 
-ensure_router()
 st.title("🔎 Data")
 store = open_store()
 run = current_run(store) if store is not None else None

@@ -11,10 +11,9 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from pages.common import (
+from dashboard.common import (
     current_run,
     data_version,
-    ensure_router,
     follow_selection,
     keep_widgets,
     kept_widgets,
@@ -28,7 +27,6 @@ from selfinstruct.charts import reason_colors, reason_order
 from selfinstruct.config import LIST_RULE, ConfigError, FilterConfig, RunConfig, items_to_text, text_to_items
 from selfinstruct.views import MIN_THRESHOLD, WhatIf, graph_ready, prepare_graph, save_view, view_settings
 
-ensure_router()
 st.title("🎚️ Filters")
 store = open_store()
 run = current_run(store, kinds=("generate",)) if store is not None else None

@@ -9,11 +9,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from pages.common import (
+from dashboard.common import (
     DEMO_SHIPPED,
     default_seeds,
     default_workspace,
-    ensure_router,
     fake_allowed,
     is_demo_copy,
     md,
@@ -247,7 +246,7 @@ def create(store, name: str, cfg: RunConfig, seeds, problems: list[str]) -> None
         st.error(md(str(e)))
         return
     st.session_state["run_id"] = run.id
-    st.switch_page("pages/generate.py")
+    st.switch_page("dashboard/generate.py")
 
 
 def workspace_box() -> None:
@@ -298,7 +297,6 @@ def _short(path: Path) -> str:
         return str(path)
 
 
-ensure_router()
 st.title("🗂️ Runs")
 workspace_box()
 store = open_store()

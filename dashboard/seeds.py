@@ -8,11 +8,10 @@ import json
 
 import streamlit as st
 
-from pages.common import default_seeds, ensure_router, follow_selection, md, OFFICIAL_SEEDS, OWN_SEEDS, plural
+from dashboard.common import default_seeds, follow_selection, md, OFFICIAL_SEEDS, OWN_SEEDS, plural
 from selfinstruct.records import Instance, Task
 from selfinstruct.seeds import SeedFileError, load_tasks, parse_tasks, task_to_json
 
-ensure_router()
 st.title("🌱 Seeds")
 st.caption("The seed tasks prepared here are stored in a run when you create it on the **Runs** page.")
 

@@ -7,11 +7,8 @@ Generated text is untrusted: it is shown with ``st.text``/``st.code``/
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import runpy
-import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -33,34 +30,7 @@ OWN_SEEDS = ROOT / "seeds" / "seed_tasks.jsonl"
 DEMO_SHIPPED = ROOT / "demo" / "demo.sqlite"  # the shipped recording: never opened for writing
 DEMO_REPLAY = ROOT / "runs" / "demo-replay.sqlite"  # the Demo page's private copy of it
 DEMO_WORKSPACE = ROOT / "runs" / "demo-workspace.sqlite"  # the copy opened when it is chosen as the workspace
-_routing = threading.local()
 ORIGIN_MARK = {"seed": "🧑 human", "machine": "🤖 machine", "import": "📥 import", "translation": "🌐 translation"}
-
-
-@contextlib.contextmanager
-def routed() -> Iterator[None]:
-    """Marks this script run as going through app.py's router (app.py wraps ``navigation.run()``)."""
-    _routing.active = True
-    try:
-        yield
-    finally:
-        _routing.active = False
-
-
-def ensure_router() -> None:
-    """Route every page through app.py, even when Streamlit runs a page file on its own.
-
-    Until app.py has declared ``st.navigation`` in a process (and in every
-    AppTest run), Streamlit treats ``pages/`` as a legacy multipage folder and
-    runs a requested page file directly: no page config, no sidebar, every file
-    listed. Then this runs app.py in its place, which routes back to the page.
-    Call it before the page draws anything.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if not getattr(_routing, "active", False) and PagesManager.uses_pages_directory:
-        runpy.run_path(str(ROOT / "app.py"), run_name="__main__")
-        st.stop()
 
 
 def fake_allowed() -> bool:

@@ -1,0 +1,53 @@
+"""What the AppTest page tests share: the app, opening a page, and reading what it drew."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from dashboard.common import run_key, workspace_id
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+SEEDS = ROOT / "seeds" / "seed_tasks.jsonl"
+
+
+def page(name: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page(f"dashboard/{name}.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def candidates_table(at: AppTest):
+    """The candidates table of a drawn iteration (the only one with a 'max ROUGE-L' column), or None."""
+    return next((d.value for d in at.dataframe if "max ROUGE-L" in d.value.columns and "prompt" in d.value.columns),
+                None)
+
+
+def unescape(markdown: str) -> str:
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def fk(ws: Path, name: str, run_id: int = 1) -> str:
+    """The key of a Filters widget of run ``run_id`` in workspace ``ws``."""
+    return f"{run_key('flt', run_id, str(ws))}.{name}"
+
+
+def ak(ws: Path, name: str) -> str:
+    """The key of an Analysis widget in workspace ``ws``."""
+    return f"an.{workspace_id(str(ws))}.{name}"
+
+DEMO = ROOT / "demo" / "demo.sqlite"
