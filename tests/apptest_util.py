@@ -8,6 +8,10 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from dashboard.common import run_key, workspace_id
+from selfinstruct.config import RunConfig
+from selfinstruct.pipeline import start_run
+from selfinstruct.seeds import load_tasks
+from selfinstruct.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -51,3 +55,11 @@ def ak(ws: Path, name: str) -> str:
     return f"an.{workspace_id(str(ws))}.{name}"
 
 DEMO = ROOT / "demo" / "demo.sqlite"
+
+
+def make_workspace(path: Path, *names: str) -> Path:
+    """A workspace holding one created (never started) generation run per name."""
+    with Store(path) as store:
+        for name in names:
+            start_run(store, name, load_tasks(SEEDS)[:10], RunConfig())
+    return path

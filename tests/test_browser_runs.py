@@ -14,21 +14,11 @@ from typing import Iterator
 import pytest
 
 from selfinstruct.config import RunConfig
-from selfinstruct.pipeline import start_run
-from selfinstruct.seeds import load_tasks
 from selfinstruct.store import Store
-from tests.browser_util import ROOT, browser_page, goto, needs_chromium, streamlit_server, wait_idle
+from tests.apptest_util import make_workspace
+from tests.browser_util import browser_page, goto, needs_chromium, streamlit_server, wait_idle
 
 pytestmark = [needs_chromium, pytest.mark.timeout(240)]
-SEEDS = ROOT / "seeds" / "seed_tasks.jsonl"
-
-
-def make_workspace(path: Path, *names: str) -> Path:
-    """A workspace holding one created (never started) generation run per name."""
-    with Store(path) as store:
-        for name in names:
-            start_run(store, name, load_tasks(SEEDS)[:10], RunConfig())
-    return path
 
 
 @pytest.fixture(scope="module")

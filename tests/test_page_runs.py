@@ -15,21 +15,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from selfinstruct.config import RunConfig
-from selfinstruct.pipeline import start_run
-from selfinstruct.seeds import load_tasks
 from selfinstruct.store import Store
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
-SEEDS = ROOT / "seeds" / "seed_tasks.jsonl"
-
-
-def make_workspace(path: Path, *names: str) -> Path:
-    """A workspace holding one created (never started) generation run per name."""
-    with Store(path) as store:
-        for name in names:
-            start_run(store, name, load_tasks(SEEDS)[:10], RunConfig())
-    return path
+from tests.apptest_util import APP, make_workspace
 
 
 @pytest.fixture
