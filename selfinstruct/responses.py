@@ -6,8 +6,8 @@ run, the original output kept beside it. ``translate_run`` makes a new run of
 kind "translation" whose instructions point at their sources. Both go through
 ``RecordedLM`` in batches (``call_many``, concurrent on remote endpoints), save
 after every batch, and skip what is already saved, so a killed job resumes
-without paying for any call twice. Prompt builders and the translation parser
-are pure functions.
+without paying for any call twice. Their prompts and parsers are in
+``prompts.answer`` and ``prompts.translate``.
 """
 
 from __future__ import annotations
@@ -22,44 +22,13 @@ from typing import Any, Callable, Sequence
 from .config import LMConfig
 from .lm.base import LM, LMError, LMRequest, LMResponse
 from .lm.cache import RecordedLM
+from .prompts.answer import ANSWER_STOP_COMPLETION, ResponsesError, answer_prompt, clean_answer
+from .prompts.translate import TRANSLATE_STOP_COMPLETION, parse_translation, translate_prompt
 from .store import RunInfo, Store, StoreError
 from .store.responses import ResponseSet, answered_instance_ids, create_response_set, note_prices, save_responses
 
 ANSWER_STEP = "answer"
 TRANSLATE_STEP = "translate"
-MODES = ("completion", "chat")
-
-
-class ResponsesError(ValueError):
-    """A job cannot start or go on; the message names the run, set or option at fault."""
-
-
-# ------------------------------------------------------------------ answer prompt (pure)
-
-ANSWER_LEAD = "Carry out the request below. Reply with the answer only."
-
-
-def answer_prompt(instruction: str, input: str = "", *, mode: str = "completion", system: str | None = None) -> str:
-    """The text sent to the model for one instance.
-
-    Chat: the instruction, then the input after a blank line (the system text
-    travels separately). Completion: a labelled layout ending in ``Answer:`` for
-    the model to continue, with the system text, if any, on top.
-    """
-    instruction, input = instruction.strip(), input.strip()
-    if mode == "chat":
-        return f"{instruction}\n\n{input}" if input else instruction
-    if mode != "completion":
-        raise ResponsesError(f"unknown api mode {mode!r}: use one of {', '.join(MODES)}")
-    parts = [system.strip()] if system and system.strip() else []
-    parts += [ANSWER_LEAD, f"Request:\n{instruction}"]
-    if input:
-        parts.append(f"Input:\n{input}")
-    parts.append("Answer:")
-    return "\n\n".join(parts)
-
-
-ANSWER_STOP_COMPLETION = ("\nRequest:",)
 
 
 @dataclass
@@ -85,11 +54,6 @@ def answer_request(instruction: str, input: str, settings: AnswerSettings) -> LM
         seed=settings.seed,
         system=settings.system if settings.mode == "chat" and settings.system else None,
     )
-
-
-def clean_answer(text: str) -> str:
-    """The answer as stored: surrounding whitespace removed, nothing else touched."""
-    return text.strip()
 
 
 # ------------------------------------------------------------------ estimates and cost (pure)
@@ -254,12 +218,12 @@ class Record:
 def run_records(store: Store, run: RunInfo, view: str | None = None, *, include_seeds: bool = False) -> list[Record]:
     """The records a run (or one of its saved views) keeps, in data set order.
 
-    Like ``views.view_tasks``: a generation run gives its kept machine
+    Like ``filter_views.view_tasks``: a generation run gives its kept machine
     instructions (and the seeds with ``include_seeds``); an imported or translated
     data set gives every kept record.
     """
     if view is not None:
-        from .views import replay, view_settings
+        from .filter_views import replay, view_settings
 
         if run.kind != "generate":
             raise ResponsesError(f"run {run.name!r} is an {run.kind} data set; filtered views apply to generation runs")
@@ -410,63 +374,6 @@ def resolve_language(spec: str) -> tuple[str, str]:
     if base in LANGUAGES and region:
         return low, f"{LANGUAGES[base]} ({region.upper()})"
     return low, s if any(ch.isupper() for ch in s) else s.title()
-
-
-def translate_prompt(text: str, *, target: str, source: str = "English") -> str:
-    """Ask for a faithful translation and nothing else; the text sits between markers."""
-    return (
-        f"Translate the text between <text> and </text> from {source} into {target}. "
-        "Keep the meaning, tone, line breaks and formatting; leave code, numbers, names and "
-        "placeholders as they are. If the text is a task or a question, translate it; do not "
-        "carry it out or answer it. Reply with the translation only.\n\n"
-        f"<text>\n{text.strip()}\n</text>\n\n"
-        f"{target} translation:"
-    )
-
-
-TRANSLATE_STOP_COMPLETION = ("</translation>", "\n<text>")
-
-_PREAMBLE = re.compile(
-    r"^(?:(?:sure|okay|ok|certainly|of course)[!,.]?\s*)?"
-    r"(?:here(?:'s| is) (?:the|my|your)? ?(?:\w+ )?translation[^\n:]*|"
-    r"(?:the )?(?:\w+ )?translation(?: into \w+)?(?: is)?|译文|翻译(?:如下)?)\s*[:：]\s*",
-    re.IGNORECASE,
-)
-_QUOTES = (('"', '"'), ("“", "”"), ("'", "'"), ("‘", "’"), ("「", "」"), ("『", "』"), ("«", "»"), ("„", "“"))
-
-
-def parse_translation(raw: str, source: str = "") -> str:
-    """The translation out of a model's reply, forgiving the usual wrapping.
-
-    Strips whitespace, a leading "Translation:"/"Here is the translation:"/"译文："
-    line, ``<text>`` or ``<translation>`` tags, a code fence and quotes around
-    the whole reply, each only when the source text itself did not have them.
-    Returns "" when nothing is left.
-    """
-    text = raw.strip()
-    for _ in range(3):  # wrappings can nest: a preamble, then quotes, then tags
-        before = text
-        text = _PREAMBLE.sub("", text, count=1).strip()
-        for tag in ("text", "translation"):
-            if text.startswith(f"<{tag}>") and f"<{tag}>" not in source:
-                text = text[len(tag) + 2:]
-                end = text.find(f"</{tag}>")
-                text = (text[:end] if end >= 0 else text).strip()
-        text = text.split("</text>")[0].strip() if "</text>" not in source else text
-        if text.startswith("```") and text.endswith("```") and len(text) >= 6 and not source.strip().startswith("```"):
-            text = text[3:-3]
-            text = text.split("\n", 1)[1] if "\n" in text and not text.split("\n", 1)[0].strip().count(" ") else text
-            text = text.strip()
-        for a, b in _QUOTES:
-            src = source.strip()
-            if len(text) >= 2 and text.startswith(a) and text.endswith(b) and not (src.startswith(a) and src.endswith(b)):
-                inner = text[1:-1]
-                if a not in inner and b not in inner:  # '"a" or "b"' is two quotes, not a wrapping
-                    text = inner.strip()
-                break
-        if text == before:
-            break
-    return text
 
 
 @dataclass
@@ -724,7 +631,7 @@ class BackgroundJob:
 
 
 __all__ = [
-    "ANSWER_LEAD", "ANSWER_STEP", "AnswerSettings", "BackgroundJob", "Estimate", "Item", "JobResult", "LANGUAGES", "Progress",
+    "ANSWER_STEP", "AnswerSettings", "BackgroundJob", "Estimate", "Item", "JobResult", "LANGUAGES", "Progress",
     "Record", "ResponsesError", "TRANSLATE_STEP", "TranslateSettings", "answer_prompt", "answer_request",
     "answer_set", "clean_answer", "cost_of", "estimate", "estimate_tokens", "parse_translation",
     "resolve_language", "run_items", "run_records", "translate_prompt", "translate_request", "translate_run",

@@ -11,42 +11,19 @@ same questions, and the two are compared (percent agreement, Cohen's kappa).
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from ..lm.base import LM, LMError, LMRequest
 from ..lm.cache import RecordedLM
+from ..prompts.judge import check_template
+from ..prompts.review import QUESTIONS, REVIEW_TEMPLATE, parse_review, review_prompt
 from ..store import InstanceRow, RunInfo, Store
 from ..store.evals import ReviewAnswer, review_answers, save_review_answers
-from .judge import BATCH, check_template, render
+from .judge import BATCH
 
-QUESTIONS = (
-    "Does the instruction describe a valid task?",
-    "Is the input appropriate for the instruction?",
-    "Is the output a correct and acceptable response to the instruction and input?",
-    "Do all fields (instruction, input, output) together make a valid example?",
-)
 DEFAULT_SAMPLE = 200
 HUMAN = "human"
-
-REVIEW_TEMPLATE = """\
-Below is a training example for an instruction-following model: an instruction, an optional input and \
-an output. Check its quality.
-
-Instruction: {instruction}
-Input: {input}
-Output: {output}
-
-Answer each question with Yes or No:
-1. Does the instruction describe a valid task?
-2. Is the input appropriate for the instruction? (An empty input is appropriate when the instruction \
-needs none.)
-3. Is the output a correct and acceptable response to the instruction and input?
-4. Do all fields (instruction, input, output) together make a valid example?
-
-Reply with four lines, one per question, like "1. Yes".
-"""
 
 
 @dataclass(frozen=True)
@@ -147,32 +124,6 @@ def agreement(first: Sequence[ReviewAnswer], second: Sequence[ReviewAnswer]) -> 
     return out
 
 
-# ------------------------------------------------------------------ the judge answers
-
-_ANSWER = re.compile(r"^\W*(?:q(?:uestion)?\s*)?([1-4])\s*[.):\-]?\s*\**\s*(yes|no)\b", re.I)
-_BARE = re.compile(r"\b(yes|no)\b", re.I)
-
-
-def parse_review(text: str) -> list[bool | None]:
-    """Four yes/no answers from a judge's reply ("1. Yes" lines, or four bare Yes/No in order);
-    None for a question whose answer cannot be read."""
-    found: dict[int, bool] = {}
-    for line in text.splitlines():
-        m = _ANSWER.match(line.strip())
-        if m and int(m.group(1)) not in found:
-            found[int(m.group(1))] = m.group(2).lower() == "yes"
-    if not found:
-        bare = _BARE.findall(text)
-        if len(bare) == len(QUESTIONS):
-            return [b.lower() == "yes" for b in bare]
-    return [found.get(q) for q in range(1, len(QUESTIONS) + 1)]
-
-
-def review_prompt(template: str, item: ReviewItem) -> str:
-    return render(template, instruction=item.instruction.strip(), input=item.input.strip() or "(empty)",
-                  output=item.output.strip())
-
-
 def judge_rater(lm_name: str) -> str:
     return f"judge:{lm_name}"
 
@@ -195,7 +146,7 @@ def judge_review(
     answered = unreadable = 0
     for start in range(0, len(items), BATCH):
         chunk = items[start : start + BATCH]
-        reqs = [LMRequest(review_prompt(template, it), step="judge_review", temperature=0.0, max_tokens=max_tokens)
+        reqs = [LMRequest(review_prompt(template, it.instruction, it.input, it.output), step="judge_review", temperature=0.0, max_tokens=max_tokens)
                 for it in chunk]
         saved, error = [], None
         for item, res in zip(chunk, rlm.call_many(reqs)):

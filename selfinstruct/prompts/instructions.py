@@ -1,4 +1,4 @@
-"""Prompt builders and completion parsers for the three LM steps.
+"""Prompts of the three generation steps: instructions, classification, instances.
 
 Every step is a pair: a builder that lays out a few-shot prompt, and a parser
 that reads the model's continuation back into records. Parsers are forgiving
