@@ -32,13 +32,10 @@ from selfinstruct.responses import (
     AnswerSettings,
     BackgroundJob,
     TranslateSettings,
-    answer_request,
     answer_set,
-    estimate,
+    plan_answers,
+    plan_translation,
     resolve_language,
-    run_items,
-    run_records,
-    translate_request,
     translate_run,
 )
 from selfinstruct.store import Store
@@ -142,20 +139,17 @@ with answer_tab:
     system = st.text_area("System text (optional)", key="ans.system", height=68).strip() or None
     settings = AnswerSettings(mode=cfg.api_mode, system=system, max_tokens=max_tokens, temperature=temperature)
     try:
-        items = run_items(store, run, view, include_seeds=seeds)[:limit]
+        plan = plan_answers(store, run, cfg, name=name, settings=settings, view=view, include_seeds=seeds, limit=limit)
+        st.caption(f"{len(plan.items):,} instances, {plan.done:,} already answered · "
+                   f"estimate: {md(plan.estimate.describe())}")
     except ValueError as e:
         st.error(md(str(e)))
-        items = []
-    existing = {s.name: s for s in response_sets(store, run.id)}
-    done = answered_instance_ids(store, existing[name].id) if name in existing else set()
-    todo = [it for it in items if it.instance_id not in done]
-    est = estimate([answer_request(it.instruction, it.input, settings) for it in todo], [it.reference for it in todo], cfg)
-    st.caption(f"{len(items):,} instances, {len(items) - len(todo):,} already answered · estimate: {md(est.describe())}")
-    if st.button("Start answering", icon="▶️", type="primary", disabled=busy["answer"] or not todo or not name,
-                 key="ans.go"):
+        plan = None
+    if st.button("Start answering", icon="▶️", type="primary", disabled=busy["answer"] or not plan or not plan.todo
+                 or not name, key="ans.go"):
         budget = max_cost or None
         start("answer", f"answer → {name}", cfg, lambda s, lm, p, stop: answer_set(
-            s, run, lm, cfg, name=name, settings=settings, items=items, max_cost=budget, on_progress=p,
+            s, run, lm, cfg, name=name, settings=settings, items=plan.items, max_cost=budget, on_progress=p,
             should_stop=stop))
         st.rerun()
     progress_panel("answer")
@@ -173,20 +167,18 @@ with translate_tab:
     settings_t = TranslateSettings(mode=cfg_t.api_mode, max_tokens=max_tokens_t, outputs=outputs)
     try:
         code, lang = resolve_language(to)
-        records = run_records(store, run, view_t, include_seeds=seeds_t)[:limit_t]
+        plan_t = plan_translation(store, run, cfg_t, to=to, name=None, settings=settings_t, view=view_t,
+                                  include_seeds=seeds_t, limit=limit_t)
+        st.caption(f"{len(plan_t.items):,} records into {md(lang)} as run `{plan_t.name}`, {plan_t.done:,} already "
+                   f"translated · estimate: {md(plan_t.estimate.describe())}")
     except ValueError as e:
         st.error(md(str(e)))
-        code, lang, records = "", "", []
-    texts = [t for r in records for t in [r.text, *(i for _, i, _ in r.instances),
-                                          *(o for _, _, o in r.instances if outputs)] if t.strip()]
-    est_t = estimate([translate_request(t, lang or "?", "English", settings_t) for t in texts], texts, cfg_t)
-    st.caption(f"{len(records):,} records into {md(lang or '?')} as run `{run.name}-{code}` · "
-               f"estimate (before resuming): {md(est_t.describe())}")
-    if st.button("Start translating", icon="▶️", type="primary", disabled=busy["translate"] or not records or not code,
-                 key="tr.go"):
+        plan_t = None
+    if st.button("Start translating", icon="▶️", type="primary", disabled=busy["translate"] or not plan_t
+                 or not plan_t.todo, key="tr.go"):
         budget_t = max_cost_t or None
         start("translate", f"translate → {code}", cfg_t, lambda s, lm, p, stop: translate_run(
-            s, run, lm, cfg_t, to=to, settings=settings_t, view=view_t, include_seeds=seeds_t, records=records,
+            s, run, lm, cfg_t, to=to, settings=settings_t, view=view_t, include_seeds=seeds_t, records=plan_t.items,
             max_cost=budget_t, on_progress=p, should_stop=stop))
         st.rerun()
     progress_panel("translate")

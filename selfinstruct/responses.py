@@ -25,7 +25,14 @@ from .lm.cache import RecordedLM
 from .prompts.answer import ANSWER_STOP_COMPLETION, ResponsesError, answer_prompt, clean_answer
 from .prompts.translate import TRANSLATE_STOP_COMPLETION, parse_translation, translate_prompt
 from .store import RunInfo, Store, StoreError
-from .store.responses import ResponseSet, answered_instance_ids, create_response_set, note_prices, save_responses
+from .store.responses import (
+    ResponseSet,
+    answered_instance_ids,
+    create_response_set,
+    note_prices,
+    response_set,
+    save_responses,
+)
 
 ANSWER_STEP = "answer"
 TRANSLATE_STEP = "translate"
@@ -264,6 +271,48 @@ def run_items(store: Store, run: RunInfo, view: str | None = None, *, include_se
             for rec in records for pos, inp, out in rec.instances]
 
 
+@dataclass(frozen=True)
+class Plan:
+    """A job before it starts, as the CLI and the page show it: what it covers, what
+    earlier sessions did, what is left, and what that is expected to cost."""
+
+    name: str  # the response set or translation run it writes
+    items: list  # Item (answer) or Record (translate), in data set order
+    done: int
+    todo: list
+    estimate: Estimate
+
+
+def plan_answers(store: Store, run: RunInfo, cfg: LMConfig, *, name: str, settings: AnswerSettings,
+                 view: str | None = None, include_seeds: bool = False, limit: int | None = None) -> Plan:
+    """The first ``limit`` instances of ``run_items`` to answer into the response set ``name``."""
+    items = run_items(store, run, view, include_seeds=include_seeds)[:limit]
+    try:
+        done = answered_instance_ids(store, response_set(store, run.id, name).id)
+    except StoreError:
+        done = set()
+    todo = [it for it in items if it.instance_id not in done]
+    est = estimate([answer_request(it.instruction, it.input, settings) for it in todo],
+                   [it.reference for it in todo], cfg)
+    return Plan(name, items, len(items) - len(todo), todo, est)
+
+
+def plan_translation(store: Store, source: RunInfo, cfg: LMConfig, *, to: str, name: str | None,
+                     settings: TranslateSettings, view: str | None = None, include_seeds: bool = False,
+                     limit: int | None = None) -> Plan:
+    """The first ``limit`` records of ``run_records`` to translate into the run ``name`` (default
+    ``<source>-<code>``); the estimate counts every text the job will send."""
+    name, _, lang = _target(source, to, name)
+    records = run_records(store, source, view, include_seeds=include_seeds)[:limit]
+    done = {r.source_id for r in store.instructions(store.run(name).id)} if name in {
+        r.name for r in store.runs()} else set()
+    todo = [r for r in records if r.instruction_id not in done]
+    texts = [t for r in todo for t in [r.text, *(i for _, i, _ in r.instances),
+                                       *(o for _, _, o in r.instances if settings.outputs)] if t.strip()]
+    est = estimate([translate_request(t, lang, _source_language(source), settings) for t in texts], texts, cfg)
+    return Plan(name, records, len(records) - len(todo), todo, est)
+
+
 # ------------------------------------------------------------------ answer job
 
 
@@ -399,11 +448,20 @@ def translate_request(text: str, target: str, source: str, settings: TranslateSe
 # ------------------------------------------------------------------ translation job
 
 
+def _target(source: RunInfo, to: str, name: str | None) -> tuple[str, str, str]:
+    """(the translation run's name, the target language's code and name)."""
+    code, lang = resolve_language(to)
+    return (name or f"{source.name}-{code}").strip(), code, lang
+
+
+def _source_language(source: RunInfo) -> str:
+    return resolve_language(source.language)[1] if source.language else "English"
+
+
 def translation_run(store: Store, source: RunInfo, *, to: str, name: str | None, settings: TranslateSettings,
                     view: str | None, include_seeds: bool, model: str) -> RunInfo:
     """The target run: created, or found again (same source and language) to resume."""
-    code, lang = resolve_language(to)
-    name = (name or f"{source.name}-{code}").strip()
+    name, code, lang = _target(source, to, name)
     try:
         run = store.run(name)
     except StoreError:
@@ -462,7 +520,7 @@ def translate_run(
     target = translation_run(store, source, to=to, name=name, settings=settings, view=view,
                              include_seeds=include_seeds, model=lm.name)
     lang = target.config.get("language_name") or resolve_language(target.language)[1]
-    src_lang = resolve_language(source.language)[1] if source.language else "English"
+    src_lang = _source_language(source)
     if records is None:
         records = run_records(store, source, view, include_seeds=include_seeds)
     done = {r.source_id for r in store.instructions(target.id)}
@@ -631,9 +689,10 @@ class BackgroundJob:
 
 
 __all__ = [
-    "ANSWER_STEP", "AnswerSettings", "BackgroundJob", "Estimate", "Item", "JobResult", "LANGUAGES", "Progress",
+    "ANSWER_STEP", "AnswerSettings", "BackgroundJob", "Estimate", "Item", "JobResult", "LANGUAGES", "Plan", "Progress",
     "Record", "ResponsesError", "TRANSLATE_STEP", "TranslateSettings", "answer_prompt", "answer_request",
-    "answer_set", "clean_answer", "cost_of", "estimate", "estimate_tokens", "parse_translation",
+    "answer_set", "clean_answer", "cost_of", "estimate", "estimate_tokens", "parse_translation", "plan_answers",
+    "plan_translation",
     "resolve_language", "run_items", "run_records", "translate_prompt", "translate_request", "translate_run",
     "translation_run",
 ]

@@ -59,9 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..responses import AnswerSettings, answer_request, answer_set, estimate, run_items
-    from ..store import StoreError
-    from ..store.responses import answered_instance_ids, response_set
+    from ..responses import AnswerSettings, answer_set, plan_answers
 
     store = open_store(args, write=True)
     run_info = open_run(store, args)
@@ -71,19 +69,12 @@ def run(args: argparse.Namespace) -> int:
         settings.max_tokens = args.max_tokens
     if args.temperature is not None:
         settings.temperature = args.temperature
-    items = run_items(store, run_info, args.view, include_seeds=args.include_seeds)
-    if args.limit is not None:
-        items = items[: args.limit]
-    try:
-        done = answered_instance_ids(store, response_set(store, run_info.id, args.name).id)
-    except StoreError:
-        done = set()
-    todo = [it for it in items if it.instance_id not in done]
-    est = estimate([answer_request(it.instruction, it.input, settings) for it in todo],
-                   [it.reference for it in todo], cfg)
+    plan = plan_answers(store, run_info, cfg, name=args.name, settings=settings, view=args.view,
+                        include_seeds=args.include_seeds, limit=args.limit)
+    items = plan.items
     print(f"answering {len(items):,} instances of run {run_info.name!r} into response set {args.name!r} "
-          f"({len(items) - len(todo):,} already answered)", file=sys.stderr)
-    print(f"estimate: {est.describe()} (tokens ~ max(chars/4, words*1.3))", file=sys.stderr)
+          f"({plan.done:,} already answered)", file=sys.stderr)
+    print(f"estimate: {plan.estimate.describe()} (tokens ~ max(chars/4, words*1.3))", file=sys.stderr)
     if args.estimate_only:
         return 0
     lm = make_lm(cfg)

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..responses import TranslateSettings, estimate, resolve_language, run_records, translate_request, translate_run
+    from ..responses import TranslateSettings, plan_translation, resolve_language, translate_run
 
     store = open_store(args, write=True)
     source = open_run(store, args)
@@ -35,21 +35,12 @@ def run(args: argparse.Namespace) -> int:
         settings.max_tokens = args.max_tokens
     if args.temperature is not None:
         settings.temperature = args.temperature
-    code, lang = resolve_language(args.to)
-    name = args.name or f"{source.name}-{code}"
-    records = run_records(store, source, args.view, include_seeds=args.include_seeds)
-    if args.limit is not None:
-        records = records[: args.limit]
-    done = set()
-    if name in {r.name for r in store.runs()}:
-        done = {r.source_id for r in store.instructions(store.run(name).id)}
-    texts = [t for r in records if r.instruction_id not in done
-             for t in [r.text, *(i for _, i, _ in r.instances), *(o for _, _, o in r.instances if args.outputs)]
-             if t.strip()]
-    est = estimate([translate_request(t, lang, "English", settings) for t in texts], texts, cfg)
-    print(f"translating {len(records):,} records of run {source.name!r} into {lang} as run {name!r} "
-          f"({sum(r.instruction_id in done for r in records):,} already translated)", file=sys.stderr)
-    print(f"estimate: {est.describe()} (tokens ~ max(chars/4, words*1.3))", file=sys.stderr)
+    plan = plan_translation(store, source, cfg, to=args.to, name=args.name, settings=settings, view=args.view,
+                            include_seeds=args.include_seeds, limit=args.limit)
+    name, records = plan.name, plan.items
+    print(f"translating {len(records):,} records of run {source.name!r} into {resolve_language(args.to)[1]} "
+          f"as run {name!r} ({plan.done:,} already translated)", file=sys.stderr)
+    print(f"estimate: {plan.estimate.describe()} (tokens ~ max(chars/4, words*1.3))", file=sys.stderr)
     if args.estimate_only:
         return 0
     lm = make_lm(cfg)
