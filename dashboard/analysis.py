@@ -15,7 +15,7 @@ import streamlit as st
 from dashboard.common import data_version, md, open_store, workspace_id
 from selfinstruct import analysis, charts
 from selfinstruct.store import RunInfo, Store
-from selfinstruct.views import duration, view_tasks
+from selfinstruct.filter_views import duration, view_tasks
 
 AUTO_LIMIT = 5000  # above this many instructions, wait for a click before parsing
 REDRAW_EVERY = 0.25  # seconds between redraws of the parse's progress bar

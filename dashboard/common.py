@@ -15,8 +15,9 @@ from typing import Any, Iterator
 import pandas as pd
 import streamlit as st
 
-from selfinstruct.replay import CandidateView, IterationView, SlotView, private_workspace
-from selfinstruct.tables import progress
+from dashboard.iterations import CandidateView, IterationView, SlotView
+from dashboard.tables import progress
+from dashboard.workspaces import private_workspace
 from selfinstruct.config import LMConfig
 from selfinstruct.jobs import JobRegistry
 from selfinstruct.records import Task

@@ -15,8 +15,8 @@ from dashboard.common import (
     render_candidates,
     run_key,
 )
-from selfinstruct.replay import provenance
-from selfinstruct.tables import instances_table, instruction_table
+from dashboard.iterations import provenance
+from dashboard.tables import instances_table, instruction_table
 
 ROWS, ROW_PX = 25, 35  # the table shows this many rows before it scrolls (Streamlit's rows are 35 px high)
 # What decides a verdict first, then the counts: at 1,400 px the columns up to "why" fit without scrolling.

@@ -19,7 +19,8 @@ from dashboard.common import (
     render_iteration,
     run_progress,
 )
-from selfinstruct.replay import iteration_view, prepare_copy, reveal, total_chars
+from dashboard.iterations import iteration_view, reveal, total_chars
+from dashboard.workspaces import prepare_copy
 
 SHIPPED, COPY = DEMO_SHIPPED, DEMO_REPLAY
 TICK_S = 0.25

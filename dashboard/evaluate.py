@@ -25,7 +25,7 @@ from selfinstruct.lm.base import LM, LMError
 from selfinstruct.store import StoreError
 from selfinstruct.store.evals import GRADES, ReviewAnswer, judges, ratings, review_answers, save_rating, save_review_answers
 from selfinstruct.store.responses import answered_instance_ids, response_sets
-from selfinstruct.tables import judge_table
+from dashboard.tables import judge_table
 
 
 st.title("⚖️ Evaluate")

@@ -1,5 +1,5 @@
 """Filters: move a slider and see at once what the run would keep, recomputed from
-the stored candidates with no LM call (``selfinstruct.views.replay``, greedy order
+the stored candidates with no LM call (``selfinstruct.filter_views.replay``, greedy order
 kept). Apply saves the setting as a named view for Analysis and Export. The first
 visit builds the run's similarity graph under a progress bar, controls disabled."""
 
@@ -25,7 +25,7 @@ from dashboard.common import (
 )
 from selfinstruct.charts import reason_colors, reason_order
 from selfinstruct.config import LIST_RULE, ConfigError, FilterConfig, RunConfig, items_to_text, text_to_items
-from selfinstruct.views import MIN_THRESHOLD, WhatIf, graph_ready, prepare_graph, save_view, view_settings
+from selfinstruct.filter_views import MIN_THRESHOLD, WhatIf, graph_ready, prepare_graph, save_view, view_settings
 
 st.title("🎚️ Filters")
 store = open_store()

@@ -28,7 +28,7 @@ from dashboard.common import (
 )
 from selfinstruct.charts import reason_colors, reason_order
 from selfinstruct.config import RunConfig
-from selfinstruct.replay import iteration_view, live_view
+from dashboard.iterations import iteration_view, live_view
 from selfinstruct.lm.base import LMError
 from selfinstruct.pipeline import estimate_cost, generation_usage
 

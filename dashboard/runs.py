@@ -23,10 +23,10 @@ from dashboard.common import (
     writable_workspace,
 )
 from selfinstruct.config import LIST_RULE, ConfigError, RunConfig, items_to_text, quote_item, text_to_items
-from selfinstruct.tables import run_summary
+from dashboard.tables import run_summary
 from selfinstruct.pipeline import PipelineError, start_run
 from selfinstruct.store import StoreError
-from selfinstruct.views import MIN_THRESHOLD
+from selfinstruct.filter_views import MIN_THRESHOLD
 
 # Help text for every RunConfig field, shown beside its widget.
 HELP: dict[str, str] = {

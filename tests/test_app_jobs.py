@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from selfinstruct.config import LMConfig, RunConfig
-from selfinstruct.replay import iteration_view, live_view, prepare_copy, provenance, reveal, total_chars
-from selfinstruct.tables import instruction_table, progress, run_summary
+from dashboard.iterations import iteration_view, live_view, provenance, reveal, total_chars
+from dashboard.tables import instruction_table, progress, run_summary
+from dashboard.workspaces import prepare_copy
 from selfinstruct.jobs import Job, JobBusy, JobRegistry
 from selfinstruct.lm.base import LMFatalError
 from selfinstruct.lm.fake import FakeLM
@@ -230,8 +231,8 @@ def test_what_if_equals_views_replay(tmp_path, changes):
     from dataclasses import asdict, replace
 
     from selfinstruct.config import FilterConfig
-    from selfinstruct.views import WhatIf
-    from selfinstruct.views import replay
+    from selfinstruct.filter_views import WhatIf
+    from selfinstruct.filter_views import replay
 
     store, rid = _stored_run(tmp_path, 4)
     run = store.run(rid)
@@ -252,7 +253,7 @@ def test_reveal_gives_no_token_count_before_a_slot_has_streamed(tmp_path):
 
 
 def test_private_workspace_stands_in_for_the_shipped_file_only(tmp_path):
-    from selfinstruct.replay import private_workspace
+    from dashboard.workspaces import private_workspace
 
     store, _ = _stored_run(tmp_path, 1)
     store.close()
@@ -302,7 +303,7 @@ def test_judge_table_counts_unreadable_answers_per_set(tmp_path):
     from selfinstruct.records import Instance, Task
     from selfinstruct.store.evals import Judgment, save_judgments
     from selfinstruct.store.responses import create_response_set, save_responses
-    from selfinstruct.tables import judge_table
+    from dashboard.tables import judge_table
 
     store = Store(tmp_path / "w.sqlite")
     run = store.create_run("g", tasks=[Task(f"m{i}", f"T {i}.", (Instance("", f"o{i}"),)) for i in range(3)],

@@ -239,7 +239,7 @@ def pick(page, label: str, option: str) -> None:
 
 def test_the_with_box_shows_the_data_set_compared(tmp_path):
     from selfinstruct.config import FilterConfig
-    from selfinstruct.views import save_view
+    from selfinstruct.filter_views import save_view
 
     ws = tmp_path / "ws.sqlite"
     fake_run(ws, 2)

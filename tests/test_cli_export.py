@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from selfinstruct import views
+from selfinstruct import filter_views
 from selfinstruct.cli import main
 from selfinstruct.config import FilterConfig, RunConfig
 from selfinstruct.lm.fake import FakeLM
@@ -43,7 +43,7 @@ def test_export_without_view_is_the_kept_machine_data(generated, tmp_path, capsy
     assert main(["export", "-w", str(generated), "--format", "alpaca", "--out", str(out)]) == 0
     store = Store(generated)
     run = store.run("gen")
-    kept = views.view_tasks(store, run)
+    kept = filter_views.view_tasks(store, run)
     assert kept and all(t.origin == "machine" for t in kept)
     rows = json.loads(out.read_text())
     assert sorted((r["instruction"], r["input"], r["output"]) for r in rows) == _pairs(kept)
@@ -59,14 +59,14 @@ def test_export_of_a_view_is_what_the_view_keeps(generated, tmp_path):
     store = Store(generated)
     run = store.run("gen")
     strict = FilterConfig(rouge_threshold=0.4, min_words=6)
-    views.save_view(store, run, "strict", strict)
+    filter_views.save_view(store, run, "strict", strict)
     out = tmp_path / "strict.jsonl"
     assert main(["export", "-w", str(generated), "--run", "gen", "--view", "strict", "-f", "alpaca-jsonl",
                  "-o", str(out), "--json"]) == 0
     rows = [json.loads(x) for x in out.read_text().splitlines()]
-    expected = views.view_tasks(store, run, "strict")
+    expected = filter_views.view_tasks(store, run, "strict")
     assert sorted((r["instruction"], r["input"], r["output"]) for r in rows) == _pairs(expected)
-    assert len({r["instruction"] for r in rows}) < len(views.view_tasks(store, run))
+    assert len({r["instruction"] for r in rows}) < len(filter_views.view_tasks(store, run))
     m = json.loads((tmp_path / "strict.jsonl.manifest.json").read_text())
     assert m["view"] == "strict" and m["filters"]["min_words"] == 6 and m["filters"]["rouge_threshold"] == 0.4
 
@@ -74,8 +74,8 @@ def test_export_of_a_view_is_what_the_view_keeps(generated, tmp_path):
 def test_an_export_of_no_record_is_refused_with_the_counts_and_keeps_the_old_file(generated, tmp_path, capsys):
     store = Store(generated)
     run = store.run("gen")
-    views.save_view(store, run, "no-instances", FilterConfig(max_instances=0))
-    n = len(views.view_tasks(store, run, "no-instances"))
+    filter_views.save_view(store, run, "no-instances", FilterConfig(max_instances=0))
+    n = len(filter_views.view_tasks(store, run, "no-instances"))
     out = tmp_path / "none.jsonl"
     out.write_text("an earlier export\n")
     assert main(["export", "-w", str(generated), "--view", "no-instances", "-f", "chat", "-o", str(out)]) == 2

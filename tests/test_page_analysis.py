@@ -14,7 +14,7 @@ from selfinstruct import analysis
 from selfinstruct.cli import main
 from selfinstruct.seeds import load_tasks
 from selfinstruct.store import Store
-from selfinstruct.views import view_tasks
+from selfinstruct.filter_views import view_tasks
 from tests.browser_util import browser_page, goto, needs_chromium, streamlit_server, wait_idle
 from tests.apptest_util import APP, SEEDS, ak, button, fk, page
 

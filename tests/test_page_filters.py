@@ -9,7 +9,7 @@ import random
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from selfinstruct import analysis, charts, views
+from selfinstruct import analysis, charts, filter_views
 from selfinstruct.cli import main
 from selfinstruct.novelty import WhatIfGraph, whatif
 from selfinstruct.seeds import load_tasks
@@ -45,7 +45,7 @@ def test_a_graph_build_reports_advancing_counts_and_builds_the_same_graph(monkey
 
 def test_graph_progress_is_throttled_and_weights_later_candidates():
     now, shown = [0.0], []
-    p = views.GraphProgress(0, lambda share, text: shown.append((share, text)), every=0.25, clock=lambda: now[0])
+    p = filter_views.GraphProgress(0, lambda share, text: shown.append((share, text)), every=0.25, clock=lambda: now[0])
     p(0, 100)
     now[0] = 0.1
     p(10, 100)  # within 0.25 s of the last line: not shown
@@ -57,7 +57,7 @@ def test_graph_progress_is_throttled_and_weights_later_candidates():
                                      "Similarity graph: 50 / 100 candidates · about 3 s left",
                                      "Similarity graph: 100 / 100 candidates · keeping it in the workspace…"]
     assert shown[1][0] == pytest.approx(50 * 25.5 / (100 * 50.5)) and shown[-1][0] == 1.0  # half the candidates, a quarter of the work
-    assert views.duration(125.2) == "2 min 06 s"
+    assert filter_views.duration(125.2) == "2 min 06 s"
 
 
 def visit_filters() -> AppTest:
@@ -138,8 +138,8 @@ def test_prepare_fills_the_caches_so_filters_and_analysis_compute_nothing(ws, mo
         texts = [t.instruction for t in s.tasks(1, origin="machine")]
     with Store(ws) as s:
         assert len(s.get_many(analysis.VERB_NOUN_NAMESPACE, [analysis.text_key(t) for t in texts])) == len(set(texts))
-    for key in [k for k in views._graphs if k[0] == str(ws)]:  # a new dashboard process: nothing in memory
-        del views._graphs[key]
+    for key in [k for k in filter_views._graphs if k[0] == str(ws)]:  # a new dashboard process: nothing in memory
+        del filter_views._graphs[key]
     monkeypatch.setattr(WhatIfGraph, "build", lambda *a, **kw: pytest.fail("Filters rebuilt the graph"))
     monkeypatch.setattr(analysis, "_parse", lambda *a, **kw: pytest.fail("Analysis parsed again"))
     at = page("filters")

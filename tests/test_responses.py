@@ -243,7 +243,7 @@ def test_items_of_a_generation_run_and_of_a_view(tmp_path):
     with_seeds = run_items(store, run, include_seeds=True)
     assert len(with_seeds) > len(items)
 
-    from selfinstruct.views import save_view, view_tasks
+    from selfinstruct.filter_views import save_view, view_tasks
 
     save_view(store, run, "loose", FilterConfig(rouge_threshold=0.95))
     viewed = run_items(store, run, "loose")

@@ -126,7 +126,7 @@ def load_source(args: argparse.Namespace) -> tuple[str, list, list[str] | None, 
     from ..seeds import load_tasks
 
     if args.workspace is not None:
-        from ..views import view_tasks
+        from ..filter_views import view_tasks
 
         store = open_for_reading(args.workspace)
         run = open_run(store, args)

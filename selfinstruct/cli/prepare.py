@@ -1,6 +1,6 @@
 """``prepare``: fill a run's dashboard caches ahead, so the first visit of Filters and Analysis is quick.
 
-The Filters page needs the run's similarity graph (``views.prepare_graph``) and
+The Filters page needs the run's similarity graph (``filter_views.prepare_graph``) and
 Analysis the spaCy verb-noun parse of what it shows (``analysis.verb_noun``);
 both are kept in the workspace, where the dashboard finds them.
 """
@@ -57,7 +57,7 @@ def _done() -> None:
 
 def _graph(store: Store, run: RunInfo, tokenizer: str) -> None:
     """Build the graph the Filters page reads, with a progress line (a read-back graph is quick and silent)."""
-    from ..views import prepare_graph
+    from ..filter_views import prepare_graph
 
     start = time.perf_counter()
     g = prepare_graph(store, run, tokenizer, show=lambda share, text: _show(f"[{share:4.0%} of the work] {text}"))
@@ -70,7 +70,7 @@ def _parse(store: Store, run: RunInfo) -> None:
     """Parse what Analysis shows first (the run's kept instructions, and its seeds) into the workspace's
     cache. No tqdm: its monitor thread would make ``verb_noun`` spawn its workers instead of forking them."""
     from ..analysis import verb_noun
-    from ..views import duration, view_tasks
+    from ..filter_views import duration, view_tasks
 
     texts = [t.instruction for t in view_tasks(store, run)]
     texts += [t.instruction for t in store.tasks(run.id, origin="seed")]

@@ -1,6 +1,6 @@
 """Write what a run (or one of its filtered views) keeps in a fine-tuning format, with a manifest.
 
-An export holds exactly the tasks ``views.view_tasks`` returns: without a view,
+An export holds exactly the tasks ``filter_views.view_tasks`` returns: without a view,
 the stored verdicts (a generation run's kept machine instructions with their
 kept instances; every kept record of an imported run). Instructions with no
 kept instance cannot become a training example: they are left out and counted.
@@ -159,9 +159,9 @@ def export_run(
     """Export a run (default: the newest) to ``out``; atomic, with a manifest beside it.
 
     ``tasks`` overrides the selection (the caller already holds what the view
-    keeps, e.g. the dashboard); otherwise ``views.view_tasks`` decides.
+    keeps, e.g. the dashboard); otherwise ``filter_views.view_tasks`` decides.
     """
-    from ..views import view_settings, view_tasks
+    from ..filter_views import view_settings, view_tasks
 
     f = resolve(fmt)
     options = options or ExportOptions()

@@ -12,9 +12,9 @@ from typing import Any
 
 import pandas as pd
 
-from .pipeline import run_costs
-from .store import InstructionRow, RunInfo, Store
-from .store.evals import judgments
+from selfinstruct.pipeline import run_costs
+from selfinstruct.store import InstructionRow, RunInfo, Store
+from selfinstruct.store.evals import judgments
 
 
 def progress(rows: list[InstructionRow]) -> pd.DataFrame:
