@@ -12,15 +12,15 @@ without paying for any call twice. Their prompts and parsers are in
 
 from __future__ import annotations
 
-import math
-import re
 import threading
 import traceback
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Sequence
 
 from .config import LMConfig
-from .lm.base import LM, LMError, LMRequest, LMResponse
+from .costs import cost_of, money
+from .lm.base import LM, LMError, LMRequest
+from .lm.batches import Answer, Progress, estimate_tokens, run_batches
 from .lm.cache import RecordedLM
 from .prompts.answer import ANSWER_STOP_COMPLETION, ResponsesError, answer_prompt, clean_answer
 from .prompts.translate import TRANSLATE_STOP_COMPLETION, parse_translation, translate_prompt
@@ -63,29 +63,7 @@ def answer_request(instruction: str, input: str, settings: AnswerSettings) -> LM
     )
 
 
-# ------------------------------------------------------------------ estimates and cost (pure)
-
-# Scripts written without spaces (Han, kana, Thai, Lao, Tibetan, Myanmar, Khmer):
-# BPE tokenizers spend about one token per character on them.
-_NO_SPACE = re.compile("[\u0e00-\u0eff\u0f00-\u0fff\u1000-\u109f\u1780-\u17ff"
-                       "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-
-
-def estimate_tokens(text: str) -> int:
-    """Rough BPE token count without a tokenizer.
-
-    The larger of characters/4 and words*1.3 (the usual rules of thumb for
-    English; the maximum guards against long words and against short ones),
-    plus one token per character of a script written without spaces.
-    """
-    n_dense = len(_NO_SPACE.findall(text))
-    rest = _NO_SPACE.sub(" ", text) if n_dense else text
-    return math.ceil(max(len(rest.strip()) / 4, len(rest.split()) * 1.3)) + n_dense
-
-
-def cost_of(tokens_in: int, tokens_out: int, price_in_per_1m: float, price_out_per_1m: float) -> float:
-    return tokens_in * price_in_per_1m / 1e6 + tokens_out * price_out_per_1m / 1e6
-
+# ------------------------------------------------------------------ estimates and results
 
 @dataclass(frozen=True)
 class Estimate:
@@ -97,8 +75,7 @@ class Estimate:
     cost: float
 
     def describe(self) -> str:
-        money = f"{self.cost:,.2f}" if self.cost >= 1 else f"{self.cost:.4f}"
-        price = f", about ${money}" if self.cost else " (no prices given: cost unknown)"
+        price = f", about {money(self.cost)}" if self.cost else " (no prices given: cost unknown)"
         return (f"{self.requests:,} requests, about {self.prompt_tokens:,} prompt + "
                 f"{self.output_tokens:,} output tokens{price}")
 
@@ -119,22 +96,6 @@ def estimate(
 
 
 @dataclass
-class Progress:
-    """Where a job stands. ``done``/``total`` count instances (answer) or instructions
-    (translate), earlier sessions included; the rest counts this session only.
-    Cache hits add to ``cached`` and cost nothing."""
-
-    total: int = 0
-    done: int = 0
-    calls: int = 0
-    cached: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cost: float = 0.0
-    errors: int = 0
-
-
-@dataclass
 class JobResult:
     progress: Progress
     stopped: str | None = None  # None: finished; "budget": --max-cost reached; "stopped": asked to stop
@@ -146,37 +107,13 @@ class JobResult:
 ProgressCallback = Callable[[Progress], None]
 
 
-class _Caller:
-    """Batches through ``RecordedLM``, with usage and cost kept from the actual responses."""
-
-    def __init__(self, lm: LM, store: Store, run_id: int, cfg: LMConfig, progress: Progress):
-        self.rec = RecordedLM(lm, store, run_id)
-        self.cfg = cfg
-        self.progress = progress
-
-    def call_many(self, reqs: Sequence[LMRequest]) -> list[tuple[int, LMResponse] | LMError]:
-        answers = self.rec.call_many(reqs)  # identical requests in one batch: one call, repeats cached
-        p = self.progress
-        for req, ans in zip(reqs, answers):
-            if isinstance(ans, LMError):
-                p.errors += 1
-                continue
-            _, resp = ans
-            if resp.cached:
-                p.cached += 1
-                continue
-            tin = resp.tokens_in or estimate_tokens(req.prompt)
-            tout = resp.tokens_out or estimate_tokens(resp.text)
-            p.calls += 1
-            p.tokens_in += tin
-            p.tokens_out += tout
-            p.cost += cost_of(tin, tout, self.cfg.price_in_per_1m, self.cfg.price_out_per_1m)
-        return answers
-
-
 def _check_budget(max_cost: float | None, cfg: LMConfig) -> None:
     if max_cost is not None and not (cfg.price_in_per_1m or cfg.price_out_per_1m):
         raise ResponsesError("--max-cost needs prices: pass --price-in and --price-out (dollars per million tokens)")
+
+
+def _prices(cfg: LMConfig) -> tuple[float, float]:
+    return cfg.price_in_per_1m, cfg.price_out_per_1m
 
 
 def _stop_reason(progress: Progress, max_cost: float | None, should_stop: Callable[[], bool] | None) -> str | None:
@@ -185,13 +122,6 @@ def _stop_reason(progress: Progress, max_cost: float | None, should_stop: Callab
         return "budget"
     if should_stop is not None and should_stop():
         return "stopped"
-    return None
-
-
-def _first_error(answers: Sequence[Any]) -> str | None:
-    for a in answers:
-        if isinstance(a, LMError):
-            return f"{type(a).__name__}: {a}"
     return None
 
 
@@ -354,26 +284,19 @@ def answer_set(
         done = answered_instance_ids(store, rset.id)
         todo = [it for it in items if it.instance_id not in done]
         progress = Progress(total=len(items), done=len(items) - len(todo))
-        caller = _Caller(lm, store, run.id, cfg, progress)
-        size = max(1, batch_size or cfg.concurrency or 1)
         result = JobResult(progress, response_set=rset, run=run)
-        if on_progress:
-            on_progress(progress)
-        for start in range(0, len(todo), size):
-            result.stopped = _stop_reason(progress, max_cost, should_stop)
-            if result.stopped:
-                break
-            batch = todo[start:start + size]
-            answers = caller.call_many([answer_request(it.instruction, it.input, settings) for it in batch])
-            good = [(it.instance_id, clean_answer(a[1].text), a[0], a[1].finish_reason)
-                    for it, a in zip(batch, answers) if not isinstance(a, LMError)]
-            save_responses(store, rset.id, good)
-            progress.done += len(good)
-            if on_progress:
-                on_progress(progress)
-            result.error = _first_error(answers)
-            if result.error:
-                break
+
+        def save(batch: list[tuple[Item, list[Answer]]]) -> None:
+            save_responses(store, rset.id, [(it.instance_id, clean_answer(resp.text), call_id, resp.finish_reason)
+                                            for it, [(call_id, resp)] in batch])
+
+        try:
+            result.stopped = run_batches(
+                RecordedLM(lm, store, run.id), todo, lambda it: [answer_request(it.instruction, it.input, settings)],
+                save, progress, batch_size=max(1, batch_size or cfg.concurrency or 1), prices=_prices(cfg),
+                stop=lambda: _stop_reason(progress, max_cost, should_stop), on_progress=on_progress)
+        except LMError as e:
+            result.error = f"{type(e).__name__}: {e}"
     return result
 
 
@@ -526,43 +449,30 @@ def translate_run(
     done = {r.source_id for r in store.instructions(target.id)}
     todo = [r for r in records if r.instruction_id not in done]
     progress = Progress(total=len(records), done=len(records) - len(todo))
-    caller = _Caller(lm, store, target.id, cfg, progress)
     result = JobResult(progress, run=target)
 
     def req(text: str) -> LMRequest | None:
         return translate_request(text, lang, src_lang, settings) if text.strip() else None
 
-    # A batch holds whole records and about ``size`` requests, so concurrency stays busy.
-    size = max(1, batch_size or cfg.concurrency or 1)
     pending = [_Pending(r, req(r.text), [req(i) for _, i, _ in r.instances],  # type: ignore[arg-type]
                         [req(o) if settings.outputs else None for _, _, o in r.instances]) for r in todo]
-    batches: list[list[_Pending]] = []
-    for p in pending:
-        if not batches or sum(len(q.requests()) for q in batches[-1]) >= size:
-            batches.append([])
-        batches[-1].append(p)
+
+    def report(p: Progress) -> None:
+        _set_translation_running(store, target, p, lang)
+        if on_progress:
+            on_progress(p)
+
     # The run's writer lock lets `status` tell a live job from a killed one (left "running").
     store.acquire_run_lock(target.id, "translate")
     crash: BaseException | None = None
     try:
-        _set_translation_running(store, target, progress, lang)
-        if on_progress:
-            on_progress(progress)
-        for batch in batches:
-            result.stopped = _stop_reason(progress, max_cost, should_stop)
-            if result.stopped:
-                break
-            reqs = [r for p in batch for r in p.requests()]
-            answers = dict(zip(reqs, caller.call_many(reqs)))
-            complete = [p for p in batch if not any(isinstance(answers[r], LMError) for r in p.requests())]
-            _save_translations(store, target, complete, answers)
-            progress.done += len(complete)
-            _set_translation_running(store, target, progress, lang)
-            if on_progress:
-                on_progress(progress)
-            result.error = _first_error(list(answers.values()))
-            if result.error:
-                break
+        result.stopped = run_batches(
+            RecordedLM(lm, store, target.id), pending, _Pending.requests,
+            lambda batch: _save_translations(store, target, batch), progress,
+            batch_size=max(1, batch_size or cfg.concurrency or 1), prices=_prices(cfg),
+            stop=lambda: _stop_reason(progress, max_cost, should_stop), on_progress=report)
+    except LMError as e:
+        result.error = f"{type(e).__name__}: {e}"
     except BaseException as e:
         crash = e
         raise
@@ -604,14 +514,15 @@ def _set_translation_state(store: Store, target: RunInfo, result: JobResult, lan
     result.run = store.run(target.id)
 
 
-def _save_translations(store: Store, target: RunInfo, done: Sequence[_Pending], answers: dict) -> None:
+def _save_translations(store: Store, target: RunInfo, batch: list[tuple[_Pending, list[Answer]]]) -> None:
     """Land whole records (instruction with all its instances) in one transaction."""
+    answers = {r: a for p, mine in batch for r, a in zip(p.requests(), mine)}
 
     def text_of(r: LMRequest | None, original: str) -> str:
         return original if r is None else parse_translation(answers[r][1].text, original)
 
     with store.tx() as c:
-        for p in done:
+        for p, _ in batch:
             rec = p.record
             text = text_of(p.instruction, rec.text)
             instances = []
@@ -691,7 +602,7 @@ class BackgroundJob:
 __all__ = [
     "ANSWER_STEP", "AnswerSettings", "BackgroundJob", "Estimate", "Item", "JobResult", "LANGUAGES", "Plan", "Progress",
     "Record", "ResponsesError", "TRANSLATE_STEP", "TranslateSettings", "answer_prompt", "answer_request",
-    "answer_set", "clean_answer", "cost_of", "estimate", "estimate_tokens", "parse_translation", "plan_answers",
+    "answer_set", "clean_answer", "estimate", "estimate_tokens", "parse_translation", "plan_answers",
     "plan_translation",
     "resolve_language", "run_items", "run_records", "translate_prompt", "translate_request", "translate_run",
     "translation_run",

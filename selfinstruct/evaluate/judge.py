@@ -15,7 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from ..lm.base import LM, LMError, LMRequest
+from ..lm.base import LM, LMRequest
+from ..lm.batches import Answer, run_batches
+from ..lm.batches import Progress as LMProgress
 from ..lm.cache import RecordedLM
 from ..prompts.judge import (
     PAIR_FIELDS,
@@ -54,27 +56,19 @@ def _run_batches(
     on_progress: Progress | None,
 ) -> tuple[int, int]:
     """Call the judge for each (prompt, make judgment) job; save each batch as it lands.
-    A failed call stops the job after its batch's answers are saved."""
-    done = unreadable = 0
-    for start in range(0, len(jobs), BATCH):
-        chunk = jobs[start : start + BATCH]
-        results = rlm.call_many([_request(p, max_tokens) for p, _ in chunk])
-        saved, error = [], None
-        for (_, make), res in zip(chunk, results):
-            if isinstance(res, LMError):
-                error = error or res
-                continue
-            call_id, response = res
-            j = make(response.text, call_id)
-            saved.append(j)
-            unreadable += j.score_a is None
+    A failed call is raised once its batch's answers are saved."""
+    unreadable = 0
+
+    def save(batch: list[tuple[tuple[str, Callable[[str, int], Judgment]], list[Answer]]]) -> None:
+        nonlocal unreadable
+        saved = [make(resp.text, call_id) for (_, make), [(call_id, resp)] in batch]
+        unreadable += sum(j.score_a is None for j in saved)
         save_judgments(store, saved)
-        done += len(saved)
-        if on_progress:
-            on_progress(done, len(jobs))
-        if error is not None:
-            raise error
-    return done, unreadable
+
+    progress = LMProgress(total=len(jobs))
+    run_batches(rlm, jobs, lambda job: [_request(job[0], max_tokens)], save, progress, batch_size=BATCH,
+                on_progress=(lambda p: on_progress(p.done, p.total)) if on_progress else None)
+    return progress.done, unreadable
 
 
 def _judged(store: Store, set_ids: Sequence[int], judge: str, template: str) -> set[tuple[int, int, int]]:

@@ -14,7 +14,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from ..lm.base import LM, LMError, LMRequest
+from ..lm.base import LM, LMRequest
+from ..lm.batches import Answer, Progress, run_batches
 from ..lm.cache import RecordedLM
 from ..prompts.judge import check_template
 from ..prompts.review import QUESTIONS, REVIEW_TEMPLATE, parse_review, review_prompt
@@ -144,16 +145,11 @@ def judge_review(
     rlm = RecordedLM(lm, store, run.id)
     rater = judge_rater(rlm.name)
     answered = unreadable = 0
-    for start in range(0, len(items), BATCH):
-        chunk = items[start : start + BATCH]
-        reqs = [LMRequest(review_prompt(template, it.instruction, it.input, it.output), step="judge_review", temperature=0.0, max_tokens=max_tokens)
-                for it in chunk]
-        saved, error = [], None
-        for item, res in zip(chunk, rlm.call_many(reqs)):
-            if isinstance(res, LMError):
-                error = error or res
-                continue
-            call_id, response = res
+
+    def save(batch: list[tuple[ReviewItem, list[Answer]]]) -> None:
+        nonlocal answered, unreadable
+        saved = []
+        for item, [(call_id, response)] in batch:
             for q, ans in enumerate(parse_review(response.text), start=1):
                 if ans is None:
                     unreadable += 1
@@ -161,10 +157,13 @@ def judge_review(
                     saved.append(ReviewAnswer(run.id, item.instance_id, rater, q, ans, call_id))
         save_review_answers(store, saved)
         answered += len(saved)
-        if on_progress:
-            on_progress(min(start + BATCH, len(items)), len(items))
-        if error is not None:
-            raise error
+
+    def request(it: ReviewItem) -> list[LMRequest]:
+        prompt = review_prompt(template, it.instruction, it.input, it.output)
+        return [LMRequest(prompt, step="judge_review", temperature=0.0, max_tokens=max_tokens)]
+
+    run_batches(rlm, items, request, save, Progress(total=len(items)), batch_size=BATCH,
+                on_progress=(lambda p: on_progress(p.done, p.total)) if on_progress else None)
     return ReviewJudgeReport(answered, unreadable)
 
 
