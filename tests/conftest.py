@@ -1,8 +1,14 @@
-"""Shared fixtures: paths to the public data beside the project, and small workspaces."""
+"""Shared fixtures and helpers: paths to the public data beside the project, workspaces holding a
+fake-LM run, the command line in a child process or in this one, and waiting on a condition."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import pytest
 
@@ -31,17 +37,77 @@ def workspace(tmp_path: Path) -> Path:
     return tmp_path / "ws.sqlite"
 
 
-@pytest.fixture
-def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A workspace with one fake-LM run of three iterations; the app opens it by default."""
-    path = tmp_path / "ws.sqlite"
-    cfg = RunConfig(target=60)
+# --------------------------------------------------------------------------- a fake run
+
+
+def fake_run(path: Path, iterations: int = 3, *, name: str = "fake-run", target: int = 60, batch_size: int = 3,
+             responder=None, extra_seeds=()) -> int:
+    """Start a generation run named ``name`` on the fake LM in the workspace at ``path`` (made when missing),
+    from our seed tasks plus ``extra_seeds``, and run ``iterations`` iterations of it; returns the run's id."""
+    cfg = RunConfig(target=target)
     cfg.lm.backend = "fake"
-    cfg.generate.request_batch_size = 3
+    cfg.generate.request_batch_size = batch_size
     with Store(path) as store:
-        run = start_run(store, "fake-run", load_tasks(OUR_SEEDS), cfg)
-        for _ in Pipeline(store, run, FakeLM()).events(iterations=3):
+        run = start_run(store, name, [*load_tasks(OUR_SEEDS), *extra_seeds], cfg)
+        for _ in Pipeline(store, run, FakeLM(responder=responder)).events(iterations=iterations):
             pass
-    monkeypatch.setenv("SELFINSTRUCT_WORKSPACE", str(path))
-    monkeypatch.setenv("SELFINSTRUCT_ALLOW_FAKE", "1")
-    return path
+        return run.id
+
+
+@pytest.fixture
+def fake_ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
+    """A maker of the workspace the app opens by default, with fake LMs allowed:
+    ``fake_ws(iterations=3, **options of fake_run)`` adds one fake-LM run of that many iterations."""
+    path = tmp_path / "ws.sqlite"
+
+    def make(iterations: int = 3, **options) -> Path:
+        fake_run(path, iterations, **options)
+        monkeypatch.setenv("SELFINSTRUCT_WORKSPACE", str(path))
+        monkeypatch.setenv("SELFINSTRUCT_ALLOW_FAKE", "1")
+        return path
+
+    return make
+
+
+@pytest.fixture
+def ws(fake_ws: Callable[..., Path]) -> Path:
+    """A workspace with one fake-LM run of three iterations ("fake-run", run 1); the app opens it by default."""
+    return fake_ws(3)
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def cli(*args: str, env: dict | None = None, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
+    """``selfinstruct ARGS`` in a child process started in the project root, with ``env`` added to this
+    process's environment; its output is captured as text."""
+    return subprocess.run([sys.executable, "-m", "selfinstruct", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})}, **kw)
+
+
+def cli_main(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
+    """``selfinstruct ARGS`` in this process (faster, and monkeypatches apply): (exit code, stdout, stderr)."""
+    from selfinstruct.cli import main
+
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+# --------------------------------------------------------------------------- waiting on a condition
+
+T = TypeVar("T")
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 60, interval: float = 0.1,
+               message: str = "the condition") -> T:
+    """Call ``predicate`` every ``interval`` seconds until it returns something true, and return that;
+    fail the test (AssertionError) when ``timeout`` seconds pass first. It is always called at least once."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{message} did not hold within {timeout:g} s")
+        time.sleep(interval)

@@ -1,23 +1,16 @@
-"""The CLI end to end on the fake LM, including resume after SIGKILL."""
+"""The CLI end to end on the fake LM, including resume after SIGKILL at chosen points."""
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
-import time
 
 from selfinstruct.cli import main
 from selfinstruct.store import Store
 from selfinstruct.store.check import check
 
-from conftest import ROOT, USER_ORIENTED, shared_file
-
-
-def cli(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "selfinstruct", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+from conftest import ROOT, USER_ORIENTED, cli, shared_file, wait_until
 
 
 def test_generate_status_stats_check(workspace, capsys):
@@ -59,28 +52,105 @@ def test_errors_are_one_clear_line(tmp_path, capsys):
     assert "no run 'nope'" in capsys.readouterr().err
 
 
-def test_killed_twenty_times_and_resumed_equals_an_uninterrupted_run(tmp_path):
+# The child: `selfinstruct generate ARGS` on the fake LM, which stops at a chosen point. Before each request
+# it sends, it checks the point; there it writes what it saw to MARKER and waits to be killed, so the kill
+# lands exactly there. Requests go out one by one and the store records a batch once all are answered.
+KILLABLE = r'''
+import json, os, sqlite3, sys, time
+
+from selfinstruct.cli import main
+from selfinstruct.lm.fake import FakeLM
+
+marker, point, args = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3:]
+workspace = args[args.index("-w") + 1]
+
+
+def seen() -> dict:
+    db = sqlite3.connect(f"file:{workspace}?mode=ro", uri=True)
+    try:
+        return {"ok_calls": db.execute("SELECT COUNT(*) FROM lm_calls WHERE error IS NULL").fetchone()[0],
+                "iterations": db.execute("SELECT COUNT(*) FROM iterations").fetchone()[0]}
+    finally:
+        db.close()
+
+
+started = None  # the workspace as this process found it at its first request
+send = FakeLM.execute_many
+
+
+def execute_many(self, requests):
+    global started
+    answers = []
+    for j, request in enumerate(requests):
+        now = seen()
+        started = started or now
+        if (request.step, j) == (point["step"], point["j"]) \
+                and now["iterations"] - started["iterations"] >= point["saved"]:
+            with open(marker + ".part", "w") as f:
+                json.dump({"step": request.step, "j": j, "started": started, **now}, f)
+            os.replace(marker + ".part", marker)
+            time.sleep(600)  # killed here
+        answers += send(self, [request])
+    return answers
+
+
+FakeLM.execute_many = execute_many
+sys.exit(main(args))
+'''
+
+# name -> the request the child stops before: its step, its place in its batch, and how many iterations
+# the child must have saved first.
+KILL_POINTS = {
+    "right after an iteration was saved": {"step": "instructions", "j": 0, "saved": 1},
+    "between two answers of one prompt batch": {"step": "instructions", "j": 2, "saved": 0},
+    "completions recorded, iteration not saved": {"step": "classify", "j": 0, "saved": 0},
+    "halfway through the classifications": {"step": "classify", "j": 5, "saved": 0},
+    "classifications recorded, no instances": {"step": "instances", "j": 0, "saved": 0},
+    "two iterations saved, halfway through the instances": {"step": "instances", "j": 10, "saved": 2},
+}
+UNSAVED = """SELECT step, COUNT(*) FROM lm_calls WHERE error IS NULL
+             AND id NOT IN (SELECT call_id FROM prompts WHERE call_id IS NOT NULL)
+             AND id NOT IN (SELECT clf_call_id FROM instructions WHERE clf_call_id IS NOT NULL)
+             AND id NOT IN (SELECT inst_call_id FROM instructions WHERE inst_call_id IS NOT NULL)
+             GROUP BY step"""
+
+
+def test_killed_at_24_chosen_points_and_resumed_equals_an_uninterrupted_run(tmp_path):
     def generate(ws):
         return ["generate", "-w", str(ws), "--lm", "fake", "--target", "800", "--no-progress"]
 
-    env = {"SELFINSTRUCT_FAKE_DELAY": "0.01"}
     ref = tmp_path / "ref.sqlite"
-    assert cli(*generate(ref), env=env).returncode == 0
+    assert cli(*generate(ref)).returncode == 0
 
     ws = tmp_path / "killed.sqlite"
-    rng = random.Random(7)
-    kills = 0
-    while kills < 20:
-        p = subprocess.Popen([sys.executable, "-m", "selfinstruct", *generate(ws)], cwd=ROOT,
-                             env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.3, 1.2))
-        if p.poll() is not None:  # it finished first: no more moments to kill it at
-            break
-        p.send_signal(signal.SIGKILL)
-        p.wait()
-        kills += 1
-    assert kills == 20, f"the run finished after {kills} kills; make it longer"
-    done = cli(*generate(ws), env=env)
+    child = tmp_path / "killable.py"
+    child.write_text(KILLABLE)
+    plan = list(KILL_POINTS.items()) * 4
+    for kill, (name, point) in enumerate(plan):
+        marker = tmp_path / f"kill{kill}.json"
+        p = subprocess.Popen([sys.executable, str(child), str(marker), json.dumps(point), *generate(ws)], cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_until(lambda: marker.exists() or p.poll() is not None, timeout=120, interval=0.02,
+                       message=f"kill {kill} ({name})")
+        finally:
+            p.send_signal(signal.SIGKILL)
+            _, err = p.communicate()
+        assert marker.exists(), f"kill {kill}: the run ended before {name!r} (exit {p.returncode}): {err[-2000:]}"
+        assert p.returncode == -signal.SIGKILL
+        there = json.loads(marker.read_text())
+        assert (there["step"], there["j"]) == (point["step"], point["j"])
+        assert there["iterations"] - there["started"]["iterations"] >= point["saved"], name
+        with Store(ws) as store:  # nothing was written after the point: the kill landed there
+            assert store.scalar("SELECT COUNT(*) FROM lm_calls WHERE error IS NULL") == there["ok_calls"], name
+            assert store.scalar("SELECT COUNT(*) FROM iterations") == there["iterations"], name
+            unsaved = {step: n for step, n in store.query(UNSAVED)}
+        # the answers recorded for the iteration under way: none before its classifications are asked
+        # for; its prompts' completions before the first; those and the classifications before instances
+        assert set(unsaved) == {"instructions": set(), "classify": {"instructions"},
+                                "instances": {"instructions", "classify"}}[point["step"]], (name, unsaved)
+    assert len(plan) >= 20
+    done = cli(*generate(ws))
     assert done.returncode == 0, done.stderr
 
     a, b = Store(ref), Store(ws)
@@ -102,13 +172,8 @@ def test_second_writer_on_a_running_run_is_refused(tmp_path):
                           "--target", "500", "--no-progress"], cwd=ROOT, env={**os.environ, **env},
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if ws.exists() and Store(ws).runs() and Store(ws).default_run().state == "running":
-                break
-            time.sleep(0.2)
-        else:
-            raise AssertionError("the first writer never started")
+        wait_until(lambda: ws.exists() and Store(ws).runs() and Store(ws).default_run().state == "running",
+                   timeout=30, interval=0.2, message="the first writer running")
         before = Store(ws).default_run().config
         second = cli("generate", "-w", str(ws), "--lm", "fake", "--target", "7", "--rouge-threshold", "0.05",
                      env=env)

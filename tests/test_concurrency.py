@@ -1,9 +1,5 @@
 """The dashboard's worker and the CLI on one workspace at once: no corruption, no "database is locked"."""
 
-import os
-import subprocess
-import sys
-
 from selfinstruct.config import RunConfig
 from selfinstruct.jobs import JobRegistry
 from selfinstruct.lm.fake import FakeLM
@@ -12,12 +8,7 @@ from selfinstruct.seeds import load_tasks
 from selfinstruct.store import Store
 from selfinstruct.store.check import check
 
-from conftest import OUR_SEEDS, ROOT
-
-
-def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "selfinstruct", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, env={**os.environ, **(env or {})})
+from conftest import OUR_SEEDS, cli
 
 
 def test_dashboard_worker_and_cli_share_a_workspace(workspace):

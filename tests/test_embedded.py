@@ -12,6 +12,8 @@ from conftest import OUR_SEEDS
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (make test installs it)")
 
+pytestmark = pytest.mark.embedded
+
 
 def test_one_real_iteration_on_the_embedded_model(workspace):
     from selfinstruct.lm.llamacpp import LlamaCppLM

@@ -51,7 +51,7 @@ from selfinstruct.store.check import check
 from selfinstruct.store.evals import ReviewAnswer, judgments, ratings, save_rating
 from selfinstruct.store.responses import create_response_set, response_set, response_sets, responses, save_responses
 
-from conftest import SHARED, shared_file
+from conftest import SHARED, cli_main, shared_file
 
 PREDICTIONS = SHARED / "self-instruct" / "predictions"
 VICUNA = SHARED / "gpt4-llm" / "vicuna_question_80.jsonl"
@@ -76,12 +76,6 @@ def fill(store: Store, run, name: str, texts: dict[int, str]) -> int:
     return rs.id
 
 
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 # ------------------------------------------------------------------ ROUGE-L
 
 
@@ -90,7 +84,7 @@ def test_rouge_cli_on_shared_predictions_equals_rouge_score(capsys):
 
     files = sorted(shared_file(PREDICTIONS).glob("*_predictions.jsonl"))
     assert len(files) == 5
-    code, out, _ = cli(capsys, "evaluate", "rouge", "--json", "--predictions", *map(str, files))
+    code, out, _ = cli_main(capsys, "evaluate", "rouge", "--json", "--predictions", *map(str, files))
     assert code == 0
     got = [json.loads(line) for line in out.splitlines()]
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
@@ -99,7 +93,7 @@ def test_rouge_cli_on_shared_predictions_equals_rouge_score(capsys):
         want = sum(scorer.score(r["target"], r["response"])["rougeL"].fmeasure for r in recs) / len(recs)
         assert row == {"model": model_name(f), "rougeL": want, "count": 252, "stem": True, "tokenizer": "rouge"}
     # --no-stem switches the stemmer off, on one file to keep the test short
-    code, out, _ = cli(capsys, "evaluate", "rouge", "--no-stem", "--json", "--predictions", str(files[0]))
+    code, out, _ = cli_main(capsys, "evaluate", "rouge", "--no-stem", "--json", "--predictions", str(files[0]))
     recs = [json.loads(line) for line in files[0].read_text().splitlines() if line.strip()]
     plain = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
     want = sum(plain.score(r["target"], r["response"])["rougeL"].fmeasure for r in recs) / len(recs)
@@ -109,7 +103,7 @@ def test_rouge_cli_on_shared_predictions_equals_rouge_score(capsys):
 def test_rouge_table_prints_one_row_per_model(tmp_path, capsys):
     f = tmp_path / "m1_predictions.jsonl"
     f.write_text(json.dumps({"instruction": "Say hi.", "input": "", "response": "hi there", "target": "hi"}) + "\n")
-    code, out, _ = cli(capsys, "evaluate", "rouge", "--predictions", str(f))
+    code, out, _ = cli_main(capsys, "evaluate", "rouge", "--predictions", str(f))
     assert code == 0
     assert out.splitlines() == ["model  ROUGE-L  records", "m1        66.7        1"]
     assert score_file(f).mean == pytest.approx(2 / 3)
@@ -122,7 +116,7 @@ def test_prediction_file_errors_name_file_and_line(tmp_path, capsys):
         load_predictions(f)
     with pytest.raises(PredictionFileError, match=r"x:1: invalid JSON"):
         parse_predictions(b"{nope\n", "x")
-    code, _, err = cli(capsys, "evaluate", "rouge", "--predictions", str(tmp_path / "missing.jsonl"))
+    code, _, err = cli_main(capsys, "evaluate", "rouge", "--predictions", str(tmp_path / "missing.jsonl"))
     assert code == 2 and "missing.jsonl: no such file" in err
 
 
@@ -169,7 +163,7 @@ def test_import_predictions_never_overwrites_a_set_silently(tmp_path, capsys):
         with pytest.raises(PredictionFileError, match=r"reference\.jsonl: the name 'reference' is kept"):
             import_predictions(store, run, f, replace=replace)
     assert [r.text for r in responses(store, ref.id)] == ["ref 0", "ref 1"]
-    code, _, err = cli(capsys, "evaluate", "import-predictions", "-w", str(w), "--run", "ev", "--predictions", str(f))
+    code, _, err = cli_main(capsys, "evaluate", "import-predictions", "-w", str(w), "--run", "ev", "--predictions", str(f))
     assert code == 2 and "the name 'reference' is kept" in err
 
     rep = import_predictions(store, run, f, "tuned")
@@ -184,7 +178,7 @@ def test_import_predictions_never_overwrites_a_set_silently(tmp_path, capsys):
 
     edited = tmp_path / "edited.jsonl"
     edited.write_text(json.dumps({**old[0], "response": "new answer"}) + "\n")
-    code, out, _ = cli(capsys, "evaluate", "import-predictions", "-w", str(w), "--run", "ev", "--predictions",
+    code, out, _ = cli_main(capsys, "evaluate", "import-predictions", "-w", str(w), "--run", "ev", "--predictions",
                        str(edited), "--name", "tuned", "--replace")
     assert code == 0 and "replaced: response set 'tuned' with 1 responses" in out
     assert [r.text for r in responses(store, rep.set.id)] == ["new answer"]  # nothing of the old file is left
@@ -197,7 +191,7 @@ def test_import_predictions_never_overwrites_a_set_silently(tmp_path, capsys):
     fill(store, run, "answered", {0: "x"})  # made by `answer`: an import never replaces it
     with pytest.raises(PredictionFileError, match="holds answer responses, not imported predictions"):
         import_predictions(store, run, f, "answered", replace=True)
-    code, _, err = cli(capsys, "evaluate", "import-predictions", "-w", str(w), "--run", "ev", "--predictions",
+    code, _, err = cli_main(capsys, "evaluate", "import-predictions", "-w", str(w), "--run", "ev", "--predictions",
                        str(f), str(edited), "--name", "x")
     assert code == 2 and "one file at a time" in err
 
@@ -215,14 +209,14 @@ def test_import_predictions_of_several_files_is_all_or_nothing(tmp_path, capsys)
     import_predictions(store, run, files[1])  # b is there already
     argv = ["evaluate", "import-predictions", "-w", str(w), "--run", "ev", "--predictions", *map(str, files)]
     for _ in range(2):  # refused before anything is imported, so a rerun says the same
-        code, _, err = cli(capsys, *argv)
+        code, _, err = cli_main(capsys, *argv)
         assert code == 2 and f"already has response set(s) 'b' ({files[1]}); nothing was imported" in err
         assert "--replace" in err and "--name NEW" in err
         assert [s.name for s in response_sets(store, run.id)] == ["b"]
-    code, out, _ = cli(capsys, *argv, "--replace")
+    code, out, _ = cli_main(capsys, *argv, "--replace")
     assert code == 0 and [s.name for s in response_sets(store, run.id)] == ["b", "a", "c"]
     assert f"{files[1]}: replaced: response set 'b' with 2 responses" in out
-    code, _, err = cli(capsys, *argv)
+    code, _, err = cli_main(capsys, *argv)
     assert code == 2 and "response set(s) 'a' (" in err and "'b' (" in err and "'c' (" in err
 
     twin = tmp_path / "other" / "a.jsonl"
@@ -234,7 +228,7 @@ def test_import_predictions_of_several_files_is_all_or_nothing(tmp_path, capsys)
     fresh, nothing = tmp_path / "fresh.jsonl", tmp_path / "d.jsonl"
     fresh.write_text(files[0].read_text())
     nothing.write_text(json.dumps({**rows[0], "instruction": "Unknown."}) + "\n")
-    code, _, err = cli(capsys, "evaluate", "import-predictions", "-w", str(w), "--run", "ev", "--predictions",
+    code, _, err = cli_main(capsys, "evaluate", "import-predictions", "-w", str(w), "--run", "ev", "--predictions",
                        str(fresh), str(nothing))
     assert code == 2 and "d.jsonl: none of its 1 records matches" in err
     assert [s.name for s in response_sets(store, run.id)] == ["b", "a", "c"]  # fresh was not imported either
@@ -244,7 +238,7 @@ def test_rouge_of_response_sets_in_a_workspace(tmp_path, capsys):
     store = Store(tmp_path / "w.sqlite")
     run = eval_run(store, 2)
     fill(store, run, "m", {0: "ref 0", 1: "something else"})
-    code, out, _ = cli(capsys, "evaluate", "rouge", "-w", str(tmp_path / "w.sqlite"), "--run", "ev", "--json")
+    code, out, _ = cli_main(capsys, "evaluate", "rouge", "-w", str(tmp_path / "w.sqlite"), "--run", "ev", "--json")
     assert json.loads(out) == {"model": "m", "rougeL": 0.5, "count": 2, "stem": True, "tokenizer": "rouge"}
 
 
@@ -252,11 +246,11 @@ def test_rouge_tokenizer_option_and_warning_when_the_tokenizer_reads_nothing(tmp
     f = tmp_path / "zh_predictions.jsonl"
     f.write_text("".join(json.dumps({"instruction": f"问题{i}", "input": "", "response": "巴黎是法国的首都。",
                                      "target": "法国的首都是巴黎。"}, ensure_ascii=False) + "\n" for i in range(3)))
-    code, out, err = cli(capsys, "evaluate", "rouge", "--json", "--predictions", str(f))
+    code, out, err = cli_main(capsys, "evaluate", "rouge", "--json", "--predictions", str(f))
     assert code == 0 and json.loads(out)["rougeL"] == 0.0 and json.loads(out)["tokenizer"] == "rouge"
     assert "warning: zh: 3 of 3 records hold a text in which the rouge tokenizer finds no word" in err
     want = rouge_l("法国的首都是巴黎。", "巴黎是法国的首都。", stem=True, tokenizer="unicode")
-    code, out, err = cli(capsys, "evaluate", "rouge", "--json", "--tokenizer", "unicode", "--predictions", str(f))
+    code, out, err = cli_main(capsys, "evaluate", "rouge", "--json", "--tokenizer", "unicode", "--predictions", str(f))
     assert json.loads(out)["rougeL"] == pytest.approx(want) and want > 0.5 and "warning" not in err
     # a workspace run in another language is scored with the unicode tokenizer, and the output says so
     w = str(tmp_path / "w.sqlite")
@@ -264,10 +258,10 @@ def test_rouge_tokenizer_option_and_warning_when_the_tokenizer_reads_nothing(tmp
     run = store.create_run("zh", kind="import", language="zh")
     store.add_tasks(run.id, [Task("0", "问题", (Instance("", "法国的首都是巴黎。"),))], origin="import")
     fill(store, run, "m", {0: "巴黎是法国的首都。"})
-    code, out, err = cli(capsys, "evaluate", "rouge", "-w", w, "--run", "zh", "--json")
+    code, out, err = cli_main(capsys, "evaluate", "rouge", "-w", w, "--run", "zh", "--json")
     assert json.loads(out)["tokenizer"] == "unicode" and json.loads(out)["rougeL"] == pytest.approx(want)
     assert "scored with the unicode tokenizer" in err
-    code, out, err = cli(capsys, "evaluate", "rouge", "-w", w, "--run", "zh", "--json", "--tokenizer", "rouge")
+    code, out, err = cli_main(capsys, "evaluate", "rouge", "-w", w, "--run", "zh", "--json", "--tokenizer", "rouge")
     assert json.loads(out)["rougeL"] == 0.0 and "warning: m: 1 of 1 records" in err
 
 
@@ -278,7 +272,7 @@ def test_rouge_without_references_is_none_not_zero(tmp_path, capsys):
     fill(store, run, "m", {0: "an answer", 1: "another"})
     [score] = score_sets(store, run, ["m"])
     assert (score.mean, score.count) == (None, 0)
-    code, out, _ = cli(capsys, "evaluate", "rouge", "-w", str(tmp_path / "w.sqlite"), "--run", "vic")
+    code, out, _ = cli_main(capsys, "evaluate", "rouge", "-w", str(tmp_path / "w.sqlite"), "--run", "vic")
     assert code == 0 and out.splitlines()[1].split() == ["m", "n/a", "0"]
 
 
@@ -307,16 +301,16 @@ def test_eval_sets_and_predictions_as_json_arrays(tmp_path, capsys):
              for i in range(2)]
     f = tmp_path / "uo.json"
     f.write_text(json.dumps(tasks, indent=2))
-    code, out, _ = cli(capsys, "evaluate", "import-set", "-w", w, str(f), "--name", "uo")
+    code, out, _ = cli_main(capsys, "evaluate", "import-set", "-w", w, str(f), "--name", "uo")
     assert code == 0 and "as run 'uo' (tasks format, 2 instances)" in out
     run = Store(w).run("uo")
     assert (run.state, run.status) == ("done", f"evaluation set: 2 records from {f} (tasks format)")
     p = tmp_path / "m.json"
     p.write_text(json.dumps([{"instruction": "Fix 0.", "input": "a0", "response": "b0", "target": "b0"},
                              {"instruction": "Fix 1.", "input": "a1", "response": "b1", "target": "x"}], indent=1))
-    code, out, _ = cli(capsys, "evaluate", "import-predictions", "-w", w, "--run", "uo", "--predictions", str(p))
+    code, out, _ = cli_main(capsys, "evaluate", "import-predictions", "-w", w, "--run", "uo", "--predictions", str(p))
     assert code == 0 and "response set 'm' with 2 responses" in out
-    code, out, _ = cli(capsys, "evaluate", "rouge", "--json", "--predictions", str(p))
+    code, out, _ = cli_main(capsys, "evaluate", "rouge", "--json", "--predictions", str(p))
     assert json.loads(out)["rougeL"] == 0.5
     bad = tmp_path / "bad.json"
     bad.write_text('[\n  {"instruction": "x",\n   "instances": [}\n]')
@@ -538,18 +532,18 @@ def test_judge_cli_and_scores(tmp_path, capsys, monkeypatch):
     prompt.write_text("{instruction} {input} {response}")
     w = str(tmp_path / "w.sqlite")
     # the built-in fake answers "A short answer about ...": no score can be read from it
-    code, out, err = cli(capsys, "evaluate", "judge", "-w", w, "--run", "ev", "--sets", "A,B", "--lm", "fake",
+    code, out, err = cli_main(capsys, "evaluate", "judge", "-w", w, "--run", "ev", "--sets", "A,B", "--lm", "fake",
                          "--prompt-file", str(prompt))
     assert code == 0 and "4 responses judged, 0 already judged, 4 unreadable" in err
     assert "judge fake: totals relative to A" in out
-    code, out, _ = cli(capsys, "evaluate", "scores", "-w", w, "--run", "ev", "--sets", "A,B", "--judge", "fake", "--json")
+    code, out, _ = cli_main(capsys, "evaluate", "scores", "-w", w, "--run", "ev", "--sets", "A,B", "--judge", "fake", "--json")
     assert json.loads(out) == {"set": "B", "reference": "A", "judge": "fake", "n": 0, "total": 0.0,
                                "reference_total": 0.0, "ratio": None}
-    code, out, _ = cli(capsys, "evaluate", "scores", "-w", w, "--run", "ev", "--sets", "A,B", "--judge", "fake")
+    code, out, _ = cli_main(capsys, "evaluate", "scores", "-w", w, "--run", "ev", "--sets", "A,B", "--judge", "fake")
     assert code == 0 and out.splitlines()[-1].split() == ["B", "0", "0", "0", "n/a"]  # 0/0 is no score, not 0%
     bad = tmp_path / "bad.txt"
     bad.write_text("{instruction}")
-    code, _, err = cli(capsys, "evaluate", "judge", "-w", w, "--sets", "A,B", "--lm", "fake", "--prompt-file", str(bad))
+    code, _, err = cli_main(capsys, "evaluate", "judge", "-w", w, "--sets", "A,B", "--lm", "fake", "--prompt-file", str(bad))
     assert code == 2 and "needs the placeholder(s) {input}, {response}" in err
 
 
@@ -562,13 +556,13 @@ def test_scores_take_the_judge_as_people_name_it(tmp_path, capsys):
     stored = "openai:gpt-4o@https://api.openai.com/v1"
     J.judge_single(store, run, FakeLM(responder=grade_by_content, name=stored), ["A", "B"])
     for name in ("gpt-4o", "openai:gpt-4o", stored):
-        code, out, _ = cli(capsys, "evaluate", "scores", "-w", w, "--run", "ev", "--sets", "A,B", "--judge", name, "--json")
+        code, out, _ = cli_main(capsys, "evaluate", "scores", "-w", w, "--run", "ev", "--sets", "A,B", "--judge", name, "--json")
         assert code == 0 and json.loads(out) == {"set": "B", "reference": "A", "judge": stored, "n": 2, "total": 13.0,
                                                  "reference_total": 18.0, "ratio": 13 / 18}
-    code, _, err = cli(capsys, "evaluate", "scores", "-w", w, "--run", "ev", "--sets", "A,B", "--judge", "gpt-4")
+    code, _, err = cli_main(capsys, "evaluate", "scores", "-w", w, "--run", "ev", "--sets", "A,B", "--judge", "gpt-4")
     assert code == 2 and f"no judge 'gpt-4' scored these response sets (judges: {stored})" in err
     J.judge_single(store, run, FakeLM(responder=grade_by_content, name="openai:gpt-4o@http://localhost:8000/v1"), ["A"])
-    code, _, err = cli(capsys, "evaluate", "scores", "-w", w, "--run", "ev", "--sets", "A,B", "--judge", "gpt-4o")
+    code, _, err = cli_main(capsys, "evaluate", "scores", "-w", w, "--run", "ev", "--sets", "A,B", "--judge", "gpt-4o")
     assert code == 2 and "several judges match 'gpt-4o'" in err
 
 
@@ -597,7 +591,7 @@ def test_reward_pairs_every_differently_scored_pair(tmp_path, capsys):
         {"prompt": "Task number 1.\n\nin 1", "chosen": "b1", "rejected": "c1"},
     ]  # C(3,2) = 3 pairs per prompt, less the tie a1 = b1
     out = tmp_path / "out" / "pairs.jsonl"
-    code, text, _ = cli(capsys, "evaluate", "reward-pairs", "-w", str(tmp_path / "w.sqlite"), "--run", "ev",
+    code, text, _ = cli_main(capsys, "evaluate", "reward-pairs", "-w", str(tmp_path / "w.sqlite"), "--run", "ev",
                         "--sets", "A,B,C", "--out", str(out))
     assert code == 0 and "wrote 5" in text
     assert [json.loads(line) for line in out.read_text().splitlines()] == rows
@@ -626,7 +620,7 @@ def test_reward_pairs_use_single_scores_and_pairwise_only_when_asked(tmp_path, c
     # both README judge commands with one model: the single scores are used, nothing is mixed
     J.judge_single(store, run, FakeLM(responder=grade_by_content, name=judge.name), ["A", "B"])
     out = tmp_path / "p.jsonl"
-    code, text, _ = cli(capsys, "evaluate", "reward-pairs", "-w", w, "--run", "ev", "--sets", "A,B", "--out", str(out),
+    code, text, _ = cli_main(capsys, "evaluate", "reward-pairs", "-w", w, "--run", "ev", "--sets", "A,B", "--out", str(out),
                         "--judge", "gpt-4o")
     assert code == 0 and "wrote 1" in text
     assert [json.loads(x) for x in out.read_text().splitlines()] == [
@@ -636,7 +630,7 @@ def test_reward_pairs_use_single_scores_and_pairwise_only_when_asked(tmp_path, c
                    template="{instruction} {input} {response}")
     with pytest.raises(ValueError, match=r"several judges or prompts exist .*built-in single.*--prompt-id ID"):
         reward_pairs(store, run, ["A", "B"])
-    code, text, err = cli(capsys, "evaluate", "reward-pairs", "-w", w, "--run", "ev", "--sets", "A,B", "--out",
+    code, text, err = cli_main(capsys, "evaluate", "reward-pairs", "-w", w, "--run", "ev", "--sets", "A,B", "--out",
                           str(out), "--prompt-id", J.template_id("{instruction} {input} {response}")[:6])
     assert code == 0 and "wrote 0" in text and "no pair: on every instance the scored responses tie" in err
 
@@ -734,16 +728,16 @@ def test_judge_review_summary_and_cli(tmp_path, capsys, monkeypatch):
     assert (rep.answered, rep.unreadable) == (16, 0)
     # a person answers in the terminal: the first two instances all Yes, then stops
     monkeypatch.setattr(sys, "stdin", io.StringIO("y\n" * 4 + "maybe\n" + "y\n" * 4 + "q\n"))
-    code, out, _ = cli(capsys, "evaluate", "review", "-w", str(path), "--run", "gen", "-n", "4")
+    code, out, _ = cli_main(capsys, "evaluate", "review", "-w", str(path), "--run", "gen", "-n", "4")
     assert code == 0 and out.count("Instruction: ") == 3 and QUESTIONS[0] in out
     summary = review_summary(store, run)
     assert [r.n for r in summary.rates["human"]] == [2, 2, 2, 2]
     assert [r.percent for r in summary.rates["judge:j"]] == [100.0, 100.0, 0.0, 0.0]
     assert [(a.n, a.agree) for a in summary.agreement["judge:j"]] == [(2, 2), (2, 2), (2, 0), (2, 0)]
-    code, out, _ = cli(capsys, "evaluate", "review-summary", "-w", str(path), "--run", "gen")
+    code, out, _ = cli_main(capsys, "evaluate", "review-summary", "-w", str(path), "--run", "gen")
     assert re.search(r"Q3\. Is the output .*100% of 2\s+0% of 4", out)
     assert "human vs judge:j:" in out
-    code, out, _ = cli(capsys, "evaluate", "review-summary", "-w", str(path), "--run", "gen", "--json")
+    code, out, _ = cli_main(capsys, "evaluate", "review-summary", "-w", str(path), "--run", "gen", "--json")
     data = json.loads(out)
     assert data["agreement"]["judge:j"][0] == {"question": 1, "n": 2, "agree": 2, "percent": 100.0, "kappa": None}
 
@@ -796,7 +790,7 @@ def test_rating_queue_blind_mix_and_chart_data(tmp_path, capsys):
     assert fig.layout.barmode == "stack" and [t.x for t in fig.data][0] == (25.0, 100.0)
     with pytest.raises(Exception, match="one of A, B, C, D"):
         save_rating(store, a, queue[0].instance_id, "E")
-    code, out, _ = cli(capsys, "evaluate", "ratings-summary", "-w", str(tmp_path / "w.sqlite"), "--run", "ev",
+    code, out, _ = cli_main(capsys, "evaluate", "ratings-summary", "-w", str(tmp_path / "w.sqlite"), "--run", "ev",
                        "--sets", "A,B", "--json")
     assert json.loads(out) == counts
 

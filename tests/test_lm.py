@@ -304,6 +304,7 @@ def test_a_reply_with_a_lone_surrogate_is_recorded_with_it_replaced(tmp_path):
 # --- the embedded model -------------------------------------------------------
 
 
+@pytest.mark.embedded
 def test_embedded_model_runs_a_short_completion():
     pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (wheel not built yet)")
     lm = make_lm(LMConfig(n_ctx=512, threads=1))  # one thread: robust on a busy CI box
