@@ -224,13 +224,6 @@ def compact(x: float, unit: str = "") -> str:
     return f"{x:.1f}{unit}" if 0 < abs(x) < 100 and x != int(x) else f"{x:.0f}{unit}"
 
 
-def money(dollars: float) -> str:
-    """Dollars short enough for a metric tile: $0.0123, $123.45, $12.3k."""
-    if dollars >= 1000:
-        return "$" + compact(dollars)
-    return f"${dollars:.2f}" if dollars >= 1 else f"${dollars:.4f}"
-
-
 def plural(n: int, word: str) -> str:
     """``1 task``, ``2 tasks``."""
     return f"{n:,} {word}{'' if n == 1 else 's'}"

@@ -15,7 +15,6 @@ import streamlit as st
 from dashboard.common import (
     compact,
     current_run,
-    money,
     data_version,
     fake_allowed,
     md,
@@ -28,6 +27,7 @@ from dashboard.common import (
 )
 from selfinstruct.charts import reason_colors, reason_order
 from selfinstruct.config import RunConfig
+from selfinstruct.costs import money
 from dashboard.iterations import iteration_view, live_view
 from selfinstruct.lm.base import LMError
 from selfinstruct.pipeline import estimate_cost, generation_usage
@@ -118,7 +118,7 @@ def live() -> None:
                           "(over the run's instruction calls): the model's generation speed")
     cost = estimate_cost(usage, cfg)
     bottom[3].metric("Cost", money(cost),
-                     help=f"${cost:,.4f}: the generation's own calls at this run's prices. Answers, translations "
+                     help="The generation's own calls at this run's prices. Answers, translations "
                           "and judges of the run are not in it (the Runs page counts them)")
     st.progress(min(1.0, kept / cfg.target) if cfg.target else 0.0, text=f"{kept} of {cfg.target} instructions kept")
     if active and snap.retry and time.time() - snap.retry_at < 120:

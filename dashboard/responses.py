@@ -19,7 +19,6 @@ from dashboard.common import (
     data_version,
     lm_form,
     md,
-    money,
     open_store,
     registry,
     run_key,
@@ -27,6 +26,7 @@ from dashboard.common import (
 )
 from selfinstruct import compare
 from selfinstruct.config import LMConfig
+from selfinstruct.costs import money
 from selfinstruct.lm.base import LMError
 from selfinstruct.responses import (
     AnswerSettings,

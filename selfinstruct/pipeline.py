@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from . import filters, prompts
 from .config import RunConfig
+from .costs import cost_of, money
 from .lm.base import LM, LMError, LMFatalError, LMRequest, LMResponse
 from .lm.cache import RecordedLM
 from .novelty import NoveltyIndex
@@ -74,8 +75,7 @@ GENERATION_STEPS = ("instructions", "classify", "instances")  # the calls a gene
 def estimate_cost(usage: dict[str, Any], config: RunConfig) -> float:
     """Dollars ``usage`` costs at the configured prices (0 for local models). Give it the
     generation's own calls (``generation_usage``): others ran with other models and prices."""
-    lm = config.lm
-    return (usage["tokens_in"] * lm.price_in_per_1m + usage["tokens_out"] * lm.price_out_per_1m) / 1e6
+    return cost_of(usage["tokens_in"], usage["tokens_out"], config.lm.price_in_per_1m, config.lm.price_out_per_1m)
 
 
 def generation_usage(store: Store, run_id: int) -> dict[str, Any]:
@@ -105,10 +105,10 @@ class RunCost:
         return None if self.unpriced_calls else self.known
 
     def describe(self) -> str:
-        """``$0.0123``, ``$0.0123 + unknown``, ``unknown``, or ``—`` (no LM call answered)."""
+        """``$0.0123`` (``costs.money``), ``$0.0123 + unknown``, ``unknown``, or ``—`` (no LM call answered)."""
         if not self.unpriced_calls:
-            return f"${self.known:.4f}" if self.priced_calls else "—"
-        return f"${self.known:.4f} + unknown" if self.priced_calls else "unknown"
+            return money(self.known) if self.priced_calls else "—"
+        return f"{money(self.known)} + unknown" if self.priced_calls else "unknown"
 
 
 def run_costs(store: Store, run: RunInfo) -> RunCost:
@@ -141,7 +141,7 @@ def _response_sets_cost(store: Store, run_id: int) -> tuple[float, int, int]:
     """Each call once, at the prices of the job that made it (the latest started before it),
     tokens as ``answer`` counts them (reported, else estimated). Returns the dollars, and how
     many calls and reported tokens they priced (a call no job's prices cover is not priced)."""
-    from .responses import cost_of, estimate_tokens
+    from .responses import estimate_tokens
     from .store.responses import response_sets, set_calls
 
     prices = {s.id: s.config.get("prices", []) for s in response_sets(store, run_id)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..costs import money
 from .common import add_lm_args, add_run_arg, add_workspace_arg, lm_config_from_args, make_lm, open_run, open_store
 
 
@@ -97,7 +98,7 @@ class JobBar:
             return
         self.bar.n = p.done
         self.bar.set_postfix({"calls": p.calls, "cached": p.cached, "tokens": p.tokens_in + p.tokens_out,
-                              "cost": f"${p.cost:.4f}"}, refresh=True)
+                              "cost": money(p.cost)}, refresh=True)
 
     def __enter__(self) -> "JobBar":
         return self
@@ -111,7 +112,7 @@ def report(result, what: str) -> int:
     """Print how the job ended; exit 0 when finished or stopped at the budget, 1 on an LM failure."""
     p = result.progress
     print(f"{what}: {p.done:,}/{p.total:,} done; this session {p.calls:,} LM calls, {p.cached:,} from cache, "
-          f"{p.tokens_in:,} prompt + {p.tokens_out:,} output tokens, ${p.cost:.4f}", file=sys.stderr)
+          f"{p.tokens_in:,} prompt + {p.tokens_out:,} output tokens, {money(p.cost)}", file=sys.stderr)
     if result.stopped == "budget":
         print("stopped: the --max-cost budget is spent; run again with a higher budget to go on", file=sys.stderr)
     if result.error:

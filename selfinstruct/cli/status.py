@@ -42,6 +42,7 @@ def run_status(store, info) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..costs import money
     from .common import open_store
 
     store = open_store(args)
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             print("  records: " + ", ".join(f"{k} {v}" for k, v in c.items() if isinstance(v, int) and v))
         print(f"  LM: {r['lm'] or '-'}; calls {u['calls']} ({u['errors']} failed, {u['faults']} faults recorded);"
-              f" tokens {u['tokens_in']} in / {u['tokens_out']} out; cost ${r['cost_usd']:.4f}")
+              f" tokens {u['tokens_in']} in / {u['tokens_out']} out; cost {money(r['cost_usd'])}")
         if r["writer"]:
             w = r["writer"]
             print(f"  writer: {w['owner']} pid {w['pid']} on {w['host']}")
