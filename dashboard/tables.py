@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from selfinstruct.filter_views import select
 from selfinstruct.pipeline import run_costs
 from selfinstruct.store import InstructionRow, RunInfo, Store
 from selfinstruct.store.evals import judgments
@@ -64,9 +65,8 @@ def run_summary(store: Store, run: RunInfo) -> dict[str, Any]:
                 "target": run.config.get("target"), "iterations": counts["iterations"],
                 "instances": counts["instances_kept"]}
     else:
-        kept = {r.id for r in store.instructions(run.id, verdict="keep")}
-        row |= {"kept": len(kept), "instances": sum(i.instruction_id in kept and i.verdict == "keep"
-                                                    for i in store.instances(run_id=run.id))}
+        kept = select(store, run)
+        row |= {"kept": len(kept), "instances": sum(len(s.instances) for s in kept)}
     return row | {"model": run_model(run), "tokens": usage["tokens_in"] + usage["tokens_out"],
                   "calls": usage["calls"], "cost": cost.describe(), "cost_usd": cost.total,
                   "unpriced_tokens": cost.unpriced_tokens, "status": run.status}

@@ -213,25 +213,51 @@ def view_settings(store: Store, run: RunInfo, name: str) -> FilterConfig:
     return from_mapping(FilterConfig, store.view(run.id, name), f"view {name}")
 
 
-def view_tasks(store: Store, run: RunInfo, view: str | None = None) -> list[Task]:
-    """What a view keeps, as tasks with their kept instances (None: the verdicts stored by the run).
+@dataclass(frozen=True)
+class Selected:
+    """One instruction a run (or a view of it) keeps, with its kept instances in position order."""
 
-    For a generation run these are its kept machine instructions; for imported
-    or translated data sets, every kept record.
+    row: InstructionRow
+    instances: tuple[InstanceRow, ...]
+
+    def task(self) -> Task:
+        """As a ``Task``, identified as it was imported (its external id) or else by its row id."""
+        r = self.row
+        return Task(id=r.external_id or str(r.id), instruction=r.text,
+                    instances=tuple(Instance(i.input, i.output) for i in self.instances),
+                    is_classification=r.is_classification, name=r.name, origin=r.origin)
+
+
+def select(store: Store, run: RunInfo, view: str | None = None, *, include_seeds: bool = False) -> list[Selected]:
+    """What a run keeps, in data set order: the one selection analysis, export, answering and
+    translating share, so they all see the same instructions under the same ids.
+
+    A generation run gives its kept machine instructions (its kept seeds first with
+    ``include_seeds``), as the run decided them or, with ``view``, as the saved view's
+    settings replay them; an imported or translated data set gives every kept record
+    (views apply to generation runs only).
     """
-    origin: Any = "machine" if run.kind == "generate" else None
-    if view is None:
-        return store.tasks(run.id, origin=origin)
-    settings = view_settings(store, run, view)
     if run.kind != "generate":
-        raise ValueError(f"run {run.name!r} is an {run.kind} data set; filtered views apply to generation runs")
-    rp = replay(store, run, settings)
-    out = []
-    for r, k in zip(rp.rows, rp.keep):
-        if not k:
-            continue
-        insts = rp.instances.get(r.id, [])
-        kept = tuple(Instance(i.input, i.output) for i, ok in zip(insts, rp.instance_keep[r.id]) if ok)
-        out.append(Task(id=str(r.id), instruction=r.text, instances=kept,
-                        is_classification=r.is_classification, origin=r.origin))
+        if view is not None:
+            raise ValueError(f"run {run.name!r} is an {run.kind} data set; filtered views apply to generation runs")
+        rows = store.instructions(run.id, verdict="keep")
+    elif view is None:
+        rows = store.instructions(run.id, origin=("seed", "machine") if include_seeds else "machine", verdict="keep")
+    else:  # the view decides the machine instructions below
+        rows = store.instructions(run.id, origin="seed", verdict="keep") if include_seeds else []
+    kept: dict[int, list[InstanceRow]] = {}
+    if rows:
+        for inst in store.instances(run_id=run.id):
+            if inst.verdict == "keep":
+                kept.setdefault(inst.instruction_id, []).append(inst)
+    out = [Selected(r, tuple(kept.get(r.id, ()))) for r in rows]
+    if view is not None:
+        rp = replay(store, run, view_settings(store, run, view))
+        out += [Selected(r, tuple(i for i, ok in zip(rp.instances.get(r.id, []), rp.instance_keep[r.id]) if ok))
+                for r, k in zip(rp.rows, rp.keep) if k]
     return out
+
+
+def view_tasks(store: Store, run: RunInfo, view: str | None = None, *, include_seeds: bool = False) -> list[Task]:
+    """What ``select`` keeps, as tasks with their kept instances."""
+    return [s.task() for s in select(store, run, view, include_seeds=include_seeds)]

@@ -153,44 +153,14 @@ class Record:
 
 
 def run_records(store: Store, run: RunInfo, view: str | None = None, *, include_seeds: bool = False) -> list[Record]:
-    """The records a run (or one of its saved views) keeps, in data set order.
+    """The records a run (or one of its saved views) keeps, in data set order (``filter_views.select``)."""
+    from .filter_views import select
 
-    Like ``filter_views.view_tasks``: a generation run gives its kept machine
-    instructions (and the seeds with ``include_seeds``); an imported or translated
-    data set gives every kept record.
-    """
-    if view is not None:
-        from .filter_views import replay, view_settings
-
-        if run.kind != "generate":
-            raise ResponsesError(f"run {run.name!r} is an {run.kind} data set; filtered views apply to generation runs")
-        rp = replay(store, run, view_settings(store, run, view))
-        chosen = [(r, [i for i, ok in zip(rp.instances.get(r.id, []), rp.instance_keep[r.id]) if ok])
-                  for r, k in zip(rp.rows, rp.keep) if k]
-        if include_seeds:
-            seeds = store.instructions(run.id, origin="seed", verdict="keep")
-            by = _kept_instances(store, run)
-            chosen = [(r, by.get(r.id, [])) for r in seeds] + chosen
-    else:
-        origin: Any = None
-        if run.kind == "generate":
-            origin = ("seed", "machine") if include_seeds else "machine"
-        rows = store.instructions(run.id, origin=origin, verdict="keep")
-        by = _kept_instances(store, run)
-        chosen = [(r, by.get(r.id, [])) for r in rows]
     return [
-        Record(r.id, r.seq, r.text, r.is_classification, r.external_id, r.name,
-               tuple((i.position, i.input, i.output) for i in insts))
-        for r, insts in chosen
+        Record(s.row.id, s.row.seq, s.row.text, s.row.is_classification, s.row.external_id, s.row.name,
+               tuple((i.position, i.input, i.output) for i in s.instances))
+        for s in select(store, run, view, include_seeds=include_seeds)
     ]
-
-
-def _kept_instances(store: Store, run: RunInfo) -> dict[int, list]:
-    by: dict[int, list] = {}
-    for inst in store.instances(run_id=run.id):
-        if inst.verdict == "keep":
-            by.setdefault(inst.instruction_id, []).append(inst)
-    return by
 
 
 def run_items(store: Store, run: RunInfo, view: str | None = None, *, include_seeds: bool = False) -> list[Item]:
