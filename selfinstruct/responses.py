@@ -249,7 +249,7 @@ def answer_set(
     rset = create_response_set(store, run.id, name.strip(), model=lm.name, kind="answer", config=config)
     _check_resume(rset, lm.name, config)
     # one writer per set: two jobs answering it at once would pay for every answer twice
-    with store.job_lock(f"response set {rset.name!r} of run {run.name!r}", "answer"):
+    with store.lock(f"response set {rset.name!r} of run {run.name!r}", "answer"):
         note_prices(store, rset.id, cfg.price_in_per_1m, cfg.price_out_per_1m)  # `status` prices its calls
         done = answered_instance_ids(store, rset.id)
         todo = [it for it in items if it.instance_id not in done]

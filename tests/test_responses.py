@@ -159,7 +159,7 @@ def test_answer_set_answers_every_instance_beside_the_original(tmp_path):
 
 def _hold_job(path: str, name: str, ready) -> None:
     s = Store(path)
-    with s.job_lock(name, "answer"):
+    with s.lock(name, "answer"):
         ready.set()
         time.sleep(60)
 

@@ -332,75 +332,87 @@ class Store:
         """Replace a run's settings; refused while another process writes the run,
         since its data would then be described by settings it was not made with."""
         with self.tx() as c:
-            self._refuse_other_writer(c, run_id, None)
+            self._refuse_holder(c, _run_lock(run_id), self._run_label(run_id), None, reentrant=True)
             c.execute(
                 "UPDATE runs SET config = ?, updated_at = ? WHERE id = ?",
                 (json.dumps(config), time.time(), run_id),
             )
 
-    # ------------------------------------------------------------------ writer lock
-    def acquire_run_lock(self, run_id: int, owner: str) -> None:
-        """Claim the run for this process; refuse while another live writer holds it."""
+    # ------------------------------------------------------------------ locks
+    def acquire_lock(self, name: str, owner: str, *, what: str | None = None, reentrant: bool = False) -> None:
+        """Hold the lock ``name`` for this process until ``release_lock``; refused (RunLockedError,
+        naming ``what``, default ``name``) while another live process holds it, and while this
+        one does unless ``reentrant`` and under the same ``owner`` (taken again, it is refreshed)."""
         with self.tx() as c:
-            self._refuse_other_writer(c, run_id, owner)
-            c.execute(
-                "INSERT OR REPLACE INTO run_locks(run_id, owner, pid, host, heartbeat) VALUES (?,?,?,?,?)",
-                (run_id, owner, os.getpid(), socket.gethostname(), time.time()),
-            )
+            self._refuse_holder(c, name, what or name, owner, reentrant=reentrant)
+            c.execute("INSERT OR REPLACE INTO locks(name, owner, pid, host, heartbeat) VALUES (?,?,?,?,?)",
+                      (name, owner, os.getpid(), socket.gethostname(), time.time()))
 
-    def _refuse_other_writer(self, c: "_Tx", run_id: int, owner: str | None) -> None:
-        row = c.execute("SELECT * FROM run_locks WHERE run_id = ?", (run_id,)).fetchone()
-        if row is None or (_held_here(row) and owner in (None, row["owner"])):
-            return
-        name = c.execute("SELECT name FROM runs WHERE id = ?", (run_id,)).fetchone()
-        self._refuse_live(row, f"run {name['name'] if name else run_id!r}")
-
-    def _refuse_live(self, row: sqlite3.Row, what: str) -> None:
-        """Raise RunLockedError naming the holder of lock ``row`` while its process lives."""
-        if _lock_alive(dict(row)):
-            raise RunLockedError(
-                f"workspace {self.path}: {what} is being written by {row['owner']} "
-                f"(pid {row['pid']} on {row['host']}); stop it first or wait for it to finish")
+    def release_lock(self, name: str) -> None:
+        """Give up the lock ``name`` if this process holds it."""
+        with self.tx() as c:
+            c.execute("DELETE FROM locks WHERE name = ? AND pid = ? AND host = ?",
+                      (name, os.getpid(), socket.gethostname()))
 
     @contextlib.contextmanager
-    def job_lock(self, name: str, owner: str) -> Iterator[None]:
-        """Hold job ``name`` for this process while the block runs; refused while another
-        live process holds it, so two jobs never pay for (or write) the same answers."""
-        host, pid = socket.gethostname(), os.getpid()
-        with self.tx() as c:
-            row = c.execute("SELECT * FROM job_locks WHERE name = ?", (name,)).fetchone()
-            if row and _held_here(row):
-                raise RunLockedError(f"workspace {self.path}: {name} is already being written by this process")
-            if row:
-                self._refuse_live(row, name)
-            c.execute("INSERT OR REPLACE INTO job_locks(name, owner, pid, host, heartbeat) VALUES (?,?,?,?,?)",
-                      (name, owner, pid, host, time.time()))
+    def lock(self, name: str, owner: str) -> Iterator[None]:
+        """Hold the lock ``name`` while the block runs (``acquire_lock``), so two jobs never pay
+        for (or write) the same answers."""
+        self.acquire_lock(name, owner)
         try:
             yield
         finally:
-            with self.tx() as c:
-                c.execute("DELETE FROM job_locks WHERE name = ? AND pid = ? AND host = ?", (name, pid, host))
+            self.release_lock(name)
 
-    def heartbeat(self, run_id: int) -> None:
+    def heartbeat_lock(self, name: str) -> None:
+        """Say this process still holds ``name``: another host trusts a lock only while it heartbeats."""
         with self.tx() as c:
-            c.execute(
-                "UPDATE run_locks SET heartbeat = ? WHERE run_id = ? AND pid = ?",
-                (time.time(), run_id, os.getpid()),
-            )
+            c.execute("UPDATE locks SET heartbeat = ? WHERE name = ? AND pid = ?", (time.time(), name, os.getpid()))
 
-    def release_run_lock(self, run_id: int) -> None:
-        with self.tx() as c:
-            c.execute("DELETE FROM run_locks WHERE run_id = ? AND pid = ?", (run_id, os.getpid()))
-
-    def run_lock(self, run_id: int) -> dict[str, Any] | None:
-        """The run's writer lock, with ``alive``: False when its process is gone
-        (a kill or crash leaves the row; the next writer takes it over)."""
-        rows = self.query("SELECT * FROM run_locks WHERE run_id = ?", (run_id,))
+    def lock_holder(self, name: str) -> dict[str, Any] | None:
+        """The lock ``name`` with ``alive``: False when its process is gone
+        (a kill or crash leaves the row; the next holder takes it over)."""
+        rows = self.query("SELECT * FROM locks WHERE name = ?", (name,))
         if not rows:
             return None
         lock = dict(rows[0])
         lock["alive"] = _lock_alive(lock)
         return lock
+
+    def _refuse_holder(self, c: "_Tx", name: str, what: str, owner: str | None, *, reentrant: bool) -> None:
+        """Raise RunLockedError while another live process holds ``name``; while this one does,
+        unless ``reentrant`` and it holds it as ``owner`` (None: as anyone)."""
+        row = c.execute("SELECT * FROM locks WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return
+        if _held_here(row):
+            if not reentrant:
+                raise RunLockedError(f"workspace {self.path}: {what} is already being written by this process")
+            if owner in (None, row["owner"]):
+                return
+        if _lock_alive(dict(row)):
+            raise RunLockedError(
+                f"workspace {self.path}: {what} is being written by {row['owner']} "
+                f"(pid {row['pid']} on {row['host']}); stop it first or wait for it to finish")
+
+    # a run's writer lock: the lock named for the run, taken again by its own owner on resume
+    def acquire_run_lock(self, run_id: int, owner: str) -> None:
+        """Claim the run for this process; refuse while another live writer holds it."""
+        self.acquire_lock(_run_lock(run_id), owner, what=self._run_label(run_id), reentrant=True)
+
+    def release_run_lock(self, run_id: int) -> None:
+        self.release_lock(_run_lock(run_id))
+
+    def heartbeat(self, run_id: int) -> None:
+        self.heartbeat_lock(_run_lock(run_id))
+
+    def run_lock(self, run_id: int) -> dict[str, Any] | None:
+        """The run's writer lock (``lock_holder``)."""
+        return self.lock_holder(_run_lock(run_id))
+
+    def _run_label(self, run_id: int) -> str:
+        name = self.scalar("SELECT name FROM runs WHERE id = ?", (run_id,))
+        return f"run {(name if name is not None else run_id)!r}"
 
     # ------------------------------------------------------------------ LM calls
     def cached_response(self, cache_key: str) -> tuple[int, LMResponse] | None:
@@ -757,6 +769,10 @@ def _insert_tasks(c: _Tx, run_id: int, tasks: Sequence[Task], origin: str | None
 
 def _next_seq(c: _Tx, run_id: int) -> int:
     return int(c.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM instructions WHERE run_id = ?", (run_id,)).fetchone()[0])
+
+
+def _run_lock(run_id: int) -> str:
+    return f"run {run_id}"
 
 
 def _held_here(lock: sqlite3.Row) -> bool:

@@ -183,4 +183,11 @@ MIGRATIONS: list[str] = [
         heartbeat REAL NOT NULL
     );
     """,
+    # 5: one table of named locks: a run's writer lock is the lock named "run <id>" (``Store.acquire_lock``)
+    """
+    ALTER TABLE job_locks RENAME TO locks;
+    INSERT OR REPLACE INTO locks(name, owner, pid, host, heartbeat)
+        SELECT 'run ' || run_id, owner, pid, host, heartbeat FROM run_locks;
+    DROP TABLE run_locks;
+    """,
 ]
