@@ -13,6 +13,8 @@ from selfinstruct.pipeline import start_run
 from selfinstruct.seeds import load_tasks
 from selfinstruct.store import Store
 
+from conftest import imported_tasks
+
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 SEEDS = ROOT / "seeds" / "seed_tasks.jsonl"
@@ -63,3 +65,11 @@ def make_workspace(path: Path, *names: str) -> Path:
         for name in names:
             start_run(store, name, load_tasks(SEEDS)[:10], RunConfig())
     return path
+
+
+def with_translation(ws: Path) -> int:
+    """Add a finished translation of run 1 into Chinese (5 tasks, model "fake") to ``ws``; returns its id."""
+    with Store(ws) as s:
+        return s.create_run("fake-run-zh", kind="translation", language="zh", source_run_id=1,
+                            config={"model": "fake"}, tasks=imported_tasks(5, per=1), origin="translation",
+                            state="done").id

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -15,6 +16,7 @@ import pytest
 from selfinstruct.config import RunConfig
 from selfinstruct.lm.fake import FakeLM
 from selfinstruct.pipeline import Pipeline, start_run
+from selfinstruct.records import Instance, Task
 from selfinstruct.seeds import load_tasks
 from selfinstruct.store import Store
 
@@ -73,6 +75,28 @@ def fake_ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Pa
 def ws(fake_ws: Callable[..., Path]) -> Path:
     """A workspace with one fake-LM run of three iterations ("fake-run", run 1); the app opens it by default."""
     return fake_ws(3)
+
+
+# --------------------------------------------------------------------------- imported data sets
+
+
+def imported_tasks(n: int, per: int = 2) -> list[Task]:
+    return [Task(f"t{i}", f"Imported task number {i} about rivers.",
+                 tuple(Instance(f"in {i}.{k}", f"out {i}.{k}") for k in range(per))) for i in range(n)]
+
+
+@pytest.fixture
+def import_only(tmp_path, monkeypatch) -> Path:
+    """A workspace whose only run is an import of 44 tasks with 110 instances; the app opens it by default."""
+    path = tmp_path / "imp.sqlite"
+    tasks = [replace(t, instances=t.instances + ((Instance("x", "y"),) if i < 22 else ()))
+             for i, t in enumerate(imported_tasks(44))]
+    with Store(path) as store:
+        store.create_run("imported", kind="import", config={"format": "alpaca"}, tasks=tasks, origin="import",
+                         state="done")
+    monkeypatch.setenv("SELFINSTRUCT_WORKSPACE", str(path))
+    monkeypatch.setenv("SELFINSTRUCT_ALLOW_FAKE", "1")
+    return path
 
 
 # --------------------------------------------------------------------------- the command line

@@ -12,11 +12,15 @@ from streamlit.testing.v1 import AppTest
 
 from selfinstruct import analysis
 from selfinstruct.cli import main
+from selfinstruct.config import RunConfig
+from selfinstruct.pipeline import start_run
+from selfinstruct.records import Instance, Task
 from selfinstruct.seeds import load_tasks
 from selfinstruct.store import Store
 from selfinstruct.filter_views import view_tasks
 from tests.browser_util import browser_page, goto, needs_chromium, streamlit_server, wait_idle
-from tests.apptest_util import APP, SEEDS, ak, button, fk, page
+from tests.apptest_util import APP, SEEDS, ak, button, fk, metric, page, unescape
+
 
 TEXTS = [t.instruction for t in load_tasks(SEEDS)]
 
@@ -149,6 +153,7 @@ def test_table1_is_shown_once_with_labels_for_people(ws):
     assert table.loc["ave. instruction length (in words)", "diff"].startswith(("+", "-"))
 
 
+@pytest.mark.browser
 @needs_chromium
 @pytest.mark.timeout(240)
 def test_no_tile_of_either_set_is_cut_off_at_1100_px(tmp_path):
@@ -164,3 +169,90 @@ def test_no_tile_of_either_set_is_cut_off_at_1100_px(tmp_path):
         page.wait_for_timeout(500)
         wait_idle(page)
         assert page.evaluate(METRICS_CUT) == []
+
+
+# --------------------------------------------------------------------------- charts, Table 1 and what is compared
+
+
+def test_analysis_draws_the_sunburst_and_table1(ws):
+    at = page("analysis")
+    charts = at.get("plotly_chart")
+    assert '"sunburst"' in charts[0].proto.spec
+    with Store(ws) as s:
+        kept = s.counts(1)["kept"]
+    assert metric(at, "Instructions") == f"{kept:,}"
+    assert "# of instructions" in at.dataframe[0].value.index
+
+
+def test_analysis_compares_a_run_with_its_seeds(ws):
+    at = page("analysis")
+    at.toggle(key=ak(ws, "compare")).set_value(True).run()
+    at.selectbox(key=ak(ws, "b")).set_value("fake-run · seeds").run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["fake-run · kept", "fake-run · seeds", "diff"]
+    assert table.loc["# of instructions", "fake-run · seeds"] == f"{len(load_tasks(SEEDS)):,}"
+
+
+def compare_a_view_with_itself(ws, view: str) -> AppTest:
+    """Save ``view``, compare something with it on Analysis, then pick it on the other side too."""
+    at = page("filters")
+    at.text_input(key=fk(ws, "name")).set_value(view).run()
+    button(at, "Apply: save view").click().run()
+    at.switch_page("dashboard/analysis.py").run()
+    at.toggle(key=ak(ws, "compare")).set_value(True).run()
+    at.selectbox(key=ak(ws, "b")).set_value(f"fake-run · view {view}").run()
+    at.selectbox(key=ak(ws, "a")).set_value(f"fake-run · view {view}").run()
+    return at
+
+
+def test_analysis_never_compares_a_data_set_with_itself(ws):
+    at = compare_a_view_with_itself(ws, "strict")
+    assert not at.exception, [e.value for e in at.exception]
+    assert "fake-run · view strict" not in at.selectbox(key=ak(ws, "b")).options
+    table = at.dataframe[0].value
+    assert list(table.columns)[0] == "fake-run · view strict" and len(set(table.columns)) == 3
+
+
+def test_analysis_sets_the_new_with_choice_before_drawing_the_box(ws):
+    at = compare_a_view_with_itself(ws, "v1")
+    box = at.selectbox(key=ak(ws, "b"))
+    assert box.value != "fake-run · view v1" and box.value in box.options
+    # the value is sent with set_value, so the browser shows it instead of the old, hidden choice
+    assert box.proto.set_value and box.proto.raw_value == box.value
+    assert list(at.dataframe[0].value.columns)[:2] == ["fake-run · view v1", box.value]
+
+
+def test_analysis_of_a_lone_import_offers_no_comparison(import_only):
+    at = page("analysis")
+    assert at.toggle(key=ak(import_only, "compare")).disabled
+    assert any("nothing to compare" in c.value for c in at.caption)
+    assert len(at.dataframe[0].value.columns) == 1
+
+
+def test_analysis_of_a_run_with_nothing_kept_says_so_instead_of_blank_charts(tmp_path, monkeypatch):
+    path = tmp_path / "new.sqlite"
+    cfg = RunConfig(target=5)
+    cfg.lm.backend = "fake"
+    with Store(path) as store:
+        start_run(store, "fresh", load_tasks(SEEDS), cfg)
+    monkeypatch.setenv("SELFINSTRUCT_WORKSPACE", str(path))
+    at = page("analysis")
+    assert any("holds no instructions yet" in unescape(i.value) for i in at.info)
+    assert not at.get("plotly_chart")
+
+
+def test_analysis_notes_instead_of_empty_charts_without_seeds_or_verbs(tmp_path, monkeypatch):
+    path = tmp_path / "zh.sqlite"
+    tasks = [Task(f"t{i}", f"请用{i}个词描述这条河流的名字。", (Instance("", f"答案 {i}"),)) for i in range(6)]
+    with Store(path) as s:
+        s.create_run("imported-zh", kind="import", config={}, tasks=tasks, origin="import", state="done",
+                     language="zh")
+    monkeypatch.setenv("SELFINSTRUCT_WORKSPACE", str(path))
+    at = page("analysis")
+    notes = [unescape(i.value) for i in at.info]
+    assert any("no seed instructions to compare with" in n for n in notes)
+    assert any("no English verb–noun structure" in n for n in notes)
+    specs = [c.proto.spec for c in at.get("plotly_chart")]
+    assert not any('"sunburst"' in s for s in specs)
+    assert not any("most similar seed instruction" in s for s in specs)

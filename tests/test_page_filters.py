@@ -14,7 +14,7 @@ from selfinstruct.cli import main
 from selfinstruct.novelty import WhatIfGraph, whatif
 from selfinstruct.seeds import load_tasks
 from selfinstruct.store import Store
-from tests.apptest_util import APP, SEEDS, fk, metric, page, unescape
+from tests.apptest_util import APP, SEEDS, button, fk, metric, page, unescape
 
 
 def candidates(n: int) -> list[str]:
@@ -156,3 +156,81 @@ def test_list_boxes_read_items_by_the_runs_forms_rule(ws):
     assert metric(at, "Kept") == plain and not at.error
     at.text_area(key=fk(ws, "black")).set_value("image\\n").run()
     assert any("filters.blacklist, line 1" in unescape(e.value) for e in at.error)
+
+
+# --------------------------------------------------------------------------- the what-if sliders and saved views
+
+
+def test_filters_slider_changes_the_kept_count_without_an_lm(ws):
+    at = page("filters")
+    with Store(ws) as s:
+        stored = s.counts(1)["kept"]
+    assert metric(at, "Kept") == f"{stored:,}"
+    at.slider(key=fk(ws, "rouge")).set_value(0.3).run()
+    assert not at.exception
+    strict = int(metric(at, "Kept").replace(",", ""))
+    assert strict < stored
+    assert int(metric(at, "Change verdict").replace(",", "")) >= stored - strict
+    at.slider(key=fk(ws, "words")).set_value((0, 300)).run()
+    at.text_area(key=fk(ws, "black")).set_value("").run()
+    assert int(metric(at, "Kept").replace(",", "")) >= strict
+
+
+def test_filters_apply_saves_a_named_view(ws):
+    at = page("filters")
+    at.slider(key=fk(ws, "rouge")).set_value(0.5).run()
+    at.text_input(key=fk(ws, "name")).set_value("strict").run()
+    button(at, "Apply: save view").click().run()
+    with Store(ws) as s:
+        assert s.views(1) == ["strict"] and s.view(1, "strict")["rouge_threshold"] == 0.5
+
+
+def test_filters_keep_their_settings_across_a_page_switch(ws):
+    at = page("filters")
+    at.slider(key=fk(ws, "rouge")).set_value(0.3).run()
+    at.toggle(key=fk(ws, "drop_duplicates")).set_value(False).run()
+    kept = metric(at, "Kept")
+    at.switch_page("dashboard/data.py").run()
+    at.switch_page("dashboard/filters.py").run()
+    assert at.slider(key=fk(ws, "rouge")).value == 0.3
+    assert at.toggle(key=fk(ws, "drop_duplicates")).value is False
+    assert metric(at, "Kept") == kept
+
+
+def test_filters_load_a_saved_view_back_into_the_widgets(ws):
+    at = page("filters")
+    at.slider(key=fk(ws, "rouge")).set_value(0.5).run()
+    at.slider(key=fk(ws, "words")).set_value((5, 40)).run()
+    at.text_input(key=fk(ws, "name")).set_value("strict").run()
+    button(at, "Apply: save view").click().run()
+    at.slider(key=fk(ws, "rouge")).set_value(0.9).run()
+    at.slider(key=fk(ws, "words")).set_value((0, 300)).run()
+    at.selectbox(key=fk(ws, "load")).set_value("strict").run()
+    button(at, "Load view").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.slider(key=fk(ws, "rouge")).value == 0.5 and at.slider(key=fk(ws, "words")).value == (5, 40)
+
+
+def test_filters_refuse_to_overwrite_a_view_unless_replace_is_ticked(ws):
+    at = page("filters")
+    at.slider(key=fk(ws, "rouge")).set_value(0.5).run()
+    at.text_input(key=fk(ws, "name")).set_value("strict").run()
+    button(at, "Apply: save view").click().run()
+    at.slider(key=fk(ws, "rouge")).set_value(0.3).run()
+    button(at, "Apply: save view").click().run()
+    assert any("exists already" in unescape(w.value) for w in at.warning)
+    with Store(ws) as s:
+        assert s.view(1, "strict")["rouge_threshold"] == 0.5
+    at.checkbox(key=fk(ws, "replace")).check().run()
+    button(at, "Apply: save view").click().run()
+    with Store(ws) as s:
+        assert s.view(1, "strict")["rouge_threshold"] == 0.3
+
+
+def test_filters_say_when_the_run_used_a_threshold_below_the_what_if_range(ws):
+    with Store(ws) as s:
+        config = s.run(1).config
+        config["filters"]["rouge_threshold"] = 0.2  # as the command line may still make it
+        s.set_run_config(1, config)
+    at = page("filters")
+    assert any("below what the what-if can replay" in unescape(w.value) for w in at.warning)

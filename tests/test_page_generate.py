@@ -4,12 +4,14 @@ errors as plain text."""
 from __future__ import annotations
 
 import threading
-import time
 
 from selfinstruct.lm.base import LMRequest
 from selfinstruct.lm.fake import FakeLM, demo_responder
 from selfinstruct.store import Store
-from tests.apptest_util import metric, page
+from dashboard.common import compact
+from tests.apptest_util import button, candidates_table, metric, page
+
+from conftest import wait_until
 
 
 def test_a_finished_prompt_shows_its_verdicts_while_the_next_one_runs(ws):
@@ -28,9 +30,8 @@ def test_a_finished_prompt_shows_its_verdicts_while_the_next_one_runs(ws):
         kept_before, generated_before = s.counts(1)["kept"], s.counts(1)["generated"]
     job = registry().launch(str(ws), 1, FakeLM(responder=responder), 1)
     try:
-        deadline = time.time() + 30
-        while len(calls) < 2 and time.time() < deadline:  # the second prompt is sent: the first is judged
-            time.sleep(0.02)
+        # the second prompt is sent: the first is judged
+        wait_until(lambda: len(calls) >= 2, timeout=30, interval=0.02, message="the second prompt sent")
         snap = job.snapshot()
         assert snap.candidates and set(snap.completions) == {0}
         at = page("generate")
@@ -67,3 +68,58 @@ def test_drop_reasons_keep_the_colours_the_filters_page_uses(ws):
     spec = json.loads(next(c for c in at.get("plotly_chart") if "Drop reasons" in c.proto.spec).proto.spec)
     colours = {trace["name"]: trace["marker"]["color"] for trace in spec["data"]}
     assert colours and all(colours[r] == REASON_COLORS[r] for r in colours if r in REASON_COLORS)
+
+
+# --------------------------------------------------------------------------- stepping, drop reasons, tokens and cost
+
+
+def test_generate_page_steps_one_iteration_in_the_background(ws):
+    at = page("generate")
+    assert metric(at, "Iterations") == "3"
+    button(at, "Step one iteration").click().run()
+
+    def stepped():
+        with Store(ws) as s:
+            return s.completed_iterations(1) == 4 and s.run(1).state != "running"
+
+    wait_until(stepped, timeout=60, interval=0.1, message="the step (iteration 4 saved, the job stopped)")
+    at.run()
+    assert not at.exception
+    assert metric(at, "Iterations") == "4"
+    assert any(s.value == "Iteration 4" for s in at.subheader)
+    cands = candidates_table(at)
+    assert len(cands) > 0 and set(cands["verdict"]) <= {"✅ kept"} | {v for v in cands["verdict"] if v.startswith("❌")}
+    with Store(ws) as s:
+        assert list(cands["instruction"]) == [r.text for r in s.instructions(1, origin="machine", iteration=4)]
+    assert any(c.value.startswith("Come up with a series of tasks:") for c in at.code)
+
+
+def test_generate_page_shows_drop_reasons_over_time(ws):
+    at = page("generate")
+    chart = next(c for c in at.get("plotly_chart") if "Drop reasons" in c.proto.spec)
+    assert '"iteration"' in chart.proto.spec
+
+
+def test_generate_shows_the_generations_own_tokens_and_cost(ws):
+    from selfinstruct.lm.base import LMRequest
+    from selfinstruct.lm.cache import RecordedLM
+    from selfinstruct.pipeline import generation_usage
+
+    with Store(ws) as s:
+        config = s.run(1).config
+        config["lm"] |= {"price_in_per_1m": 10.0, "price_out_per_1m": 10.0}
+        s.set_run_config(1, config)
+        own = generation_usage(s, 1)
+        rlm = RecordedLM(FakeLM(), s, 1)
+        for i in range(20):  # a judge's calls: their prices are not the generation's
+            rlm.call(LMRequest(prompt=f"Judge answer {i}: " + "word " * 200, step="judge", max_tokens=8))
+        every = s.usage(1)
+    assert every["tokens_in"] > own["tokens_in"] + 3000
+    at = page("generate")
+    tokens = own["tokens_in"] + own["tokens_out"]
+    assert metric(at, "Tokens") == compact(tokens)
+    assert metric(at, "Cost") == f"${tokens * 10 / 1e6:.4f}"
+    at = page("runs")
+    row = at.dataframe[0].value.set_index("name").loc["fake-run"]
+    assert row["tokens"] == every["tokens_in"] + every["tokens_out"]
+    assert row["cost"] == f"${tokens * 10 / 1e6:.4f} + unknown"

@@ -13,6 +13,8 @@ from selfinstruct.records import Instance, Task
 from selfinstruct.store import Store
 from selfinstruct.store.evals import judges, ratings, review_answers
 from selfinstruct.store.responses import create_response_set, save_responses
+from tests.apptest_util import page
+
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -110,3 +112,22 @@ def test_set_pickers_follow_the_run_chosen_in_the_sidebar(ws):
 
 def picker(at: AppTest, label: str):
     return next(m for m in at.multiselect if m.label == label)
+
+
+# --------------------------------------------------------------------------- long outputs
+
+
+def test_evaluate_keeps_the_answer_buttons_in_view_of_a_long_output(tmp_path, monkeypatch):
+    path = tmp_path / "long.sqlite"
+    with Store(path) as s:
+        run = s.create_run("gen", kind="generate")
+        s.add_tasks(run.id, [Task("m0", "Write a very long story.", (Instance("", "once upon a time " * 2400),))],
+                    origin="machine")
+    monkeypatch.setenv("SELFINSTRUCT_WORKSPACE", str(path))
+    at = page("evaluate")
+    review = at.tabs[0]
+    boxes = [b for b in review.children.values() if type(b).__name__ == "Block" and b.proto.height_config.pixel_height]
+    [long] = [t for b in boxes for t in b.text if len(t.value) > 30_000]  # in a box of fixed height: it scrolls
+    assert long.value.startswith("once upon a time") and boxes[0].proto.height_config.pixel_height <= 400
+    assert review.button(key="review_yes").label == "Yes"
+    assert all(len(t.value) < 1000 for t in review.text if t not in boxes[0].text)  # short text stays as it is
