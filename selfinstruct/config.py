@@ -22,6 +22,7 @@ BLACKLIST = (
     "map", "maps", "draw", "plot", "go to", "video", "audio", "music",
     "flowchart", "diagram",
 )
+TOKENIZERS = ("rouge", "unicode")  # ROUGE-L's: "rouge" (paper-compatible) or "unicode" (any script)
 
 
 @dataclass
@@ -227,7 +228,6 @@ def _one_of(key: str, value: str, allowed: tuple[str, ...]):
 
 def _problems(cfg: RunConfig, min_rouge_threshold: float = 0.0):
     """(key, why) for every value out of its range."""
-    from .novelty import TOKENIZERS
 
     yield from _at_least("target", cfg.target, 1)
     yield from _at_least("max_iterations", cfg.max_iterations, 0)

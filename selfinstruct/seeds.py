@@ -9,7 +9,7 @@ no ``is_classification``) reads through the same loader.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from . import jsonlines
 from .records import Instance, Task
@@ -94,11 +94,3 @@ def task_to_json(task: Task) -> dict[str, Any]:
         "instances": [{"input": i.input, "output": i.output} for i in task.instances],
         "is_classification": task.is_classification,
     }
-
-
-def save_tasks(path: str | Path, tasks: Iterable[Task]) -> None:
-    """Write a seed file atomically: a failure never leaves half a file under the name."""
-    from .formats.files import atomic_file, write_jsonl
-
-    with atomic_file(Path(path)) as tmp:
-        write_jsonl(tmp, (task_to_json(t) for t in tasks))

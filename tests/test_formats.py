@@ -592,7 +592,7 @@ def test_exports_and_atomic_writes_get_the_umask_mode_and_keep_a_replaced_files_
         res = export_run(store, run, fmt="alpaca", out=tmp_path / "a.json")
         folder = export_run(store, run, fmt="hf", out=tmp_path / "ds")
         write_pairs(tmp_path / "pairs.jsonl", [{"prompt": "p", "chosen": "a", "rejected": "b"}])
-        seeds.save_tasks(tmp_path / "seeds.jsonl", TRICKY)
+        exporting.save_tasks(tmp_path / "seeds.jsonl", TRICKY)
         os.chmod(res.path, 0o640)
         os.chmod(folder.path, 0o750)
         again = export_run(store, run, fmt="alpaca", out=res.path)

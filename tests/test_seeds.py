@@ -3,7 +3,8 @@ import json
 import pytest
 
 from selfinstruct.records import Instance, Task
-from selfinstruct.seeds import SeedFileError, load_tasks, parse_tasks, save_tasks
+from selfinstruct.formats.exporting import save_tasks
+from selfinstruct.seeds import SeedFileError, load_tasks, parse_tasks
 
 from conftest import OFFICIAL_SEEDS, OUR_SEEDS, USER_ORIENTED, shared_file
 

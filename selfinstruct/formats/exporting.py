@@ -18,7 +18,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from .. import __version__
 from ..records import Instance, Task
@@ -84,6 +84,14 @@ def why_empty(counts: dict[str, Any]) -> str:
 def config_hash(config: dict[str, Any]) -> str:
     """A short fingerprint of a run's config, to tell exports of differently made data apart."""
     return "sha256:" + hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def save_tasks(path: str | Path, tasks: Iterable[Task]) -> None:
+    """Write a seed file (the official format) atomically: a failure never leaves half a file under the name."""
+    from ..seeds import task_to_json
+
+    with files.atomic_file(Path(path)) as tmp:
+        files.write_jsonl(tmp, (task_to_json(t) for t in tasks))
 
 
 def with_responses(store: Store, run: RunInfo, tasks: Sequence[Task], set_name: str) -> tuple[list[Task], int, dict[str, Any]]:

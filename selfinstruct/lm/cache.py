@@ -12,19 +12,28 @@ import contextvars
 import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Protocol, Sequence
 
-from ..store import Store
 from .base import LM, LMError, LMRequest, LMResponse, TokenCallback
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+class CallLog(Protocol):
+    """Where earlier answers are found and every call is written: the workspace (``store.Store``),
+    named by what it does so this module needs nothing of the store's."""
+
+    def cached_response(self, cache_key: str) -> tuple[int, LMResponse] | None: ...
+
+    def record_call(self, run_id: int | None, model: str, request: LMRequest,
+                    response: LMResponse | None = None, error: LMError | None = None) -> int: ...
+
+
 class RecordedLM:
     """An LM bound to a workspace and a run: cached, logged, never paid twice."""
 
-    def __init__(self, lm: LM, store: Store, run_id: int | None):
+    def __init__(self, lm: LM, store: CallLog, run_id: int | None):
         self.lm = lm
         self.store = store
         self.run_id = run_id

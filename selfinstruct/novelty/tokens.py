@@ -16,7 +16,7 @@ import unicodedata
 from functools import lru_cache
 from typing import Callable, Iterable
 
-TOKENIZERS = ("rouge", "unicode")
+from ..config import TOKENIZERS
 
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 _SPACES = re.compile(r"\s+")
