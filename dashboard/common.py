@@ -19,7 +19,7 @@ from dashboard.iterations import CandidateView, IterationView, SlotView
 from dashboard.tables import progress
 from dashboard.workspaces import private_workspace
 from selfinstruct.config import LMConfig
-from selfinstruct.jobs import JobRegistry
+from dashboard.jobs import JobRegistry
 from selfinstruct.records import Task
 from selfinstruct.seeds import load_tasks
 from selfinstruct.store import RunInfo, Store, StoreError

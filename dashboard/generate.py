@@ -1,6 +1,6 @@
 """Generate: start, pause, resume or step a run and watch each iteration as it happens.
 
-The work runs in a background thread (``selfinstruct.jobs``); this page polls
+The work runs in a background thread (``dashboard.jobs``); this page polls
 the job's in-memory snapshot and the workspace, so a reload or a second tab
 shows the same run.
 """

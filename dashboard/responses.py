@@ -1,7 +1,7 @@
 """Responses: re-answer the chosen run with another model, translate it, and compare
 response sets side by side ("Instruction Tuning with GPT-4").
 
-Jobs run on background threads (``selfinstruct.responses.BackgroundJob``) kept
+Jobs run on background threads (``dashboard.jobs.BatchJob``) kept
 per server, so a reload or a second tab sees the same progress; stopping ends
 after the batch in flight, and starting the same job again resumes it.
 """
@@ -30,7 +30,6 @@ from selfinstruct.costs import money
 from selfinstruct.lm.base import LMError
 from selfinstruct.responses import (
     AnswerSettings,
-    BackgroundJob,
     TranslateSettings,
     answer_set,
     plan_answers,
@@ -39,6 +38,7 @@ from selfinstruct.responses import (
     translate_run,
 )
 from selfinstruct.store import Store
+from dashboard.jobs import BatchJob
 from selfinstruct.store.responses import answered_instance_ids, response_sets
 
 
@@ -53,7 +53,7 @@ st.caption(f"Run **{md(run.name)}** · {run.kind} · language {md(run.language)}
 
 
 @st.cache_resource(show_spinner=False)
-def jobs() -> dict[tuple[str, int, str], BackgroundJob]:
+def jobs() -> dict[tuple[str, int, str], BatchJob]:
     """Answer/translate jobs of this server, one per (workspace, run, kind): a translate job
     never hides the answer job's progress."""
     return {}
@@ -82,7 +82,7 @@ def start(kind: str, label: str, cfg: LMConfig, work) -> None:
         st.error(md(f"Cannot use the model: {e}"))
         return
     path = str(store.path)
-    jobs()[key] = BackgroundJob(label, lambda on_progress, should_stop: work(Store(path), lm, on_progress,
+    jobs()[key] = BatchJob(label, lambda on_progress, should_stop: work(Store(path), lm, on_progress,
                                                                             should_stop)).start()
 
 
@@ -98,7 +98,8 @@ def progress_panel(kind: str) -> None:
         return
     if busy[kind] and not j.running:
         st.rerun()  # finished: redraw the page (sets, buttons)
-    p = j.progress
+    snap = j.snapshot()
+    p = snap.progress
     st.subheader(f"Job: {j.label}" + (" · running" if j.running else ""))
     st.progress(p.done / p.total if p.total else 0.0, text=f"{p.done:,} of {p.total:,} done")
     m = st.columns(5)
@@ -110,10 +111,10 @@ def progress_panel(kind: str) -> None:
     if j.running:
         if st.button("Stop after this batch", icon="⏹️", key=f"job.stop.{kind}"):
             j.stop()
-    elif j.failure:
-        st.error(md(j.failure), icon="🚨")
-    elif j.result is not None:
-        r = j.result
+    elif snap.failure:
+        st.error(md(snap.failure), icon="🚨")
+    elif snap.result is not None:
+        r = snap.result
         if r.error:
             st.error(md(f"{r.error}. What was done is saved: start the same job again to resume."), icon="🚨")
         elif r.stopped == "budget":

@@ -12,8 +12,6 @@ without paying for any call twice. Their prompts and parsers are in
 
 from __future__ import annotations
 
-import threading
-import traceback
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Sequence
 
@@ -514,63 +512,8 @@ def _save_translations(store: Store, target: RunInfo, batch: list[tuple[_Pending
                                   "the model's reply held no translation" if bad else "")
 
 
-# ------------------------------------------------------------------ background jobs (dashboard)
-
-Work = Callable[[ProgressCallback, Callable[[], bool]], JobResult]
-
-
-class BackgroundJob:
-    """An answer or translate job on a daemon thread, watched by polling ``progress``.
-
-    ``work(on_progress, should_stop)`` runs the job (e.g. a lambda around
-    ``answer_set``); ``stop`` asks it to end after the batch in flight, which is
-    saved, so starting the same job again resumes it.
-    """
-
-    def __init__(self, label: str, work: Work):
-        self.label = label
-        self._work = work
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._progress = Progress()
-        self.result: JobResult | None = None
-        self.failure: str | None = None
-        self._thread = threading.Thread(target=self._run, name=f"responses:{label}", daemon=True)
-
-    def start(self) -> "BackgroundJob":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
-    @property
-    def progress(self) -> Progress:
-        with self._lock:
-            return replace(self._progress)
-
-    def wait(self, timeout: float | None = None) -> bool:
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    def _on_progress(self, p: Progress) -> None:
-        with self._lock:
-            self._progress = replace(p)
-
-    def _run(self) -> None:
-        try:
-            self.result = self._work(self._on_progress, self._stop.is_set)
-        except Exception as e:  # shown on the page; the traceback is for the server log
-            self.failure = f"{type(e).__name__}: {e}"
-            traceback.print_exc()
-
-
 __all__ = [
-    "ANSWER_STEP", "AnswerSettings", "BackgroundJob", "Estimate", "Item", "JobResult", "LANGUAGES", "Plan", "Progress",
+    "ANSWER_STEP", "AnswerSettings", "Estimate", "Item", "JobResult", "LANGUAGES", "Plan", "Progress",
     "Record", "ResponsesError", "TRANSLATE_STEP", "TranslateSettings", "answer_prompt", "answer_request",
     "answer_set", "clean_answer", "estimate", "estimate_tokens", "parse_translation", "plan_answers",
     "plan_translation",

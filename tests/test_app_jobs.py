@@ -12,7 +12,7 @@ from selfinstruct.config import LMConfig, RunConfig
 from dashboard.iterations import iteration_view, live_view, provenance, reveal, total_chars
 from dashboard.tables import instruction_table, progress, run_summary
 from dashboard.workspaces import prepare_copy
-from selfinstruct.jobs import Job, JobBusy, JobRegistry
+from dashboard.jobs import Job, JobBusy, JobRegistry
 from selfinstruct.lm.base import LMFatalError
 from selfinstruct.lm.fake import FakeLM
 from selfinstruct.pipeline import Pipeline, start_run

@@ -1,7 +1,9 @@
 """The dashboard's worker and the CLI on one workspace at once: no corruption, no "database is locked"."""
 
+import pytest
+
 from selfinstruct.config import RunConfig
-from selfinstruct.jobs import JobRegistry
+from dashboard.jobs import JobRegistry
 from selfinstruct.lm.fake import FakeLM
 from selfinstruct.pipeline import start_run
 from selfinstruct.seeds import load_tasks
@@ -11,6 +13,7 @@ from selfinstruct.store.check import check
 from conftest import OUR_SEEDS, cli
 
 
+@pytest.mark.slow
 def test_dashboard_worker_and_cli_share_a_workspace(workspace):
     store = Store(workspace)
     run = start_run(store, "dashboard-run", load_tasks(OUR_SEEDS), RunConfig(target=200))

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from selfinstruct.config import LMConfig, RunConfig
-from selfinstruct.jobs import Job
+from dashboard.jobs import Job
 from selfinstruct.lm.base import LMRequest, LMResponse, LMUnavailable, retries_reported_to
 from selfinstruct.lm.cache import RecordedLM
 from selfinstruct.lm.fake import FakeLM
@@ -186,3 +186,38 @@ def test_live_counts_add_the_iteration_in_flight(tmp_path):
     assert snap.unsaved() == (0, 0)  # saved: the stored counts hold them now
     kept = store.counts(run.id)["kept"]
     assert snap.kept_at_start == 0 and snap.kept_per_minute(kept) > 0
+
+
+def test_batch_jobs_run_on_the_same_worker_as_generation(tmp_path):
+    """An answer/translate job: progress polled as a copy, stop seen by the work, failure kept."""
+    from dashboard.jobs import BatchJob, Worker
+    from selfinstruct.lm.batches import Progress
+    from selfinstruct.responses import JobResult
+
+    gate = threading.Event()
+
+    def work(on_progress, should_stop):
+        on_progress(Progress(total=4, done=1))
+        gate.wait(10)
+        while not should_stop():
+            time.sleep(0.01)
+        return JobResult(Progress(total=4, done=2), stopped="stopped")
+
+    job = BatchJob("answer → x", work).start()
+    assert isinstance(job, Worker) and job.running
+    deadline = time.time() + 10
+    while job.snapshot().progress.done != 1 and time.time() < deadline:
+        time.sleep(0.01)
+    snap = job.snapshot()
+    snap.progress.done = 99  # a copy: the job's own snapshot is untouched
+    assert job.snapshot().progress.done == 1
+    gate.set()
+    job.stop()
+    assert job.wait(10)
+    assert job.snapshot().result.stopped == "stopped" and job.snapshot().failure is None
+
+    def broken(on_progress, should_stop):
+        raise ValueError("no such view")
+
+    bad = BatchJob("answer → y", broken).start()
+    assert bad.wait(10) and bad.snapshot().failure == "ValueError: no such view"

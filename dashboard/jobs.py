@@ -1,6 +1,8 @@
-"""Generation in a background thread, watched by any number of dashboard tabs.
+"""The dashboard's background work: one runner (``Worker``) for generation and for
+answer/translate jobs, watched by any number of tabs.
 
-A ``Job`` drives one run's ``Pipeline`` on its own thread and keeps what the
+A ``Worker`` is a daemon thread with stop flags and a snapshot that pages poll
+(copied under a lock, so a page never sees half an update). A ``Job`` drives one run's ``Pipeline`` on its own thread and keeps what the
 page needs to draw the current iteration in memory (prompts, the completion
 as it streams, candidates with verdicts, instances). Everything durable is in
 the workspace already, so a page that reloads, or a second tab, reads the same
@@ -18,14 +20,17 @@ import copy
 import hashlib
 import threading
 import time
-from dataclasses import dataclass, field
+import traceback
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from .config import LMConfig
-from .lm.base import LM, retries_reported_to
-from .pipeline import Event, Pipeline, PipelineError
-from .store import Store, StoreError
+from selfinstruct.config import LMConfig
+from selfinstruct.lm.base import LM, retries_reported_to
+from selfinstruct.lm.batches import Progress
+from selfinstruct.pipeline import Event, Pipeline, PipelineError
+from selfinstruct.responses import JobResult
+from selfinstruct.store import Store, StoreError
 
 OWNER = "dashboard"
 
@@ -81,38 +86,72 @@ class Snapshot:
         return max(0, kept_now - self.kept_at_start) / minutes
 
 
-class Job:
-    """One run of one workspace, generated on a daemon thread."""
+class Worker:
+    """Work on a daemon thread with a snapshot to poll: the one background runner of the dashboard.
+
+    ``stopping`` asks the work to end at its next safe point (it polls ``stop_requested``);
+    ``_set`` changes the snapshot under the lock and ``snapshot`` hands out a copy.
+    """
+
+    def __init__(self, name: str, snapshot: Any):
+        self.name = name
+        self._lock = threading.Lock()
+        self._snap = snapshot
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the work ends; True if it did (for tests and the CLI)."""
+        t = self._thread
+        if t is not None:
+            t.join(timeout)
+        return not self.running
+
+    def snapshot(self) -> Any:
+        with self._lock:
+            return copy.deepcopy(self._snap)
+
+    def _set(self, **changes: Any) -> None:
+        with self._lock:
+            for k, v in changes.items():
+                setattr(self._snap, k, v)
+            if hasattr(self._snap, "version"):
+                self._snap.version += 1
+
+    def _spawn(self, target: Callable[..., None], *args: Any) -> None:
+        """Start ``target(*args)`` on the worker thread; call with ``self._lock`` held."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=target, args=args, name=self.name, daemon=True)
+        self._thread.start()
+
+
+class Job(Worker):
+    """One run of one workspace, generated on a worker thread."""
 
     def __init__(self, workspace: str | Path, run_id: int, lm: LM, *, owner: str = OWNER):
+        super().__init__(f"selfinstruct-run-{run_id}", Snapshot())
         self.workspace = Path(workspace)
         self.run_id = run_id
         self.lm = lm
         self.owner = owner
-        self._lock = threading.Lock()
-        self._snap = Snapshot()
-        self._pause = threading.Event()
         self._cancel = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    # ------------------------------------------------------------------ control
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
 
     def start(self, iterations: int | None = None) -> None:
         """Generate until the target (or ``iterations`` more iterations) in the background."""
         with self._lock:
             if self.running:
                 raise JobBusy(f"run {self.run_id} is already generating in this process")
-            self._pause.clear()
             self._cancel.clear()
             self._snap = Snapshot(state="running", started_at=time.time(),
                                   message="one iteration" if iterations == 1 else "generating")
-            self._thread = threading.Thread(
-                target=self._work, args=(iterations,), name=f"selfinstruct-run-{self.run_id}", daemon=True
-            )
-            self._thread.start()
+            self._spawn(self._work, iterations)
 
     def step(self) -> None:
         """Generate exactly one iteration."""
@@ -122,33 +161,16 @@ class Job:
 
     def pause(self) -> None:
         """Stop once the current iteration is saved."""
-        self._pause.set()
+        self._stop.set()
         self._set(state="pausing", message="pausing after this iteration")
 
     def cancel(self) -> None:
         """Stop now; the iteration in flight is redone on resume (finished calls are cached)."""
         self._cancel.set()
-        self._pause.set()
+        self._stop.set()
         self._set(state="cancelling", message="cancelling")
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the worker ends; True if it did (for tests and the CLI)."""
-        t = self._thread
-        if t is not None:
-            t.join(timeout)
-        return not self.running
-
-    def snapshot(self) -> Snapshot:
-        with self._lock:
-            return copy.deepcopy(self._snap)
-
     # ------------------------------------------------------------------ worker
-    def _set(self, **changes: Any) -> None:
-        with self._lock:
-            for k, v in changes.items():
-                setattr(self._snap, k, v)
-            self._snap.version += 1
-
     def _on_token(self, slot: int, piece: str) -> None:
         if self._cancel.is_set():
             raise _Cancelled()
@@ -196,7 +218,7 @@ class Job:
             pipe = Pipeline(store, store.run(self.run_id), self.lm, owner=self.owner)
             self._set(kept_at_start=pipe.kept)
             with retries_reported_to(self._on_retry):
-                for ev in pipe.events(iterations=iterations, should_stop=self._pause.is_set,
+                for ev in pipe.events(iterations=iterations, should_stop=self.stop_requested,
                                       on_token=self._on_token):
                     self._apply(ev)
         except _Cancelled:
@@ -223,6 +245,44 @@ class Job:
                 store.close()
 
 
+@dataclass
+class BatchSnapshot:
+    """What a page shows of an answer or translate job."""
+
+    progress: Progress = field(default_factory=Progress)
+    result: JobResult | None = None
+    failure: str | None = None
+
+
+# ``work(on_progress, should_stop)`` runs a batch job (e.g. a lambda around ``answer_set``).
+BatchWork = Callable[[Callable[[Progress], None], Callable[[], bool]], JobResult]
+
+
+class BatchJob(Worker):
+    """An answer or translate job on a worker thread. ``stop`` asks it to end after the batch
+    in flight, which is saved, so starting the same job again resumes it."""
+
+    def __init__(self, label: str, work: BatchWork):
+        super().__init__(f"responses:{label}", BatchSnapshot())
+        self.label = label
+        self._work = work
+
+    def start(self) -> "BatchJob":
+        with self._lock:
+            self._spawn(self._run)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        try:
+            self._set(result=self._work(lambda p: self._set(progress=replace(p)), self.stop_requested))
+        except Exception as e:  # shown on the page; the traceback is for the server log
+            self._set(failure=f"{type(e).__name__}: {e}")
+            traceback.print_exc()
+
+
 def _key(workspace: str | Path, run_id: int) -> tuple[str, int]:
     return str(Path(workspace).resolve()), run_id
 
@@ -237,7 +297,7 @@ class JobRegistry:
 
     def __init__(self, make_lm: Callable[..., LM] | None = None):
         if make_lm is None:
-            from .lm import make_lm as default_make_lm
+            from selfinstruct.lm import make_lm as default_make_lm
 
             make_lm = default_make_lm
         self._make_lm = make_lm
