@@ -11,13 +11,17 @@ WHEELS := $(HOME)/.cache/selfinstruct/wheels
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: run test bench setup browser clean
+.PHONY: run test test-quick bench setup browser clean
 
 run: $(STAMP)
 	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+# The quick run: every test but those marked slow, browser or embedded (markers in pyproject.toml).
+test-quick: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not browser and not embedded"
 
 bench: $(STAMP)
 	@set -e; for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f $(BENCH_ARGS); done

@@ -12,19 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from selfinstruct.config import RunConfig
 from selfinstruct.lm.base import LMRequest
-from selfinstruct.lm.fake import FakeLM, demo_responder
-from selfinstruct.pipeline import Pipeline, start_run
+from selfinstruct.lm.fake import demo_responder
 from selfinstruct.prompts import CLASSIFICATION_HEADER, INSTRUCTION_HEADER
 from selfinstruct.records import Instance, Task
-from selfinstruct.seeds import load_tasks
 from selfinstruct.store import Store
-from tests.browser_util import ROOT, Beacon, browser_page, goto, needs_chromium, streamlit_server, wait_idle
+from tests.browser_util import Beacon, browser_page, goto, needs_chromium, streamlit_server, wait_idle
 from tests.openai_stub import OpenAIStub
 
-pytestmark = [needs_chromium, pytest.mark.timeout(240)]
-SEEDS = ROOT / "seeds" / "seed_tasks.jsonl"
+from conftest import fake_run
+
+pytestmark = [pytest.mark.browser, needs_chromium, pytest.mark.timeout(240)]
 
 
 @pytest.fixture
@@ -50,19 +48,9 @@ def nav(page, title: str) -> None:
     wait_idle(page)
 
 
-def fake_run(path: Path, iterations: int, responder=None, extra_seeds=()) -> None:
-    cfg = RunConfig(target=200)
-    cfg.lm.backend = "fake"
-    cfg.generate.request_batch_size = 3
-    with Store(path) as store:
-        run = start_run(store, "recorded", [*load_tasks(SEEDS), *extra_seeds], cfg)
-        for _ in Pipeline(store, run, FakeLM(responder=responder)).events(iterations=iterations):
-            pass
-
-
 def test_create_step_filter_and_analyse(tmp_path, shots):
     ws = tmp_path / "ws.sqlite"
-    fake_run(ws, 3)
+    fake_run(ws, 3, name="recorded", target=200)
     with streamlit_server(ws, tmp_path / "server.log", {"SELFINSTRUCT_ALLOW_FAKE": "1"}) as base, \
             browser_page() as page:
         goto(page, base)
@@ -142,7 +130,8 @@ def test_generated_markup_is_shown_as_text_and_never_runs_or_loads(tmp_path, sho
     with Beacon() as beacon:
         seed = Task(id="evil", instruction=f"Caption ![s](http://127.0.0.1:{beacon.port}/seed.png) <b>now</b>.",
                     instances=(Instance("<script>window.__xss=6</script>", "ok"),))
-        fake_run(ws, 1, responder=hostile_responder(beacon.port), extra_seeds=[seed])
+        fake_run(ws, 1, name="recorded", target=200, responder=hostile_responder(beacon.port),
+                 extra_seeds=[seed])
         with streamlit_server(ws, tmp_path / "server.log") as base, browser_page() as page:
             dialogs = []
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -216,7 +205,7 @@ METRICS_CUT = """() => Array.from(document.querySelectorAll('[data-testid="stMet
 
 def test_no_metric_is_cut_off_at_1100_px(tmp_path):
     ws = tmp_path / "ws.sqlite"
-    fake_run(ws, 3)
+    fake_run(ws, 3, name="recorded", target=200)
     with streamlit_server(ws, tmp_path / "server.log") as base, browser_page(width=1100) as page:
         for path, title in (("generate", "Generate"), ("filters", "Filters"), ("analysis", "Analysis"),
                             ("demo", "Demo"), ("seeds", "Seeds")):
@@ -242,7 +231,7 @@ def test_the_with_box_shows_the_data_set_compared(tmp_path):
     from selfinstruct.filter_views import save_view
 
     ws = tmp_path / "ws.sqlite"
-    fake_run(ws, 2)
+    fake_run(ws, 2, name="recorded", target=200)
     with Store(ws) as s:
         save_view(s, s.run("recorded"), "v1", FilterConfig(rouge_threshold=0.5))
     with streamlit_server(ws, tmp_path / "server.log") as base, browser_page() as page:

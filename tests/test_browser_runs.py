@@ -18,7 +18,7 @@ from selfinstruct.store import Store
 from tests.apptest_util import make_workspace
 from tests.browser_util import browser_page, goto, needs_chromium, streamlit_server, wait_idle
 
-pytestmark = [needs_chromium, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.browser, needs_chromium, pytest.mark.timeout(240)]
 
 
 @pytest.fixture(scope="module")

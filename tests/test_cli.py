@@ -6,6 +6,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from selfinstruct.cli import main
 from selfinstruct.store import Store
 from selfinstruct.store.check import check
@@ -115,6 +117,7 @@ UNSAVED = """SELECT step, COUNT(*) FROM lm_calls WHERE error IS NULL
              GROUP BY step"""
 
 
+@pytest.mark.slow
 def test_killed_at_24_chosen_points_and_resumed_equals_an_uninterrupted_run(tmp_path):
     def generate(ws):
         return ["generate", "-w", str(ws), "--lm", "fake", "--target", "800", "--no-progress"]

@@ -79,6 +79,7 @@ def fill(store: Store, run, name: str, texts: dict[int, str]) -> int:
 # ------------------------------------------------------------------ ROUGE-L
 
 
+@pytest.mark.slow
 def test_rouge_cli_on_shared_predictions_equals_rouge_score(capsys):
     from rouge_score import rouge_scorer
 

