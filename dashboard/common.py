@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -39,29 +40,71 @@ def fake_allowed() -> bool:
     return os.environ.get("SELFINSTRUCT_ALLOW_FAKE") == "1"
 
 
-def lm_form(prefix: str, *, costs: bool = False) -> LMConfig:
-    """Pick the model a job uses (judge, answering, translating). The API key is the
-    one held in memory (Runs page) or $OPENAI_API_KEY, never a form field here."""
-    choices = {"llamacpp": "Embedded model (offline)", "openai": "OpenAI-compatible endpoint"}
+LM_CHOICES = {"llamacpp": "Embedded model (Gemma 3 270M, llama.cpp, offline)", "openai": "OpenAI-compatible endpoint"}
+JOB_LM = LMConfig(api_mode="chat", concurrency=8)  # what a job's form starts from: chat models, 8 at once
+
+
+def lm_form(prefix: str, base: LMConfig = JOB_LM, *, costs: bool = False, context: bool = False,
+            key_box: bool = False) -> LMConfig:
+    """The model a run or a job uses: one form for the Runs page and every job, starting from
+    ``base``. No number box has bounds: a browser would replace a value out of them silently, so
+    ``LMConfig.validate`` names it instead. The API key is never a field here: ``key_box`` offers to
+    hold one in this session's memory (the Runs page); otherwise the held one or $OPENAI_API_KEY is used."""
+    choices = dict(LM_CHOICES)
     if fake_allowed():
         choices["fake"] = "Fake scripted LM (tests only)"
-    cfg = LMConfig(backend=st.radio("Model", list(choices), format_func=choices.__getitem__,
-                                    key=f"{prefix}.backend", horizontal=True))
+    cfg = replace(base, backend=st.radio("Language model", list(choices), format_func=choices.__getitem__,
+                                         key=f"{prefix}.backend", horizontal=True))
     if cfg.backend == "openai":
         c = st.columns(4)
-        cfg.model = c[0].text_input("Model name", key=f"{prefix}.model", placeholder="gpt-4o")
-        cfg.base_url = c[1].text_input("Base URL", key=f"{prefix}.base_url", placeholder="https://api.openai.com/v1")
-        cfg.api_mode = c[2].selectbox("API", ["chat", "completion"], key=f"{prefix}.api_mode")
-        cfg.concurrency = int(c[3].number_input("Concurrency", 1, 64, 8, key=f"{prefix}.conc"))
+        cfg.model = c[0].text_input("Model", key=f"{prefix}.model", placeholder="gpt-4o-mini",
+                                    help="The model name the endpoint serves.")
+        cfg.base_url = c[1].text_input("Base URL", key=f"{prefix}.base_url", placeholder="https://api.openai.com/v1",
+                                       help="Any OpenAI-compatible server: OpenAI, vLLM, Ollama, llama.cpp server…")
+        modes = [base.api_mode, *(m for m in ("completion", "chat") if m != base.api_mode)]
+        cfg.api_mode = c[2].selectbox("API", modes, key=f"{prefix}.api_mode",
+                                      help="'completion' for base models, as in the paper; 'chat' for chat models.")
+        cfg.concurrency = int(c[3].number_input("Concurrent requests", value=base.concurrency, step=1,
+                                                key=f"{prefix}.conc"))
         if costs:
             c = st.columns(2)
-            cfg.price_in_per_1m = c[0].number_input("$ per 1M prompt tokens", 0.0, 1000.0, 0.0, key=f"{prefix}.pin")
-            cfg.price_out_per_1m = c[1].number_input("$ per 1M output tokens", 0.0, 1000.0, 0.0, key=f"{prefix}.pout")
-        st.caption("API key: the one held in this session (Runs page), else $OPENAI_API_KEY.")
+            cfg.price_in_per_1m = c[0].number_input("Price per 1M input tokens ($)", value=base.price_in_per_1m,
+                                                    key=f"{prefix}.pin")
+            cfg.price_out_per_1m = c[1].number_input("Price per 1M output tokens ($)", value=base.price_out_per_1m,
+                                                     key=f"{prefix}.pout")
+        if key_box:
+            api_key_box()
+        else:
+            st.caption("API key: the one held in this session (Runs page), else $OPENAI_API_KEY.")
     elif cfg.backend == "llamacpp":
         cfg.model_path = st.text_input("GGUF model file", key=f"{prefix}.model_path",
                                        help="Leave empty for the packaged Gemma 3 270M.")
+        if context:
+            cfg.n_ctx = int(st.number_input("Context size (tokens)", value=base.n_ctx, step=512, key=f"{prefix}.n_ctx"))
     return cfg
+
+
+def _take_key() -> None:
+    """Move a typed key out of the widget into memory, so it is never echoed back to the page."""
+    typed = st.session_state.get("api_key_input", "").strip()
+    if typed:
+        st.session_state["api_key"] = typed
+    st.session_state["api_key_input"] = ""
+
+
+def api_key_box() -> None:
+    """A key typed here lives in this browser session's server memory only."""
+    held = bool(st.session_state.get("api_key"))
+    st.text_input("API key", type="password", key="api_key_input", on_change=_take_key,
+                  placeholder="key held (type to replace)" if held else "sk-…  (or set OPENAI_API_KEY)",
+                  help="Kept in this browser session's server memory only: never written to the workspace, "
+                       "a log or the page. Press Enter to use it.")
+    if held:
+        c1, c2 = st.columns([4, 1])
+        c1.success("An API key is held in memory for this session.", icon="🔑")
+        if c2.button("Forget key"):
+            st.session_state.pop("api_key", None)
+            st.rerun()
 
 
 def default_workspace() -> str:

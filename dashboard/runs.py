@@ -13,7 +13,7 @@ from dashboard.common import (
     DEMO_SHIPPED,
     default_seeds,
     default_workspace,
-    fake_allowed,
+    lm_form,
     is_demo_copy,
     md,
     open_store,
@@ -61,9 +61,6 @@ HELP: dict[str, str] = {
 }
 STEPS = {"generate": "1 · Instruction generation", "classify": "2 · Classification",
          "instances": "3 · Instance generation", "filters": "4 · Filters"}
-LM_CHOICES = {"llamacpp": "Embedded model (Gemma 3 270M, llama.cpp, offline)",
-              "openai": "OpenAI-compatible endpoint"}
-
 
 def field_widgets(obj: Any, prefix: str, section: str, problems: list[str]) -> dict[str, Any]:
     """A widget per dataclass field of config ``section`` ("" for the run's own), typed by its default;
@@ -97,58 +94,6 @@ def field_widgets(obj: Any, prefix: str, section: str, problems: list[str]) -> d
             else:
                 out[f.name] = st.text_input(label, value, key=key, help=HELP.get(f.name))
     return out
-
-
-def lm_section(cfg: RunConfig) -> None:
-    """Pick the model; a typed key stays in this session's memory only."""
-    choices = dict(LM_CHOICES)
-    if fake_allowed():
-        choices["fake"] = "Fake scripted LM (tests only)"
-    cfg.lm.backend = st.radio("Language model", list(choices), format_func=choices.__getitem__,
-                              key="new.lm.backend", horizontal=True)
-    if cfg.lm.backend == "openai":
-        c1, c2, c3 = st.columns(3)
-        cfg.lm.model = c1.text_input("Model", key="new.lm.model", placeholder="gpt-4o-mini",
-                                     help="The model name the endpoint serves.")
-        cfg.lm.base_url = c2.text_input("Base URL", key="new.lm.base_url", placeholder="https://api.openai.com/v1",
-                                        help="Any OpenAI-compatible server: OpenAI, vLLM, Ollama, llama.cpp server…")
-        cfg.lm.api_mode = c3.selectbox("API", ["completion", "chat"], key="new.lm.api_mode",
-                                       help="'completion' for base models, as in the paper; 'chat' for chat models.")
-        c1, c2, c3 = st.columns(3)
-        # no widget bounds here either: RunConfig.validate names a value out of range (lm.concurrency…)
-        cfg.lm.price_in_per_1m = c1.number_input("Price per 1M input tokens ($)", value=cfg.lm.price_in_per_1m,
-                                                 key="new.lm.pin")
-        cfg.lm.price_out_per_1m = c2.number_input("Price per 1M output tokens ($)", value=cfg.lm.price_out_per_1m,
-                                                  key="new.lm.pout")
-        cfg.lm.concurrency = int(c3.number_input("Concurrent requests", value=cfg.lm.concurrency, step=1,
-                                                 key="new.lm.conc"))
-        key_box()
-    elif cfg.lm.backend == "llamacpp":
-        cfg.lm.model_path = st.text_input("GGUF model file", key="new.lm.model_path",
-                                          help="Leave empty for the packaged Gemma 3 270M.")
-        cfg.lm.n_ctx = int(st.number_input("Context size (tokens)", value=cfg.lm.n_ctx, step=512, key="new.lm.n_ctx"))
-
-
-def _take_key() -> None:
-    """Move a typed key out of the widget into memory, so it is never echoed back to the page."""
-    typed = st.session_state.get("api_key_input", "").strip()
-    if typed:
-        st.session_state["api_key"] = typed
-    st.session_state["api_key_input"] = ""
-
-
-def key_box() -> None:
-    held = bool(st.session_state.get("api_key"))
-    st.text_input("API key", type="password", key="api_key_input", on_change=_take_key,
-                  placeholder="key held (type to replace)" if held else "sk-…  (or set OPENAI_API_KEY)",
-                  help="Kept in this browser session's server memory only: never written to the workspace, "
-                       "a log or the page. Press Enter to use it.")
-    if held:
-        c1, c2 = st.columns([4, 1])
-        c1.success("An API key is held in memory for this session.", icon="🔑")
-        if c2.button("Forget key"):
-            st.session_state.pop("api_key", None)
-            st.rerun()
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -211,7 +156,7 @@ def new_run(store) -> None:
         else:
             c2.info("Seeds: our own `seeds/seed_tasks.jsonl` (edit them on the **Seeds** page).", icon="🌱")
         cfg = RunConfig()
-        lm_section(cfg)
+        cfg.lm = lm_form("new.lm", cfg.lm, costs=True, context=True, key_box=True)
         st.markdown("**Run**")
         problems: list[str] = []
         vals = field_widgets(cfg, "new.run", "", problems)
