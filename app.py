@@ -9,7 +9,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard.common import md, open_store, remember_in_address, workspace_path
+from dashboard.state import open_store, remember_in_address, workspace_path
+from dashboard.text import md
 
 HERE = Path(__file__).resolve().parent
 
@@ -17,20 +18,20 @@ st.set_page_config(page_title="Self-Instruct Studio", page_icon="🌱", layout="
 
 PAGES = {
     "Build": [
-        ("dashboard/runs.py", "Runs", "🗂️"),
-        ("dashboard/seeds.py", "Seeds", "🌱"),
-        ("dashboard/generate.py", "Generate", "⚙️"),
-        ("dashboard/filters.py", "Filters", "🎚️"),
+        ("dashboard/screens/runs.py", "Runs", "🗂️"),
+        ("dashboard/screens/seeds.py", "Seeds", "🌱"),
+        ("dashboard/screens/generate.py", "Generate", "⚙️"),
+        ("dashboard/screens/filters.py", "Filters", "🎚️"),
     ],
     "Study": [
-        ("dashboard/analysis.py", "Analysis", "📊"),
-        ("dashboard/data.py", "Data", "🔎"),
-        ("dashboard/responses.py", "Responses", "💬"),
-        ("dashboard/evaluate.py", "Evaluate", "⚖️"),
-        ("dashboard/export.py", "Export", "📦"),
+        ("dashboard/screens/analysis.py", "Analysis", "📊"),
+        ("dashboard/screens/data.py", "Data", "🔎"),
+        ("dashboard/screens/responses.py", "Responses", "💬"),
+        ("dashboard/screens/evaluate.py", "Evaluate", "⚖️"),
+        ("dashboard/screens/export.py", "Export", "📦"),
     ],
     "Present": [
-        ("dashboard/demo.py", "Demo", "🎬"),
+        ("dashboard/screens/demo.py", "Demo", "🎬"),
     ],
 }
 

@@ -131,7 +131,7 @@ def page_times(path: Path, pages: list[str], repeats: int) -> tuple[dict[str, fl
     for name in pages:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=900)
         at.run()
-        at.switch_page(f"dashboard/{name}.py")
+        at.switch_page(f"dashboard/screens/{name}.py")
         t = time.perf_counter()
         SETUP.get(name, AppTest.run)(at)
         first[name] = time.perf_counter() - t
@@ -149,12 +149,12 @@ def slider_times(path: Path, values: list[float]) -> list[float]:
     """Seconds for the Filters page to answer each ROUGE-L slider move (whole script rerun)."""
     from streamlit.testing.v1 import AppTest
 
-    from dashboard.common import run_key
+    from dashboard.state import run_key
 
     os.environ["SELFINSTRUCT_WORKSPACE"] = str(path)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=900)
     at.run()
-    at.switch_page("dashboard/filters.py")
+    at.switch_page("dashboard/screens/filters.py")
     at.run()
     out = []
     for v in values:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from dashboard.common import run_key, workspace_id
+from dashboard.state import run_key, workspace_id
 from selfinstruct.config import RunConfig
 from selfinstruct.pipeline import start_run
 from selfinstruct.seeds import load_tasks
@@ -23,7 +23,7 @@ SEEDS = ROOT / "seeds" / "seed_tasks.jsonl"
 def page(name: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
-    at.switch_page(f"dashboard/{name}.py")
+    at.switch_page(f"dashboard/screens/{name}.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at

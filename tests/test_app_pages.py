@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from selfinstruct.store import Store
-from dashboard.common import run_key, workspace_id
+from dashboard.state import run_key, workspace_id
 from tests.apptest_util import APP, DEMO, button, fk, metric, page, unescape, with_translation
 
 
@@ -26,7 +26,7 @@ def test_navigation_opens_runs_with_a_run_picker(ws):
 
 
 def test_md_escapes_every_markdown_construct():
-    from dashboard.common import md
+    from dashboard.text import md
 
     hostile = '![x](http://127.0.0.1:9/b.png) <img src=x onerror="a()"> [l](javascript:a()) **b** `c` # h'
     escaped = md(hostile)
@@ -53,7 +53,7 @@ def test_generation_pages_never_show_another_run_than_the_chosen_one(ws, name):
     tr = with_translation(ws)
     at = page("runs")
     at.session_state["run_id"] = tr
-    at.switch_page(f"dashboard/{name}.py").run()
+    at.switch_page(f"dashboard/screens/{name}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     [warning] = [unescape(w.value) for w in at.warning]
     assert "fake-run-zh" in warning and "not a generation run" in warning
@@ -74,7 +74,7 @@ def test_generate_rate_and_seed_source_metrics_are_short(ws):
     good = b'{"instruction": "Say hi.", "instances": [{"input": "", "output": "hi"}], "is_classification": false}\n'
     at.file_uploader[0].set_value(("good.jsonl", good, "application/jsonl")).run()
     assert metric(at, "Source") == "upload"
-    at.switch_page("dashboard/runs.py").run()
+    at.switch_page("dashboard/screens/runs.py").run()
     assert any("the 1 task prepared" in i.value for i in at.info)
 
 
@@ -82,12 +82,12 @@ PAGES = ["runs", "seeds", "generate", "filters", "analysis", "data", "responses"
 
 
 def test_the_shipped_demo_opens_as_a_private_copy_and_is_never_written(tmp_path, monkeypatch):
-    import dashboard.common as common
+    import dashboard.state as state
 
     if not DEMO.exists():
         pytest.skip("demo/demo.sqlite is not shipped in this checkout")
-    monkeypatch.setattr(common, "DEMO_WORKSPACE", tmp_path / "demo-workspace.sqlite", raising=False)
-    monkeypatch.setattr(common, "DEMO_REPLAY", tmp_path / "demo-replay.sqlite", raising=False)
+    monkeypatch.setattr(state, "DEMO_WORKSPACE", tmp_path / "demo-workspace.sqlite", raising=False)
+    monkeypatch.setattr(state, "DEMO_REPLAY", tmp_path / "demo-replay.sqlite", raising=False)
     monkeypatch.setenv("SELFINSTRUCT_WORKSPACE", str(DEMO))
     before = hashlib.sha256(DEMO.read_bytes()).hexdigest()
     for name in PAGES:
@@ -100,11 +100,11 @@ def test_the_shipped_demo_opens_as_a_private_copy_and_is_never_written(tmp_path,
 
 
 def test_opening_the_shipped_demo_on_the_runs_page_opens_the_copy(ws, tmp_path, monkeypatch):
-    import dashboard.common as common
+    import dashboard.state as state
 
     if not DEMO.exists():
         pytest.skip("demo/demo.sqlite is not shipped in this checkout")
-    monkeypatch.setattr(common, "DEMO_WORKSPACE", tmp_path / "demo-workspace.sqlite", raising=False)
+    monkeypatch.setattr(state, "DEMO_WORKSPACE", tmp_path / "demo-workspace.sqlite", raising=False)
     before = hashlib.sha256(DEMO.read_bytes()).hexdigest()
     at = page("runs")
     at.text_input[0].set_value(str(DEMO)).run()
@@ -113,8 +113,8 @@ def test_opening_the_shipped_demo_on_the_runs_page_opens_the_copy(ws, tmp_path, 
     assert at.session_state["workspace"] == str(tmp_path / "demo-workspace.sqlite")
     assert list(at.dataframe[0].value["name"]) == ["demo"]
     assert any("private copy" in unescape(i.value) for i in at.info)
-    at.switch_page("dashboard/generate.py").run()
-    at.switch_page("dashboard/analysis.py").run()
+    at.switch_page("dashboard/screens/generate.py").run()
+    at.switch_page("dashboard/screens/analysis.py").run()
     assert not at.exception
     assert hashlib.sha256(DEMO.read_bytes()).hexdigest() == before
 
@@ -153,16 +153,16 @@ def test_filter_settings_and_picks_stay_in_their_workspace(ws, tmp_path):
     other = copy_workspace(ws, tmp_path / "other.sqlite")
     at = page("filters")
     at.slider(key=fk(ws, "rouge")).set_value(0.3).run()
-    at.switch_page("dashboard/data.py").run()
+    at.switch_page("dashboard/screens/data.py").run()
     at.session_state[run_key("data_table", 1, str(ws))] = {"selection": {"rows": [0], "columns": []}}
     at.run()
     assert any(s.value.startswith("Instruction ") for s in at.subheader)
     at.session_state["workspace"] = str(other)  # what the Runs page's Open does
-    at.switch_page("dashboard/filters.py").run()
+    at.switch_page("dashboard/screens/filters.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.slider(key=fk(other, "rouge")).value == 0.7  # the run's own setting, not the other workspace's
-    at.switch_page("dashboard/data.py").run()
+    at.switch_page("dashboard/screens/data.py").run()
     assert not any(s.value.startswith("Instruction ") for s in at.subheader)
     at.session_state["workspace"] = str(ws)
-    at.switch_page("dashboard/filters.py").run()
+    at.switch_page("dashboard/screens/filters.py").run()
     assert at.slider(key=fk(ws, "rouge")).value == 0.3  # and the first workspace keeps its own

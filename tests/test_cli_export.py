@@ -169,7 +169,7 @@ def test_export_page_writes_what_the_cli_writes(generated, tmp_path, monkeypatch
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("SELFINSTRUCT_WORKSPACE", str(generated))
-    at = AppTest.from_file("../dashboard/export.py", default_timeout=60).run()
+    at = AppTest.from_file("../dashboard/screens/export.py", default_timeout=60).run()
     assert not at.exception
     page_out = tmp_path / "page.json"
     at.radio(key="ex_fmt").set_value("alpaca").run()

@@ -76,7 +76,7 @@ def test_a_first_visit_parses_under_a_progress_bar_with_the_controls_disabled(ws
     monkeypatch.setattr(analysis, "verb_noun", stalled_parse)
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
-    at.switch_page("dashboard/analysis.py").run()
+    at.switch_page("dashboard/screens/analysis.py").run()
     assert at.exception  # the stand-in stopped the parse
     [bar] = at.get("progress")
     assert bar.proto.value == 66 and "80 / 120 instructions" in bar.proto.text and "left" in bar.proto.text
@@ -130,7 +130,7 @@ def test_histograms_of_sets_of_one_size_stay_in_counts(ws):
     at = page("filters")
     at.text_input(key=fk(ws, "name")).set_value("same").run()  # the run's own settings: as many as kept
     button(at, "Apply: save view").click().run()
-    at.switch_page("dashboard/analysis.py").run()
+    at.switch_page("dashboard/screens/analysis.py").run()
     at.toggle(key=ak(ws, "compare")).set_value(True).run()
     at.selectbox(key=ak(ws, "b")).set_value("fake-run · view same").run()
     lengths = spec(at, "Lengths in")
@@ -199,7 +199,7 @@ def compare_a_view_with_itself(ws, view: str) -> AppTest:
     at = page("filters")
     at.text_input(key=fk(ws, "name")).set_value(view).run()
     button(at, "Apply: save view").click().run()
-    at.switch_page("dashboard/analysis.py").run()
+    at.switch_page("dashboard/screens/analysis.py").run()
     at.toggle(key=ak(ws, "compare")).set_value(True).run()
     at.selectbox(key=ak(ws, "b")).set_value(f"fake-run · view {view}").run()
     at.selectbox(key=ak(ws, "a")).set_value(f"fake-run · view {view}").run()

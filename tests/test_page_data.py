@@ -8,7 +8,7 @@ import json
 import streamlit
 
 from selfinstruct.store import Store
-from dashboard.common import run_key
+from dashboard.state import run_key
 from tests.apptest_util import page
 
 

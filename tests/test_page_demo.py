@@ -60,12 +60,12 @@ def test_demo_replays_the_run_chosen_in_the_sidebar(ws):
 
 
 def test_demo_on_the_demo_workspace_follows_the_sidebar_with_no_second_source(tmp_path, monkeypatch):
-    import dashboard.common as common
+    import dashboard.state as state
 
     if not DEMO.exists():
         pytest.skip("demo/demo.sqlite is not shipped in this checkout")
-    monkeypatch.setattr(common, "DEMO_WORKSPACE", tmp_path / "demo-workspace.sqlite", raising=False)
-    monkeypatch.setattr(common, "DEMO_REPLAY", tmp_path / "demo-replay.sqlite", raising=False)
+    monkeypatch.setattr(state, "DEMO_WORKSPACE", tmp_path / "demo-workspace.sqlite", raising=False)
+    monkeypatch.setattr(state, "DEMO_REPLAY", tmp_path / "demo-replay.sqlite", raising=False)
     monkeypatch.setenv("SELFINSTRUCT_WORKSPACE", str(DEMO))
     at = page("demo")
     assert not at.radio  # the recording is the open workspace: one source, the sidebar's run

@@ -40,7 +40,7 @@ def ws(tmp_path, monkeypatch) -> Path:
 def open_page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
-    at.switch_page("dashboard/evaluate.py")
+    at.switch_page("dashboard/screens/evaluate.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at

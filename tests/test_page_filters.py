@@ -63,7 +63,7 @@ def test_graph_progress_is_throttled_and_weights_later_candidates():
 def visit_filters() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
-    at.switch_page("dashboard/filters.py")
+    at.switch_page("dashboard/screens/filters.py")
     return at.run()
 
 
@@ -190,8 +190,8 @@ def test_filters_keep_their_settings_across_a_page_switch(ws):
     at.slider(key=fk(ws, "rouge")).set_value(0.3).run()
     at.toggle(key=fk(ws, "drop_duplicates")).set_value(False).run()
     kept = metric(at, "Kept")
-    at.switch_page("dashboard/data.py").run()
-    at.switch_page("dashboard/filters.py").run()
+    at.switch_page("dashboard/screens/data.py").run()
+    at.switch_page("dashboard/screens/filters.py").run()
     assert at.slider(key=fk(ws, "rouge")).value == 0.3
     assert at.toggle(key=fk(ws, "drop_duplicates")).value is False
     assert metric(at, "Kept") == kept

@@ -8,14 +8,14 @@ import threading
 from selfinstruct.lm.base import LMRequest
 from selfinstruct.lm.fake import FakeLM, demo_responder
 from selfinstruct.store import Store
-from dashboard.common import compact
+from dashboard.text import compact
 from tests.apptest_util import button, candidates_table, metric, page
 
 from conftest import wait_until
 
 
 def test_a_finished_prompt_shows_its_verdicts_while_the_next_one_runs(ws):
-    from dashboard.common import registry
+    from dashboard.state import registry
 
     gate, calls = threading.Event(), []
 

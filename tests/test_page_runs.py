@@ -63,7 +63,7 @@ def run_names(path: Path) -> list[str]:
 
 
 def test_the_untouched_form_stores_the_default_config_with_every_stop_sequence(created_ws):
-    from dashboard.common import registry
+    from dashboard.state import registry
 
     at = create(runs_page(), "defaults")
     with Store(created_ws) as s:
@@ -174,7 +174,7 @@ def test_opening_a_workspace_and_picking_a_run_write_the_address(created_ws, tmp
     assert at.query_params == {"ws": str(other), "run": "2"}  # the newest generation run of the new workspace
     at.sidebar.selectbox[0].set_value(1).run()
     assert at.query_params == {"ws": str(other), "run": "1"}
-    at.switch_page("dashboard/seeds.py").run()  # a page switch clears the address: the sidebar writes it again
+    at.switch_page("dashboard/screens/seeds.py").run()  # a page switch clears the address: the sidebar writes it again
     assert at.query_params == {"ws": str(other), "run": "1"}
 
 
@@ -193,13 +193,13 @@ def test_an_address_run_that_is_not_in_the_workspace_falls_back_to_the_newest(cr
 
 
 def test_the_shipped_demo_in_the_address_opens_its_private_copy(created_ws, tmp_path, monkeypatch):
-    import dashboard.common as common
+    import dashboard.state as state
 
-    if not common.DEMO_SHIPPED.exists():
+    if not state.DEMO_SHIPPED.exists():
         pytest.skip("demo/demo.sqlite is not shipped in this checkout")
     copy = tmp_path / "demo-workspace.sqlite"
-    monkeypatch.setattr(common, "DEMO_WORKSPACE", copy)
-    at = runs_page({"ws": str(common.DEMO_SHIPPED)})
+    monkeypatch.setattr(state, "DEMO_WORKSPACE", copy)
+    at = runs_page({"ws": str(state.DEMO_SHIPPED)})
     assert at.session_state["workspace"] == str(copy) and at.query_params["ws"] == str(copy)
 
 

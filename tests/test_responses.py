@@ -520,7 +520,7 @@ def test_page_answers_in_the_background_and_compares(tmp_path, monkeypatch):
     monkeypatch.setenv("SELFINSTRUCT_ALLOW_FAKE", "1")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.run()
-    at.switch_page("dashboard/responses.py")
+    at.switch_page("dashboard/screens/responses.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     at.radio(key="ans.backend").set_value("fake").run()

@@ -1,7 +1,6 @@
 """One selection of the tasks a run keeps (``filter_views.select``): analysis, export,
 answering and translating see the same instructions under the same ids."""
 
-from dataclasses import asdict
 
 import pytest
 

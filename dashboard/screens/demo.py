@@ -8,17 +8,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard.common import (
-    current_run,
-    data_version,
-    DEMO_REPLAY,
-    DEMO_SHIPPED,
-    is_demo_copy,
-    md,
-    open_store,
-    render_iteration,
-    run_progress,
-)
+from dashboard.state import current_run, data_version, DEMO_REPLAY, DEMO_SHIPPED, is_demo_copy, open_store, run_progress
+from dashboard.text import md
+from dashboard.widgets import render_iteration
 from dashboard.iterations import iteration_view, reveal, total_chars
 from dashboard.workspaces import prepare_copy
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard.common import current_run, lm_form, long_text, md, open_store, registry, run_key
+from dashboard.state import current_run, open_store, registry, run_key
+from dashboard.text import md
+from dashboard.widgets import lm_form, long_text
 from selfinstruct.config import LMConfig
 from selfinstruct.evaluate import figures
 from selfinstruct.evaluate import judge as J

@@ -12,7 +12,8 @@ from typing import Any, Callable
 import pandas as pd
 import streamlit as st
 
-from dashboard.common import data_version, md, open_store, workspace_id
+from dashboard.state import data_version, open_store, workspace_id
+from dashboard.text import md
 from selfinstruct import analysis, charts
 from selfinstruct.store import RunInfo, Store
 from selfinstruct.filter_views import duration, view_tasks

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard.common import current_run, md, open_store, run_key, workspace_id
+from dashboard.state import current_run, open_store, run_key, workspace_id
+from dashboard.text import md
 from selfinstruct.formats import FORMATS, ExportOptions, FileFormatError, ImportRefused, export_run, import_file
 from selfinstruct.store import StoreError
 from selfinstruct.store.responses import response_sets

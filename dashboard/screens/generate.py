@@ -12,19 +12,9 @@ import time
 import plotly.express as px
 import streamlit as st
 
-from dashboard.common import (
-    compact,
-    current_run,
-    data_version,
-    fake_allowed,
-    md,
-    open_store,
-    plain_alert,
-    registry,
-    render_iteration,
-    run_progress,
-    workspace_path,
-)
+from dashboard.state import current_run, data_version, fake_allowed, open_store, registry, run_progress, workspace_path
+from dashboard.text import compact, md
+from dashboard.widgets import plain_alert, render_iteration
 from selfinstruct.charts import reason_colors, reason_order
 from selfinstruct.config import RunConfig
 from selfinstruct.costs import money

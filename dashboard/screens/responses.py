@@ -13,17 +13,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard.common import (
-    compact,
-    current_run,
-    data_version,
-    lm_form,
-    md,
-    open_store,
-    registry,
-    run_key,
-    workspace_path,
-)
+from dashboard.state import current_run, data_version, open_store, registry, run_key, workspace_path
+from dashboard.text import compact, md
+from dashboard.widgets import lm_form
 from selfinstruct import compare
 from selfinstruct.config import LMConfig
 from selfinstruct.costs import money

@@ -8,7 +8,8 @@ import json
 
 import streamlit as st
 
-from dashboard.common import default_seeds, follow_selection, md, OFFICIAL_SEEDS, OWN_SEEDS, plural
+from dashboard.state import default_seeds, follow_selection, OFFICIAL_SEEDS, OWN_SEEDS
+from dashboard.text import md, plural
 from selfinstruct.records import Instance, Task
 from selfinstruct.seeds import SeedFileError, load_tasks, parse_tasks, task_to_json
 

@@ -6,15 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard.common import (
-    current_run,
-    data_version,
-    follow_selection,
-    open_store,
-    ORIGIN_MARK,
-    render_candidates,
-    run_key,
-)
+from dashboard.state import current_run, data_version, follow_selection, open_store, run_key
+from dashboard.widgets import ORIGIN_MARK, render_candidates
 from dashboard.iterations import provenance
 from dashboard.tables import instances_table, instruction_table
 

@@ -9,19 +9,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard.common import (
-    DEMO_SHIPPED,
-    default_seeds,
-    default_workspace,
-    lm_form,
-    is_demo_copy,
-    md,
-    open_store,
-    plural,
-    ROOT,
-    workspace_path,
-    writable_workspace,
-)
+from dashboard.state import default_seeds, default_workspace, DEMO_SHIPPED, is_demo_copy, open_store, ROOT, workspace_path, writable_workspace
+from dashboard.text import md, plural
+from dashboard.widgets import lm_form
 from selfinstruct.config import LIST_RULE, ConfigError, RunConfig, items_to_text, quote_item, text_to_items
 from dashboard.tables import run_summary
 from selfinstruct.pipeline import PipelineError, start_run
@@ -191,7 +181,7 @@ def create(store, name: str, cfg: RunConfig, seeds, problems: list[str]) -> None
         st.error(md(str(e)))
         return
     st.session_state["run_id"] = run.id
-    st.switch_page("dashboard/generate.py")
+    st.switch_page("dashboard/screens/generate.py")
 
 
 def workspace_box() -> None:

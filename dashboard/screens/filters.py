@@ -11,18 +11,9 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from dashboard.common import (
-    current_run,
-    data_version,
-    follow_selection,
-    keep_widgets,
-    kept_widgets,
-    long_text,
-    md,
-    open_store,
-    run_key,
-    verdict_label,
-)
+from dashboard.state import current_run, data_version, follow_selection, keep_widgets, kept_widgets, open_store, run_key
+from dashboard.text import md
+from dashboard.widgets import long_text, verdict_label
 from selfinstruct.charts import reason_colors, reason_order
 from selfinstruct.config import LIST_RULE, ConfigError, FilterConfig, RunConfig, items_to_text, text_to_items
 from selfinstruct.filter_views import MIN_THRESHOLD, WhatIf, graph_ready, prepare_graph, save_view, view_settings
