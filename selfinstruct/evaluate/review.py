@@ -19,7 +19,8 @@ from ..lm.batches import Answer, Progress, run_batches
 from ..lm.cache import RecordedLM
 from ..prompts.judge import check_template
 from ..prompts.review import QUESTIONS, REVIEW_TEMPLATE, parse_review, review_prompt
-from ..store import InstanceRow, RunInfo, Store
+from ..filter_views import select
+from ..store import InstanceRow, InstructionRow, RunInfo, Store
 from ..store.evals import ReviewAnswer, review_answers, save_review_answers
 from .judge import BATCH
 
@@ -40,21 +41,13 @@ def _rank(seed: int, *parts: object) -> bytes:
 
 
 def review_sample(store: Store, run: RunInfo, n: int = DEFAULT_SAMPLE, seed: int = 0) -> list[ReviewItem]:
-    """N kept instructions (generated ones for a generation run), one kept instance each."""
-    origin = "machine" if run.kind == "generate" else None
-    instructions = {r.id: r for r in store.instructions(run.id, origin=origin, verdict="keep")}
-    chosen: dict[int, tuple[bytes, InstanceRow]] = {}
-    for inst in store.instances(run_id=run.id):
-        row = instructions.get(inst.instruction_id)
-        if row is None or inst.verdict != "keep":
-            continue
-        key = _rank(seed, row.seq, inst.position)
-        if inst.instruction_id not in chosen or key < chosen[inst.instruction_id][0]:
-            chosen[inst.instruction_id] = (key, inst)
-    order = sorted(chosen, key=lambda i: _rank(seed, instructions[i].seq))[:n]
-    return [
-        ReviewItem(chosen[i][1].id, instructions[i].text, chosen[i][1].input, chosen[i][1].output) for i in order
-    ]
+    """N of what the run keeps (``filter_views.select``), one kept instance each, in a seeded order."""
+    chosen: dict[int, tuple[InstructionRow, InstanceRow]] = {}
+    for s in select(store, run):
+        if s.instances:
+            chosen[s.row.id] = (s.row, min(s.instances, key=lambda i, r=s.row: _rank(seed, r.seq, i.position)))
+    order = sorted(chosen, key=lambda i: _rank(seed, chosen[i][0].seq))[:n]
+    return [ReviewItem(inst.id, row.text, inst.input, inst.output) for row, inst in (chosen[i] for i in order)]
 
 
 def next_unanswered(items: Sequence[ReviewItem], answers: Sequence[ReviewAnswer]) -> tuple[int, int] | None:
