@@ -19,6 +19,8 @@ from selfinstruct.pipeline import Pipeline, start_run
 from selfinstruct.seeds import load_tasks
 from selfinstruct.store import Store
 
+from conftest import wait_until
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -71,9 +73,7 @@ def test_pause_stops_after_the_iteration(tmp_path):
     store, rid = make_run(tmp_path / "w.sqlite")
     job = Job(store.path, rid, FakeLM(delay_s=0.02))
     job.start()
-    deadline = time.time() + 20
-    while job.snapshot().iteration is None and time.time() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: job.snapshot().iteration is not None, 20, 0.01, "an iteration under way")
     job.pause()
     assert job.wait(30)
     assert store.run(rid).state == "paused"
@@ -87,9 +87,7 @@ def test_cancel_drops_the_iteration_in_flight_and_resume_reuses_finished_calls(t
     lm = FakeLM(delay_s=0.3)
     job = Job(store.path, rid, lm)
     job.step()
-    deadline = time.time() + 20
-    while len(lm.requests) < 2 and time.time() < deadline:  # the second prompt is being answered
-        time.sleep(0.005)
+    wait_until(lambda: len(lm.requests) >= 2, 20, 0.005, "the second prompt being answered")
     job.cancel()
     assert job.wait(30)
     assert job.snapshot().state == "stopped"

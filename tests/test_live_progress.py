@@ -19,7 +19,7 @@ from selfinstruct.seeds import load_tasks
 from selfinstruct.store import Store
 from tests.openai_stub import OpenAIStub, ok, status
 
-from conftest import OUR_SEEDS
+from conftest import OUR_SEEDS, wait_until
 
 
 def new_run(path, target=40, batch=3) -> tuple[Store, object]:
@@ -205,9 +205,7 @@ def test_batch_jobs_run_on_the_same_worker_as_generation(tmp_path):
 
     job = BatchJob("answer → x", work).start()
     assert isinstance(job, Worker) and job.running
-    deadline = time.time() + 10
-    while job.snapshot().progress.done != 1 and time.time() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: job.snapshot().progress.done == 1, 10, 0.01, "the first progress report")
     snap = job.snapshot()
     snap.progress.done = 99  # a copy: the job's own snapshot is untouched
     assert job.snapshot().progress.done == 1
