@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..costs import money
 from .common import add_lm_args, add_run_arg, add_workspace_arg, lm_config_from_args, make_lm, open_run, open_store
+
+if TYPE_CHECKING:
+    from ..config import LMConfig
+    from ..store import RunInfo, Store
+
+S = TypeVar("S")  # a job's settings (AnswerSettings, TranslateSettings)
 
 
 def _number(kind: type, least: float, what: str, most: float = float("inf")):
@@ -62,27 +69,39 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..responses import AnswerSettings, answer_set, plan_answers
 
-    store = open_store(args, write=True)
-    run_info = open_run(store, args)
-    cfg = lm_config_from_args(args).validate()
-    settings = AnswerSettings(mode=cfg.api_mode, system=args.system)
-    if args.max_tokens is not None:
-        settings.max_tokens = args.max_tokens
-    if args.temperature is not None:
-        settings.temperature = args.temperature
+    store, run_info, cfg, settings = open_job(args, lambda cfg: AnswerSettings(mode=cfg.api_mode, system=args.system))
     plan = plan_answers(store, run_info, cfg, name=args.name, settings=settings, view=args.view,
                         include_seeds=args.include_seeds, limit=args.limit)
     items = plan.items
-    print(f"answering {len(items):,} instances of run {run_info.name!r} into response set {args.name!r} "
-          f"({plan.done:,} already answered)", file=sys.stderr)
-    print(f"estimate: {plan.estimate.describe()} (tokens ~ max(chars/4, words*1.3))", file=sys.stderr)
-    if args.estimate_only:
+    if announce(args, plan, f"answering {len(items):,} instances of run {run_info.name!r} into response set "
+                            f"{args.name!r} ({plan.done:,} already answered)"):
         return 0
     lm = make_lm(cfg)
     with JobBar(len(items), "answered", quiet=args.no_progress) as bar:
         result = answer_set(store, run_info, lm, cfg, name=args.name, settings=settings, items=items,
                             max_cost=args.max_cost, batch_size=args.batch_size, on_progress=bar.update)
     return report(result, f"response set {args.name!r}")
+
+
+def open_job(args: argparse.Namespace, make_settings: Callable[[LMConfig], S]) -> tuple[Store, RunInfo, LMConfig, S]:
+    """The workspace, run, model and settings of an answer or translate command; the
+    ``--max-tokens`` and ``--temperature`` flags override the settings' defaults."""
+    store = open_store(args, write=True)
+    run_info = open_run(store, args)
+    cfg = lm_config_from_args(args).validate()
+    settings = make_settings(cfg)
+    if args.max_tokens is not None:
+        settings.max_tokens = args.max_tokens
+    if args.temperature is not None:
+        settings.temperature = args.temperature
+    return store, run_info, cfg, settings
+
+
+def announce(args: argparse.Namespace, plan: Any, what: str) -> bool:
+    """Say what the job will do and what it should cost; True when only the estimate was asked for."""
+    print(what, file=sys.stderr)
+    print(f"estimate: {plan.estimate.describe()} (tokens ~ max(chars/4, words*1.3))", file=sys.stderr)
+    return bool(args.estimate_only)
 
 
 class JobBar:

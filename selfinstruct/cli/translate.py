@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from .answer import JobBar, add_job_args, report
-from .common import add_lm_args, add_run_arg, add_workspace_arg, lm_config_from_args, make_lm, open_run, open_store
+from .answer import JobBar, add_job_args, announce, open_job, report
+from .common import add_lm_args, add_run_arg, add_workspace_arg, make_lm
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,21 +26,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..responses import TranslateSettings, plan_translation, resolve_language, translate_run
 
-    store = open_store(args, write=True)
-    source = open_run(store, args)
-    cfg = lm_config_from_args(args).validate()
-    settings = TranslateSettings(mode=cfg.api_mode, outputs=args.outputs)
-    if args.max_tokens is not None:
-        settings.max_tokens = args.max_tokens
-    if args.temperature is not None:
-        settings.temperature = args.temperature
+    store, source, cfg, settings = open_job(args, lambda cfg: TranslateSettings(mode=cfg.api_mode,
+                                                                               outputs=args.outputs))
     plan = plan_translation(store, source, cfg, to=args.to, name=args.name, settings=settings, view=args.view,
                             include_seeds=args.include_seeds, limit=args.limit)
     name, records = plan.name, plan.items
-    print(f"translating {len(records):,} records of run {source.name!r} into {resolve_language(args.to)[1]} "
-          f"as run {name!r} ({plan.done:,} already translated)", file=sys.stderr)
-    print(f"estimate: {plan.estimate.describe()} (tokens ~ max(chars/4, words*1.3))", file=sys.stderr)
-    if args.estimate_only:
+    if announce(args, plan, f"translating {len(records):,} records of run {source.name!r} into "
+                            f"{resolve_language(args.to)[1]} as run {name!r} ({plan.done:,} already translated)"):
         return 0
     lm = make_lm(cfg)
     with JobBar(len(records), "translated", quiet=args.no_progress) as bar:
