@@ -204,6 +204,7 @@ def _coerce(default: Any, value: Any, key: str) -> Any:
     elif isinstance(default, list):
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return list(value)
+        raise ConfigError(f"{key}: must be a list of strings, got {value!r}")
     raise ConfigError(f"{key}: expected {type(default).__name__}, got {value!r}")
 
 
@@ -274,17 +275,21 @@ def lm_problems(lm: "LMConfig", where: str = "lm"):
 
 
 def base_url_problems(key: str, url: str):
-    """A base URL the OpenAI SDK can use: http(s)://host[:port][/path]."""
+    """A base URL the OpenAI SDK can use: http(s)://host[:port][/path]. Messages show it
+    without credentials (``user:password@``, ``?api-key=``), since they are printed."""
     from urllib.parse import urlsplit
 
+    from .redact import redact, strip_url_credentials, url_secrets
+
+    shown = strip_url_credentials(url)
     try:
         parts = urlsplit(url.strip())
         parts.port  # raises on a port that is not a number
     except ValueError as e:
-        yield key, f"is not a valid URL ({e}): {url!r}"
+        yield key, f"is not a valid URL ({redact(str(e), url_secrets(url))}): {shown!r}"
         return
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        yield key, f"must look like http(s)://host[:port]/path, got {url!r}"
+        yield key, f"must look like http(s)://host[:port]/path, got {shown!r}"
 
 
 # List settings as text, one item per line: the dashboard's text boxes. Blank lines and the

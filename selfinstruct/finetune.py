@@ -2,19 +2,23 @@
 
 The file is checked line by line before anything is uploaded, so a bad line
 costs nothing but a message naming it. The API key comes from
-``OPENAI_API_KEY`` only and is never printed, logged or stored.
+``OPENAI_API_KEY`` only and is never printed, logged or stored; server messages
+are redacted, since gateways echo the key back.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import httpx
 import openai
 
 from .jsonlines import parse
+from .redact import redact, strip_url_credentials, url_secrets
+
+T = TypeVar("T")
 
 ROLES = ("system", "user", "assistant")
 FINAL_STATES = {"succeeded", "failed", "cancelled"}
@@ -24,17 +28,28 @@ class FinetuneError(RuntimeError):
     """The file, the key or the API stopped the job; the message says which and why."""
 
 
-def make_client(base_url: str | None = None, *, http_client: httpx.Client | None = None) -> openai.OpenAI:
-    """A client for the API at ``base_url`` (default: $OPENAI_BASE_URL or OpenAI), keyed from the environment."""
+def make_client(
+    base_url: str | None = None, *, http_client: httpx.Client | None = None, timeout_s: float | None = None,
+) -> openai.OpenAI:
+    """A client for the API at ``base_url`` (default: $OPENAI_BASE_URL or OpenAI), keyed from the environment.
+
+    The URL is checked as the other commands check it, and requests time out after
+    ``timeout_s`` (default: the LM settings' timeout), so a hanging server ends in a message.
+    """
+    from .config import LMConfig, base_url_problems
     from .lm.openai_compat import DUMMY_KEY, is_local
 
+    given = (base_url or "").strip()
+    url = given or os.environ.get("OPENAI_BASE_URL", "").strip()
+    for key, why in base_url_problems("--base-url" if given else "$OPENAI_BASE_URL", url) if url else ():
+        raise FinetuneError(f"{key} {why}")
     key = os.environ.get("OPENAI_API_KEY")
-    url = base_url or os.environ.get("OPENAI_BASE_URL", "")
     if not key and url and is_local(url):
         key = DUMMY_KEY  # a local server usually wants no key; the SDK insists on one
     if not key:
         raise FinetuneError("set OPENAI_API_KEY to the API's key (it is read from the environment only)")
-    return openai.OpenAI(api_key=key, base_url=base_url or None, http_client=http_client, max_retries=2)
+    timeout = LMConfig().timeout_s if timeout_s is None else timeout_s
+    return openai.OpenAI(api_key=key, base_url=url or None, http_client=http_client, max_retries=2, timeout=timeout)
 
 
 def check_example(obj: Any) -> None:
@@ -96,29 +111,19 @@ def launch(
         extra["suffix"] = suffix
     if epochs:
         extra["hyperparameters"] = {"n_epochs": epochs}
-    try:
-        with open(path, "rb") as fh:
-            uploaded = client.files.create(file=fh, purpose="fine-tune")
-        job = client.fine_tuning.jobs.create(training_file=uploaded.id, model=model, **extra)
-    except openai.APIConnectionError as e:
-        raise FinetuneError(f"could not reach the API at {client.base_url}: {_api_message(e)}; "
-                            "check --base-url and that the server is up") from None
-    except openai.APIError as e:
-        raise FinetuneError(f"the API refused the fine-tuning job: {_api_message(e)}") from None
+    uploaded = _ask(client, "upload the training file", lambda: _opened(path, lambda fh: client.files.create(
+        file=fh, purpose="fine-tune")))
+    job = _ask(client, "create the fine-tuning job",
+               lambda: client.fine_tuning.jobs.create(training_file=uploaded.id, model=model, **extra))
     return job.model_dump()
 
 
 def status(client: openai.OpenAI, job_id: str, *, events: int = 5) -> dict[str, Any]:
     """The job as a dict, with its latest ``events`` messages (newest first) under "events"."""
-    try:
-        job = client.fine_tuning.jobs.retrieve(job_id).model_dump()
-        job["events"] = [e.model_dump() for e in client.fine_tuning.jobs.list_events(job_id, limit=events).data] \
-            if events else []
-    except openai.APIConnectionError as e:
-        raise FinetuneError(f"could not reach the API at {client.base_url}: {_api_message(e)}; "
-                            "check --base-url and that the server is up") from None
-    except openai.APIError as e:
-        raise FinetuneError(f"cannot read fine-tuning job {job_id}: {_api_message(e)}") from None
+    job = _ask(client, f"read fine-tuning job {job_id}", lambda: client.fine_tuning.jobs.retrieve(job_id)).model_dump()
+    job["events"] = [e.model_dump() for e in _ask(
+        client, f"read the events of fine-tuning job {job_id}",
+        lambda: client.fine_tuning.jobs.list_events(job_id, limit=events)).data] if events else []
     return job
 
 
@@ -136,6 +141,37 @@ def describe(job: dict[str, Any]) -> str:
     for ev in job.get("events", []):
         lines.append(f"  [{ev.get('level', 'info')}] {ev.get('message')}")
     return "\n".join(lines)
+
+
+def _opened(path: str | Path, use: Callable[[Any], T]) -> T:
+    """``use`` on the file opened for upload, closed again however the upload ends."""
+    with open(path, "rb") as fh:
+        return use(fh)
+
+
+def _ask(client: openai.OpenAI, what: str, call: Callable[[], T]) -> T:
+    """``call()``'s answer, or a FinetuneError saying what failed, in the words the other
+    commands use: servers answer HTML, garbled JSON, echo the key, or never answer at all."""
+    where = strip_url_credentials(str(client.base_url))
+    secrets = [client.api_key, *url_secrets(str(client.base_url))]
+    try:
+        answer = call()
+    except openai.APITimeoutError:
+        raise FinetuneError(f"the API at {where} did not answer within {client.timeout} s when trying to {what}; "
+                            "check that the server is up, or raise --timeout") from None
+    except openai.APIConnectionError as e:
+        raise FinetuneError(f"could not reach the API at {where} to {what}: {redact(_api_message(e), secrets)}; "
+                            "check --base-url and that the server is up") from None
+    except openai.APIError as e:
+        raise FinetuneError(f"the API at {where} refused to {what}: {redact(_api_message(e), secrets)}") from None
+    except ValueError as e:  # a 200 whose JSON does not parse
+        raise FinetuneError(f"the API at {where} sent an answer that is not valid JSON when asked to {what} "
+                            f"({redact(str(e), secrets)}); check --base-url points at an OpenAI-compatible API") from None
+    if isinstance(answer, (str, bytes)) or not hasattr(answer, "model_dump"):
+        sample = redact(str(answer)[:80], secrets)
+        raise FinetuneError(f"the API at {where} did not answer with JSON when asked to {what} (it sent {sample!r}); "
+                            "check --base-url points at an OpenAI-compatible API") from None
+    return answer
 
 
 def _api_message(e: openai.APIError) -> str:

@@ -139,8 +139,8 @@ def test_cli_launch_and_status_print_the_job_not_the_key(chat_file, monkeypatch,
     api = FakeAPI()
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     real = finetune.make_client
-    monkeypatch.setattr(finetune, "make_client", lambda base_url=None: real(
-        base_url, http_client=httpx.Client(transport=httpx.MockTransport(api))))
+    monkeypatch.setattr(finetune, "make_client", lambda base_url=None, **kw: real(
+        base_url, **kw, http_client=httpx.Client(transport=httpx.MockTransport(api))))
     assert main(["finetune", "launch", "--file", str(chat_file), "--model", "base-model",
                  "--base-url", "http://api.test/v1"]) == 0
     assert main(["finetune", "status", "ftjob-1", "--base-url", "http://api.test/v1"]) == 0

@@ -6,8 +6,9 @@ import argparse
 import os
 from pathlib import Path
 
-from ..config import LMConfig
+from ..config import ConfigError, LMConfig, RunConfig, base_url_problems
 from ..lm.base import LM
+from ..redact import strip_url_credentials
 from ..store import RunInfo, Store, StoreError
 
 DEFAULT_SEEDS = Path(__file__).resolve().parents[2] / "seeds" / "seed_tasks.jsonl"
@@ -55,6 +56,24 @@ def lm_config_from_args(args: argparse.Namespace, base: LMConfig | None = None) 
     return cfg
 
 
+def check_lm_environment(cfg: LMConfig) -> None:
+    """Refuse a bad $OPENAI_BASE_URL with the other settings, before anything is stored:
+    the backend would only read it at the first call."""
+    url = os.environ.get("OPENAI_BASE_URL", "").strip()
+    if cfg.backend == "openai" and not cfg.base_url.strip() and url:
+        problems = [f"{key}: {why}" for key, why in base_url_problems("$OPENAI_BASE_URL", url)]
+        if problems:
+            raise ConfigError(*problems)
+
+
+def storable(config: RunConfig) -> dict:
+    """``config`` as stored: the base URL without credentials (``user:password@``,
+    ``?api-key=``), which only the live LM, built from the settings in memory, may use."""
+    data = config.to_dict()
+    data["lm"]["base_url"] = strip_url_credentials(data["lm"]["base_url"])
+    return data
+
+
 def make_lm(cfg: LMConfig) -> LM:
     """The backend for ``cfg``; the fake honours $SELFINSTRUCT_FAKE_DELAY (seconds per call) for tests."""
     cfg.validate()
@@ -67,14 +86,15 @@ def make_lm(cfg: LMConfig) -> LM:
     return build(cfg)
 
 
-def open_store(args: argparse.Namespace, *, create: bool = False, write: bool = False) -> Store:
+def open_store(args: argparse.Namespace, *, create: bool = False, write: bool = False, verify: bool = False) -> Store:
     """The workspace named by --workspace. Only commands that make data ``create`` one,
     so a mistyped path in ``status`` or ``export`` is an error, not a new empty file;
-    commands that add to it (``write``) open it for writing; the rest for reading."""
+    commands that add to it (``write``) open it for writing; the rest for reading.
+    ``verify`` refuses a damaged file before anything is written to it."""
     if not args.workspace:
         raise ValueError("no workspace given: pass --workspace FILE or set SELFINSTRUCT_WORKSPACE")
     if create or write:
-        return Store(args.workspace, create=create)
+        return Store(args.workspace, create=create, verify=verify)
     return open_for_reading(args.workspace)
 
 

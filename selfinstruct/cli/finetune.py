@@ -21,22 +21,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     for a in (launch, status):
         a.add_argument("--base-url", help="API base URL (default: $OPENAI_BASE_URL or OpenAI)")
         a.add_argument("--json", action="store_true", help="print the job as JSON")
+        a.add_argument("--timeout", type=float, help="seconds to wait for each answer of the API (default: 120)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from .. import finetune
+    from ..redact import redact
+    from . import known_secrets
 
+    if args.timeout is not None and not args.timeout > 0:
+        raise ValueError(f"--timeout: must be above 0, got {args.timeout}")
     try:
         if args.action == "launch":
             finetune.check_chat_file(args.file)  # a bad file is named before any key or network
-        client = finetune.make_client(args.base_url)
+        client = finetune.make_client(args.base_url, timeout_s=args.timeout)
         if args.action == "launch":
             job = finetune.launch(client, args.file, args.model, suffix=args.suffix, epochs=args.epochs)
         else:
             job = finetune.status(client, args.job_id, events=args.events)
     except finetune.FinetuneError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {redact(str(e), known_secrets(args))}", file=sys.stderr)
         return 2
-    print(json.dumps(job, indent=2, default=str) if args.json else finetune.describe(job))
+    # the job's error and event texts are the server's words: they may echo the key
+    text = json.dumps(job, indent=2, default=str) if args.json else finetune.describe(job)
+    print(redact(text, known_secrets(args)))
     return 0

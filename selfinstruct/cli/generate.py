@@ -9,7 +9,9 @@ from collections import Counter
 from pathlib import Path
 
 from .answer import positive_int
-from .common import DEFAULT_SEEDS, add_lm_args, add_workspace_arg, lm_config_from_args, make_lm, open_store
+from .common import (
+    DEFAULT_SEEDS, add_lm_args, add_workspace_arg, check_lm_environment, lm_config_from_args, make_lm, open_store, storable,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
         """The stored (or default) settings, replaced by --config, then the flags; checked."""
         config = RunConfig.load(args.config) if args.config else base
         _apply_flags(config, args)
+        check_lm_environment(config.lm)
         return config.validate()
 
     def new_run() -> tuple[RunConfig, list, Path]:
@@ -53,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
     # a new workspace: bad settings or seeds are refused before the file is made
     prepared = new_run() if args.workspace and not Path(args.workspace).exists() else None
-    store = open_store(args, create=True)
+    store = open_store(args, create=True, verify=True)  # a damaged file is refused before any write
     existing = {r.name: r for r in store.runs()}
     if args.run in existing:
         info = existing[args.run]
@@ -67,15 +70,21 @@ def run(args: argparse.Namespace) -> int:
         # the same command resumes, so a --config given again is applied again (a no-op unless edited)
         old = RunConfig.from_dict(info.config)
         config = settings(RunConfig.from_dict(info.config))
-        store.set_run_config(info.id, config.to_dict())  # refused while another process writes the run
-        for change in _changes(old.to_dict(), config.to_dict()):
+        store.set_run_config(info.id, storable(config))  # refused while another process writes the run
+        for change in _changes(old.to_dict(), storable(config)):
             print(f"changed setting {change}", file=sys.stderr)
         info = store.run(info.id)
         print(f"resuming run {args.run!r}: {store.counts(info.id)['kept']} of {config.target} kept so far",
               file=sys.stderr)
     else:
         config, seeds, seeds_path = prepared or new_run()
-        info = start_run(store, args.run, seeds, config)
+        try:
+            info = start_run(store, args.run, seeds, RunConfig.from_dict(storable(config)))
+        except StoreError:
+            if args.run not in {r.name for r in store.runs()}:
+                raise
+            raise StoreError(f"run {args.run!r} is being started by another process at this moment; "
+                             "run the same command again to resume it") from None
         print(f"started run {args.run!r} from {len(seeds)} seeds in {seeds_path}", file=sys.stderr)
 
     lm = make_lm(config.lm)

@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 import openai
 
 from selfinstruct.config import LMConfig, base_url_problems
+from selfinstruct.redact import strip_url_credentials
 from selfinstruct.lm.base import (
     LMError,
     LMFatalError,
@@ -141,7 +142,7 @@ class OpenAICompatLM:
         self.base_url = (cfg.base_url.strip() or os.environ.get("OPENAI_BASE_URL", "").strip() or DEFAULT_BASE_URL).rstrip("/")
         for key, why in base_url_problems("base URL" if cfg.base_url.strip() else "$OPENAI_BASE_URL", self.base_url):
             raise ValueError(f"{key} {why}")
-        self.name = f"openai:{self.model}@{self.base_url}"
+        self.name = f"openai:{self.model}@{strip_url_credentials(self.base_url)}"  # a cache key: stored
         self.timeout_s = cfg.timeout_s
         self.max_retries = max(0, cfg.max_retries)
         self.concurrency = max(1, cfg.concurrency)

@@ -21,6 +21,7 @@ from typing import Any, Iterator, Sequence
 
 from ..lm.base import LMError, LMRequest, LMResponse
 from ..records import Instance, Task
+from ..redact import redact
 from .schema import MIGRATIONS
 
 BUSY_TIMEOUT_S = 30.0
@@ -115,9 +116,12 @@ def _explain(path: Path, e: sqlite3.Error) -> StoreError:
 class Store:
     """A handle on one workspace file. Safe to share between threads of one process."""
 
-    def __init__(self, path: str | Path, *, create: bool = True, read_only: bool = False):
+    def __init__(self, path: str | Path, *, create: bool = True, read_only: bool = False, verify: bool = False):
         """Open (or, with ``create``, make) a workspace. A file that is some other
-        program's SQLite database is refused untouched, never converted.
+        program's SQLite database is refused untouched, never converted, and so is
+        a path that is not a regular file (``/dev/null``), which SQLite would give a
+        ``-journal`` beside it. ``verify`` runs SQLite's ``quick_check`` before
+        anything is written, so a damaged file is refused as it was found.
 
         ``read_only`` opens an existing workspace without writing a byte (no WAL
         switch, no migration; cache writes are skipped), e.g. a file in a folder
@@ -134,6 +138,9 @@ class Store:
         if not memory and (read_only or not create) and not self.path.exists():
             raise StoreError(f"workspace {self.path}: no such file; check the path "
                              "(generate and import create a new workspace)")
+        if not memory and self.path.exists() and not self.path.is_file():
+            raise StoreError(f"workspace {self.path}: not a regular file (a device, pipe or socket); "
+                             "give a workspace file such as runs/studio.sqlite")
         try:
             if read_only:
                 self.conn = self._open_read_only()
@@ -149,6 +156,8 @@ class Store:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = self._connect(str(self.path))
             self._refuse_foreign()
+            if verify:
+                self._refuse_damaged()
             self.conn.execute("PRAGMA foreign_keys = ON")
             mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal" and str(self.path) != ":memory:":
@@ -225,6 +234,18 @@ class Store:
                 f"workspace {self.path}: not a Self-Instruct Studio workspace (an SQLite database "
                 f"{'with tables ' + listed if tables else 'of another program'}); it was left untouched, "
                 "give a new file name")
+
+    def _refuse_damaged(self) -> None:
+        """SQLite's ``quick_check`` (every page, without the slower index cross-checks) must pass."""
+        try:
+            problems = [r[0] for r in self.conn.execute("PRAGMA quick_check(5)") if r[0] != "ok"]
+        except sqlite3.DatabaseError as e:
+            problems = [str(e)]
+        if problems:
+            self.conn.close()
+            raise StoreError(
+                f"workspace {self.path}: damaged, nothing was written to it (SQLite quick_check: "
+                f"{'; '.join(problems)}); restore a backup, or give a new file name", "damaged")
 
     def _migrate(self) -> None:
         version = self.schema_version
@@ -322,10 +343,11 @@ class Store:
         return _run_info(rows[0])
 
     def set_run_state(self, run_id: int, state: str, status: str = "") -> None:
+        """``status`` is often an endpoint's error: stored without keys or URL credentials."""
         with self.tx() as c:
             c.execute(
                 "UPDATE runs SET state = ?, status = ?, updated_at = ? WHERE id = ?",
-                (state, status, time.time(), run_id),
+                (state, redact(status), time.time(), run_id),
             )
 
     def set_run_config(self, run_id: int, config: dict[str, Any]) -> None:
@@ -441,8 +463,9 @@ class Store:
         response: LMResponse | None = None,
         error: LMError | None = None,
     ) -> int:
-        """Log one LM call (answer or failure) before anyone uses its result."""
-        faults = list(response.faults if response else (error.faults if error else []))
+        """Log one LM call (answer or failure) before anyone uses its result; errors and
+        faults are an endpoint's words, stored without keys or URL credentials."""
+        faults = [redact(f) for f in (response.faults if response else (error.faults if error else []))]
         with self.tx() as c:
             cur = c.execute(
                 "INSERT INTO lm_calls(run_id, step, cache_key, model, prompt, params, text, finish_reason,"
@@ -460,7 +483,7 @@ class Store:
                     response.tokens_in if response else 0,
                     response.tokens_out if response else 0,
                     response.latency_s if response else 0.0,
-                    None if error is None else f"{type(error).__name__}: {error}",
+                    None if error is None else redact(f"{type(error).__name__}: {error}"),
                     json.dumps(faults),
                     time.time(),
                 ),
