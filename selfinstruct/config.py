@@ -93,8 +93,9 @@ class LMConfig:
     base_url: str = ""
     api_mode: str = "completion"  # "completion" (base models, as in the paper) or "chat"
     concurrency: int = 4
-    timeout_s: float = 120.0
+    timeout_s: float = 120.0  # the whole request (connect, wait, every read), not one read
     max_retries: int = 6
+    max_reply_chars: int = 2_000_000  # a longer reply is a fault: no real completion comes near it
     model_path: str = ""
     n_ctx: int = 4096
     threads: int = 0  # 0: half the cores (llama.cpp slows down badly when its threads share a busy core)
@@ -264,6 +265,7 @@ def lm_problems(lm: "LMConfig", where: str = "lm"):
     yield from _one_of(f"{where}.api_mode", lm.api_mode, API_MODES)
     yield from _at_least(f"{where}.concurrency", lm.concurrency, 1)
     yield from _at_least(f"{where}.max_retries", lm.max_retries, 0)
+    yield from _at_least(f"{where}.max_reply_chars", lm.max_reply_chars, 1)
     yield from _at_least(f"{where}.n_ctx", lm.n_ctx, 256)
     yield from _at_least(f"{where}.threads", lm.threads, 0)
     for name in ("timeout_s", "price_in_per_1m", "price_out_per_1m"):

@@ -3,7 +3,8 @@
 Serves POST /v1/completions and /v1/chat/completions (plain JSON or SSE
 streams) and GET /v1/models on 127.0.0.1 at a free port. Each POST takes the
 next scripted behaviour from the queue (``ok``, ``status``, ``timeout``,
-``drop``, ``malformed``, ``empty_choices``, ``length``); with the queue empty
+``drop``, ``malformed``, ``empty_choices``, ``length``, and the hostile ``endless``,
+``drip``, ``huge``, ``html``, ``raw``, ``hang``); with the queue empty
 it answers ``ok`` with ``responder(body)``. Every request is recorded.
 
     with OpenAIStub() as stub:
@@ -13,6 +14,7 @@ it answers ``ok`` with ``responder(body)``. Every request is recorded.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import socket
@@ -36,11 +38,15 @@ class Behaviour:
     headers: tuple[tuple[str, str], ...] = ()
     delay_s: float = 0.0
     usage: bool = True
+    usage_value: Any = None  # replaces the usage report (e.g. negative or string counts)
 
 
-def ok(text: str = "ok", finish_reason: str = "stop", *, delay_s: float = 0.0, usage: bool = True) -> Behaviour:
-    """A normal answer; ``usage=False`` leaves token counts out, as some servers do."""
-    return Behaviour("ok", text=text, finish_reason=finish_reason, delay_s=delay_s, usage=usage)
+def ok(text: str = "ok", finish_reason: str = "stop", *, delay_s: float = 0.0, usage: bool = True,
+       usage_value: Any = None) -> Behaviour:
+    """A normal answer; ``usage=False`` leaves token counts out, as some servers do, and
+    ``usage_value`` replaces the usage report with anything (negative or string counts)."""
+    return Behaviour("ok", text=text, finish_reason=finish_reason, delay_s=delay_s, usage=usage,
+                     usage_value=usage_value)
 
 
 def length(text: str = "cut off mid") -> Behaviour:
@@ -81,6 +87,37 @@ def drop(text: str = "partial answer") -> Behaviour:
 def malformed(raw: str = '{"id": "x", "choices": [{"text": "oops"') -> Behaviour:
     """A 200 whose JSON body (or SSE event) does not parse."""
     return Behaviour("malformed", text=raw)
+
+
+def endless() -> Behaviour:
+    """A 200 whose chunked body never ends: a JSON string that never closes, or an
+    event stream of text pieces that never says [DONE]."""
+    return Behaviour("endless")
+
+
+def drip(text: str = "a slow answer") -> Behaviour:
+    """A normal answer sent one byte a second."""
+    return Behaviour("drip", text=text)
+
+
+def huge(chars: int = 60_000_000) -> Behaviour:
+    """A well-formed answer of ``chars`` characters (60 MB by default)."""
+    return Behaviour("huge", text="x" * chars)
+
+
+def html(page: str = "<html><body><h1>502 Bad Gateway</h1></body></html>") -> Behaviour:
+    """A 200 with an HTML page instead of JSON (a proxy's error page)."""
+    return Behaviour("html", text=page)
+
+
+def raw(payload: Any) -> Behaviour:
+    """A 200 carrying ``payload`` as is: the JSON body, or the one event of a stream."""
+    return Behaviour("raw", body=payload)
+
+
+def hang() -> Behaviour:
+    """Accept the request and never answer (until the stub stops)."""
+    return timeout(3600.0)
 
 
 def empty_choices() -> Behaviour:
@@ -220,6 +257,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
         pass
 
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # a client that cut off a hostile reply; nothing to report
+
     def _headers(self) -> dict[str, str]:
         return {k.lower(): v for k, v in self.headers.items()}
 
@@ -269,6 +312,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if b.kind == "status":
             self._send_json(b.code, b.body, b.headers)
+        elif b.kind in ("endless", "drip", "huge", "html", "raw"):
+            self._hostile(b, body, chat, stream)
         elif b.kind == "malformed" and not stream:
             self._send_json(200, b.text)
         elif b.kind == "drop" and not stream:
@@ -284,9 +329,64 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream(b, body, chat)
         else:
             payload = _completion(body, b.text, b.finish_reason, chat, b.usage)
+            if b.usage_value is not None:
+                payload["usage"] = b.usage_value
             if b.kind == "empty_choices":
                 payload["choices"] = []
             self._send_json(200, payload)
+
+    def _chunked(self, content_type: str, frames: Any) -> None:
+        """Send ``frames`` (an iterable of bytes) as a chunked body, until the stub stops."""
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for frame in frames:
+            if self.server_stub._stopping.is_set():
+                return
+            self.wfile.write(f"{len(frame):x}\r\n".encode() + frame + b"\r\n")
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _hostile(self, b: Behaviour, body: dict[str, Any], chat: bool, stream: bool) -> None:
+        if b.kind == "html":
+            data = b.text.encode("utf-8")
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        elif b.kind == "raw":
+            if stream:
+                self._chunked("text/event-stream", (f"data: {json.dumps(b.body)}\n\n".encode(), b"data: [DONE]\n\n"))
+            else:
+                self._send_json(200, b.body)
+        elif b.kind == "endless":
+            if stream:
+                event = f"data: {json.dumps(_chunk(body, 'word ' * 200, None, chat))}\n\n".encode()
+                self._chunked("text/event-stream", itertools.repeat(event))
+            else:
+                head = json.dumps(_completion(body, "", "stop", chat, False))[:-1].encode()
+                self._chunked("application/json", itertools.chain([head + b', "pad": "'], itertools.repeat(b"x" * 65536)))
+        elif b.kind == "huge" and not stream:
+            self._send_json(200, _completion(body, b.text, "stop", chat, True))
+        elif b.kind == "huge":
+            event = f"data: {json.dumps(_chunk(body, b.text[:65536], None, chat))}\n\n".encode()
+            self._chunked("text/event-stream", itertools.repeat(event, len(b.text) // 65536))
+        else:  # drip
+            if stream:
+                data = b"".join(f"data: {json.dumps(_chunk(body, p, None, chat))}\n\n".encode() for p in _pieces(b.text))
+                data += b"data: [DONE]\n\n"
+            else:
+                data = json.dumps(_completion(body, b.text, "stop", chat, True)).encode()
+            self._chunked("text/event-stream" if stream else "application/json", self._slowly(data))
+
+    def _slowly(self, data: bytes) -> Any:
+        for i in range(len(data)):
+            if self.server_stub._stopping.wait(1.0):
+                return
+            yield data[i:i + 1]
 
     def _hang_up(self) -> None:
         self.close_connection = True
@@ -321,7 +421,7 @@ class _Handler(BaseHTTPRequestHandler):
         if include_usage and b.usage and b.kind != "malformed":
             usage_chunk = _chunk(body, "", None, chat)
             usage_chunk["choices"] = []
-            usage_chunk["usage"] = _usage(body, b.text)
+            usage_chunk["usage"] = b.usage_value if b.usage_value is not None else _usage(body, b.text)
             event(json.dumps(usage_chunk))
         event("[DONE]")
         self.wfile.write(b"0\r\n\r\n")

@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Callable, Iterator, Protocol, Sequence
 
-from .base import LM, LMError, LMRequest, LMResponse, TokenCallback
+from .base import LM, LMError, LMRequest, LMResponse, LMUnavailable, TokenCallback
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -70,8 +70,7 @@ class RecordedLM:
             else:
                 results[key] = hit
         if misses:
-            answers = [a if isinstance(a, LMError) else storable(a)
-                       for a in self.lm.execute_many([requests[i] for i in misses.values()])]
+            answers = [_storable_or_error(a) for a in self.lm.execute_many([requests[i] for i in misses.values()])]
             for (key, i), ans in zip(misses.items(), answers):
                 if isinstance(ans, LMError):
                     self.store.record_call(self.run_id, self.name, requests[i], error=ans)
@@ -155,12 +154,33 @@ class RecordedLM:
 
 
 def storable(response: LMResponse) -> LMResponse:
-    """The response with any lone UTF-16 surrogate (which a broken server can send as
-    \\ud800 in JSON) replaced by U+FFFD: such text cannot be stored, and a call that
-    cannot be recorded would be paid for again on every retry. The fix is noted as a fault."""
+    """The response as the workspace can hold it, whatever the backend handed over.
+
+    Text that is not a string is an LM error (recorded as a failed call, never a crash);
+    a token count that is not a non-negative integer is stored as 0 and noted as a fault;
+    a lone UTF-16 surrogate (which a broken server can send as \\ud800 in JSON) is replaced
+    by U+FFFD, since such text cannot be stored and a call that cannot be recorded would be
+    paid for again on every retry."""
+    if not isinstance(response.text, str):
+        raise LMUnavailable(f"the model's reply is not text ({type(response.text).__name__})")
+    for name in ("tokens_in", "tokens_out"):
+        value = getattr(response, name)
+        if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+            response = replace(response, **{name: 0},
+                               faults=[*response.faults, f"{name} {str(value)[:40]!r} is not a token count; stored as 0"])
     try:
         response.text.encode("utf-8")
         return response
     except UnicodeEncodeError:
         return replace(response, text=_SURROGATE.sub("\ufffd", response.text),
                        faults=[*response.faults, "reply held lone UTF-16 surrogates; replaced by U+FFFD"])
+
+
+def _storable_or_error(answer: LMResponse | LMError) -> LMResponse | LMError:
+    """``storable`` for a batch, where a failure is a value like the backend's own."""
+    if isinstance(answer, LMError):
+        return answer
+    try:
+        return storable(answer)
+    except LMError as e:
+        return e

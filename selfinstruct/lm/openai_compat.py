@@ -15,11 +15,16 @@ import json
 import math
 import os
 import random
+import socket
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping, Sequence
 from urllib.parse import urlparse
 
+import httpx2
 import openai
 
 from selfinstruct.config import LMConfig, base_url_problems
@@ -50,7 +55,15 @@ _STATUS_LABELS = {
 
 
 class _Malformed(Exception):
-    """The server answered 200 but the answer cannot be used (garbled, empty)."""
+    """The server answered 200 but the answer cannot be used (garbled, empty, wrongly typed)."""
+
+
+class _TooLarge(Exception):
+    """The reply outgrew ``max_reply_chars``: read no further, so memory stays bounded."""
+
+
+class _Late(Exception):
+    """No complete reply before the request's deadline (``timeout_s`` for the whole request)."""
 
 
 def is_local(base_url: str) -> bool:
@@ -86,9 +99,117 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+def _kind(value: Any) -> str:
+    """How a wrongly typed value is named in a fault: its JSON type, never its content."""
+    return {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(
+        type(value), "of another type")
+
+
 def _hider(secret: str) -> Callable[[str], str]:
     """Masks ``secret`` in server text; a closure, so no attribute holds the key."""
     return (lambda text: text.replace(secret, "***")) if secret else (lambda text: text)
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """What one HTTP request may take: a deadline (monotonic clock) and a body size."""
+
+    deadline: float
+    max_chars: int
+
+    @property
+    def max_bytes(self) -> int:
+        # JSON may spend up to 6 bytes on a character (\uXXXX); the slack covers the envelope
+        return 6 * self.max_chars + 65536
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+
+# Set around each attempt; the HTTP client's hooks read it (hooks run on the calling thread).
+_LIMITS: ContextVar[_Limits | None] = ContextVar("selfinstruct_lm_limits", default=None)
+
+
+def _bound_request(request: httpx2.Request) -> None:
+    """Request hook: no connect, write or read may wait past the request's deadline."""
+    limits = _LIMITS.get()
+    if limits is None:
+        return
+    left = max(0.001, limits.left())
+    timeouts = dict(request.extensions.get("timeout") or {})
+    request.extensions["timeout"] = {k: left if v is None else min(v, left)
+                                     for k, v in {"connect": None, "read": None, "write": None,
+                                                  "pool": None, **timeouts}.items()}
+
+
+def _bound_response(response: httpx2.Response) -> None:
+    """Response hook: the body is read through a guard that stops at the deadline and the size cap.
+
+    Compressed bodies are refused (``identity`` was asked for): a few kilobytes of gzip can
+    inflate past any cap before a byte of it is counted."""
+    limits = _LIMITS.get()
+    if limits is None:
+        return
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        response.close()
+        raise _Malformed(f"reply compressed ({encoding[:20]}) though identity was asked for")
+    events = response.headers.get("content-type", "").startswith("text/event-stream")
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    response.stream = _GuardedBody(response.stream, limits, events=events, sock=sock)
+
+
+class _GuardedBody(httpx2.SyncByteStream):
+    """A response body cut off at the deadline or past the size cap.
+
+    A watchdog shuts the socket down at the deadline, so even a server that drips one
+    byte a second, or stops mid-body, cannot hold the call longer. Plain bodies count
+    every byte; event streams count the bytes of the event being read (the text they
+    carry is capped as it is joined)."""
+
+    def __init__(self, inner: httpx2.SyncByteStream, limits: _Limits, *, events: bool,
+                 sock: socket.socket | None):
+        self._inner = inner
+        self._limits = limits
+        self._events = events
+        self._watchdog = threading.Timer(max(0.0, limits.left()), self._cut, (sock,)) if sock else None
+        if self._watchdog is not None:
+            self._watchdog.daemon = True
+            self._watchdog.start()
+
+    @staticmethod
+    def _cut(sock: socket.socket) -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed: the read is over anyway
+
+    def __iter__(self) -> Iterator[bytes]:
+        count, tail = 0, b""
+        try:
+            for chunk in self._inner:
+                if self._limits.left() <= 0:
+                    raise _Late()
+                if self._events:
+                    seen = tail + chunk
+                    end = max(seen.rfind(b"\n\n"), seen.rfind(b"\r\r"), seen.rfind(b"\r\n\r\n"))
+                    count = len(seen) - end - 2 if end >= 0 else count + len(chunk)
+                    tail = seen[-3:]
+                else:
+                    count += len(chunk)
+                if count > self._limits.max_bytes:
+                    raise _TooLarge()
+                yield chunk
+        except (httpx2.TransportError, OSError):
+            if self._limits.left() <= 0:
+                raise _Late() from None
+            raise
+
+    def close(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        self._inner.close()
 
 
 class _Relay:
@@ -144,6 +265,7 @@ class OpenAICompatLM:
             raise ValueError(f"{key} {why}")
         self.name = f"openai:{self.model}@{strip_url_credentials(self.base_url)}"  # a cache key: stored
         self.timeout_s = cfg.timeout_s
+        self.max_reply_chars = cfg.max_reply_chars
         self.max_retries = max(0, cfg.max_retries)
         self.concurrency = max(1, cfg.concurrency)
         self._sleep = sleep
@@ -161,7 +283,10 @@ class OpenAICompatLM:
             key = DUMMY_KEY
         self._hide = _hider(key if key != DUMMY_KEY else "")
         self._client = openai.OpenAI(
-            api_key=key, base_url=self.base_url, timeout=cfg.timeout_s, max_retries=0
+            api_key=key, base_url=self.base_url, timeout=cfg.timeout_s, max_retries=0,
+            default_headers={"Accept-Encoding": "identity"},
+            http_client=openai.DefaultHttpxClient(
+                event_hooks={"request": [_bound_request], "response": [_bound_response]}),
         )
 
     def __repr__(self) -> str:
@@ -176,6 +301,7 @@ class OpenAICompatLM:
         for attempt in range(self.max_retries + 1):
             if relay is not None:
                 relay.restart()
+            limits = _LIMITS.set(_Limits(time.monotonic() + self.timeout_s, self.max_reply_chars))
             try:
                 response = self._attempt(request, relay)
             except Exception as e:
@@ -187,7 +313,9 @@ class OpenAICompatLM:
                 report_retry(f"{fault}; retry {attempt + 1} of {self.max_retries} in {delay:.0f} s")
                 self._sleep(delay)
                 continue
-            response.faults = faults
+            finally:
+                _LIMITS.reset(limits)
+            response.faults = [*faults, *response.faults]
             response.latency_s = time.monotonic() - start
             return response
         raise LMUnavailable(
@@ -242,10 +370,34 @@ class OpenAICompatLM:
         return self._client.completions.create(**params)
 
     def _piece(self, choice: Any, streaming: bool) -> str | None:
+        """The choice's text; a server's number, list or object there is a fault, not a crash."""
         if self.api_mode == "completion":
-            return choice.text
-        holder = choice.delta if streaming else choice.message
-        return holder.content if holder is not None else None
+            where, value = "text", getattr(choice, "text", None)
+        else:
+            where = "delta" if streaming else "message"
+            holder = getattr(choice, where, None)
+            value = getattr(holder, "content", None)
+            where += ".content"
+        if value is None or isinstance(value, str):
+            return value
+        raise _Malformed(f"malformed response ({where} is {_kind(value)}, not text)")
+
+    def _finish(self, choice: Any) -> str | None:
+        finish = getattr(choice, "finish_reason", None)
+        return finish if isinstance(finish, str) else None
+
+    def _count(self, usage: Any, name: str, notes: list[str]) -> int | None:
+        """A usage count the server reported, or None (then estimated) when it is not a count."""
+        value = getattr(usage, name, None) if usage is not None else None
+        if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+            return value
+        notes.append(f"usage {name} {self._scrub(repr(value), 40)} is not a token count; estimated")
+        return None
+
+    def _capped(self, text: str) -> str:
+        if len(text) > self.max_reply_chars:
+            raise _TooLarge()
+        return text
 
     def _attempt(self, request: LMRequest, relay: _Relay | None) -> LMResponse:
         params = self._params(request)
@@ -261,36 +413,43 @@ class OpenAICompatLM:
             text = self._piece(choices[0], streaming=False)
             if text is None and self.api_mode == "completion":
                 raise _Malformed("malformed response (choice without text)")
-            text = text or ""
-            finish, usage = choices[0].finish_reason, out.usage
+            text = self._capped(text or "")
+            finish, usage = self._finish(choices[0]), getattr(out, "usage", None)
         prompt_text = "\n".join(m["content"] for m in params.get("messages", ())) or params.get("prompt", "")
+        notes: list[str] = []
+        tokens_in, tokens_out = self._count(usage, "prompt_tokens", notes), self._count(usage, "completion_tokens", notes)
         return LMResponse(
             text=text,
             finish_reason="length" if finish == "length" else "stop",
-            tokens_in=usage.prompt_tokens if usage and usage.prompt_tokens else estimate_tokens(prompt_text),
-            tokens_out=usage.completion_tokens if usage and usage.completion_tokens is not None else estimate_tokens(text),
+            tokens_in=tokens_in or estimate_tokens(prompt_text),
+            tokens_out=tokens_out if tokens_out is not None else estimate_tokens(text),
+            faults=notes,
         )
 
     def _stream(self, params: dict[str, Any], relay: _Relay) -> tuple[str, str | None, Any]:
         stream = self._create({**params, "stream": True, "stream_options": {"include_usage": True}})
         pieces: list[str] = []
+        size = 0
         finish: str | None = None
         usage = None
         saw_choice = False
         try:
             for chunk in stream:
-                if not hasattr(chunk, "choices"):
+                choices = getattr(chunk, "choices", None)
+                if not isinstance(choices, list):
                     raise _Malformed("unparsable stream chunk")
                 usage = getattr(chunk, "usage", None) or usage
-                if not chunk.choices:
+                if not choices:
                     continue
                 saw_choice = True
-                choice = chunk.choices[0]
-                piece = self._piece(choice, streaming=True)
+                piece = self._piece(choices[0], streaming=True)
                 if piece:
+                    size += len(piece)
+                    if size > self.max_reply_chars:
+                        raise _TooLarge()
                     pieces.append(piece)
                     relay.feed(piece)
-                finish = choice.finish_reason or finish
+                finish = self._finish(choices[0]) or finish
         finally:
             stream.close()
         if not saw_choice:
@@ -316,8 +475,13 @@ class OpenAICompatLM:
 
     def _diagnose(self, e: Exception) -> tuple[str, float | None]:
         """A short fault string and the server's requested wait; raises LMFatalError if retrying cannot help."""
-        if isinstance(e, _Malformed):
-            return str(e), None
+        for cause in (e, e.__cause__, e.__context__):
+            if isinstance(cause, _Malformed):
+                return str(cause), None
+            if isinstance(cause, _TooLarge):
+                return f"reply larger than {self.max_reply_chars} chars", None
+            if isinstance(cause, _Late):
+                return f"no complete reply within {self.timeout_s:g} s", None
         if isinstance(e, json.JSONDecodeError):
             return "malformed response (invalid JSON)", None
         if isinstance(e, openai.APITimeoutError):
