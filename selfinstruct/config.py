@@ -17,6 +17,8 @@ from typing import Any
 
 import tomli_w
 
+from .inputs import read_input_bytes
+
 BLACKLIST = (
     "image", "images", "graph", "graphs", "picture", "pictures", "file", "files",
     "map", "maps", "draw", "plot", "go to", "video", "audio", "music",
@@ -148,8 +150,8 @@ class RunConfig:
     def load(cls, path: str | Path) -> "RunConfig":
         p = Path(path)
         try:
-            data = tomllib.loads(p.read_text(encoding="utf-8-sig"))
-        except (OSError, UnicodeDecodeError) as e:
+            data = tomllib.loads(read_input_bytes(p, ConfigError).decode("utf-8-sig"))
+        except UnicodeDecodeError as e:
             raise ConfigError(f"{p}: cannot read config: {e}") from e
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{p}: invalid TOML: {e}") from e

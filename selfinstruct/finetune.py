@@ -15,6 +15,7 @@ from typing import Any, Callable, TypeVar
 import httpx
 import openai
 
+from .inputs import read_input_bytes
 from .jsonlines import parse
 from .redact import redact, strip_url_credentials, url_secrets
 
@@ -80,10 +81,7 @@ def check_example(obj: Any) -> None:
 def check_chat_file(path: str | Path) -> int:
     """Count of examples in a chat JSONL file; FinetuneError names the first bad line."""
     p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except OSError as e:
-        raise FinetuneError(f"{p}: cannot read: {e.strerror or e}") from None
+    raw = read_input_bytes(p, FinetuneError)
     n = 0
     for lineno, line in enumerate(raw.split(b"\n"), start=1):
         if not line.strip():

@@ -11,22 +11,17 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .inputs import read_input_bytes
+
 BOM = b"\xef\xbb\xbf"
 # A \\uD800-\\uDFFF escape: only then can the parsed text hold a lone surrogate.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def read_bytes(path: str | Path, error: type[Exception]) -> bytes:
-    """The file's bytes, or ``error`` saying why they cannot be read."""
-    p = Path(path)
-    try:
-        return p.read_bytes()
-    except FileNotFoundError:
-        raise error(f"{p}: no such file") from None
-    except IsADirectoryError:
-        raise error(f"{p}: is a folder, not a file") from None
-    except OSError as e:
-        raise error(f"{p}: cannot read: {e.strerror or e}") from None
+    """The file's bytes, or ``error`` saying why they cannot be read (``inputs`` refuses devices,
+    FIFOs, folders and files over the size limit)."""
+    return read_input_bytes(path, error)
 
 
 def objects(

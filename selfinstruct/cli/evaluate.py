@@ -138,9 +138,11 @@ def _names(text: str) -> list[str]:
 def _read_prompt(path: Path | None) -> str | None:
     if path is None:
         return None
+    from ..inputs import read_input_bytes
+
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
+        return read_input_bytes(path).decode("utf-8")
+    except UnicodeDecodeError as e:
         raise ValueError(f"{path}: cannot read the prompt file: {e}") from None
 
 
@@ -183,8 +185,10 @@ def run_rouge(args: argparse.Namespace) -> int:
 
 
 def run_import_set(args: argparse.Namespace) -> int:
-    from ..evaluate.evalsets import import_eval_set
+    from ..evaluate.evalsets import EvalSetError, import_eval_set
+    from ..inputs import check_input
 
+    check_input(args.file, EvalSetError)  # a device, FIFO or folder makes no workspace
     store = open_store(args, create=True)
     run = import_eval_set(store, args.file, args.name, args.format)
     n = len(store.instances(run_id=run.id))
@@ -198,9 +202,9 @@ def run_import_predictions(args: argparse.Namespace) -> int:
 
     if args.name and len(args.predictions) > 1:
         raise ValueError("--name names one response set: import one file at a time with it")
+    files = [(load_predictions(p), args.name or model_name(p), str(p)) for p in args.predictions]
     store = open_store(args, create=True)
     run = open_run(store, args)
-    files = [(load_predictions(p), args.name or model_name(p), str(p)) for p in args.predictions]
     reports = import_prediction_sets(store, run, files, replace=args.replace)  # all or nothing
     for path, rep in zip(args.predictions, reports):
         extra = f"; {rep.unmatched} records matched no instance" if rep.unmatched else ""

@@ -27,12 +27,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..formats import import_file
+    from ..formats import read_file
+    from ..formats.importing import store_import
     from .common import open_store
 
+    parsed = read_file(args.file, args.format)  # a file that cannot be read makes no workspace
     with open_store(args, create=True) as store:
-        result = import_file(store, args.file, fmt=args.format, name=args.name, skip_bad=args.skip_bad,
-                             language=args.language)
+        result = store_import(store, parsed, name=args.name, skip_bad=args.skip_bad, language=args.language)
     p = result.parsed
     print(f"imported {p.records:,} {p.format} record(s) from {p.path} as run {result.run.name!r}: "
           f"{len(p.tasks):,} task(s), {p.instances:,} instance(s)")

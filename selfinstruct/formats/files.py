@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from ..inputs import check_input, open_input, read_input_bytes
 from ..jsonlines import JSONProblem, check_unicode, may_hold_surrogates, no_duplicate_keys, parse
 from .codecs import COLUMNS, RecordError
 
@@ -179,13 +180,9 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def read_text(path: Path) -> str:
-    """The file as UTF-8 text, refusing a byte-order mark, bad bytes and emptiness by line."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise FileFormatError(f"{path}: no such file") from None
-    except OSError as e:
-        raise FileFormatError(f"{path}: cannot read: {e.strerror or e}") from None
+    """The file as UTF-8 text, refusing a byte-order mark, bad bytes and emptiness by line (and,
+    through ``read_input_bytes``, what is not a regular file or is over the size limit)."""
+    raw = read_input_bytes(path, FileFormatError)
     if raw.startswith(BOM):
         raise FileFormatError(f"{path}:1: the file starts with a UTF-8 byte-order mark; save it as UTF-8 without BOM")
     try:
@@ -327,10 +324,9 @@ def parquet_files(path: Path) -> list[Path]:
     files anywhere else belong to other data sets; a folder holding any is
     refused with their list, so unrelated data is never merged.
     """
-    if path.is_file():
-        return [path]
     if not path.is_dir():
-        raise FileFormatError(f"{path}: no such file or folder")
+        check_input(path, FileFormatError)
+        return [path]
     own, others = [], set()
     for f in sorted(path.rglob("*.parquet")):
         rel = f.relative_to(path)
@@ -359,10 +355,11 @@ def parquet_records(path: Path) -> tuple[list[str], Iterator[tuple[str, dict[str
     files = parquet_files(path)
     schemas = []
     for f in files:
-        try:
-            schemas.append(pq.read_schema(f))
-        except (pa.ArrowException, OSError) as e:
-            raise FileFormatError(f"{f}: not a readable Parquet file ({e})") from None
+        with open_input(f, FileFormatError) as fh:
+            try:
+                schemas.append(pq.read_schema(fh))
+            except (pa.ArrowException, OSError) as e:
+                raise FileFormatError(f"{f}: not a readable Parquet file ({e})") from None
     names = list(schemas[0].names)
     for f, s in zip(files[1:], schemas[1:]):
         if list(s.names) != names:
@@ -370,14 +367,15 @@ def parquet_records(path: Path) -> tuple[list[str], Iterator[tuple[str, dict[str
 
     def rows() -> Iterator[tuple[str, dict[str, Any]]]:
         for f in files:
-            try:
-                pf = pq.ParquetFile(f)
-            except (pa.ArrowException, OSError) as e:
-                raise FileFormatError(f"{f}: not a readable Parquet file ({e})") from None
-            n = 0
-            for batch in pf.iter_batches(batch_size=4096):
-                for row in batch.to_pylist():
-                    n += 1
-                    yield f"{f} record {n}", row
+            with open_input(f, FileFormatError) as fh:
+                try:
+                    pf = pq.ParquetFile(fh)
+                except (pa.ArrowException, OSError) as e:
+                    raise FileFormatError(f"{f}: not a readable Parquet file ({e})") from None
+                n = 0
+                for batch in pf.iter_batches(batch_size=4096):
+                    for row in batch.to_pylist():
+                        n += 1
+                        yield f"{f} record {n}", row
 
     return names, rows()

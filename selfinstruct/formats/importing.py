@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from ..inputs import input_chunks
 from ..records import Instance, Task
 from ..seeds import SeedFileError, parse_tasks
 from ..store import RunInfo, Store
@@ -247,7 +248,13 @@ def import_file(
 ) -> ImportResult:
     """Read ``path`` and store it as a new import run; refuses (importing nothing) on bad records
     unless ``skip_bad``, and always when no record is good."""
-    parsed = read_file(path, fmt)
+    return store_import(store, read_file(path, fmt), name=name, skip_bad=skip_bad, language=language)
+
+
+def store_import(
+    store: Store, parsed: Parsed, *, name: str | None = None, skip_bad: bool = False, language: str = "en",
+) -> ImportResult:
+    """``import_file`` for a file already read, so a caller can check it before making a workspace."""
     if parsed.bad and not skip_bad:
         raise ImportRefused(refusal(parsed), parsed.bad)
     if not parsed.tasks:
@@ -277,9 +284,7 @@ def _free_name(store: Store, base: str) -> str:
 
 def _digest(p: Path) -> str:
     h = hashlib.sha256()
-    files = [p] if p.is_file() else parquet_files(p)
-    for f in files:
-        with open(f, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
+    for f in parquet_files(p) if p.is_dir() else [p]:
+        for chunk in input_chunks(f, FileFormatError):
+            h.update(chunk)
     return h.hexdigest()
