@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from .common import open_run, open_store
 
     fmt = resolve(args.format)
+    if not args.out.strip():
+        raise ValueError("export: --out is empty; give the file to write (a folder for --format hf)")
     given = {attr: getattr(args, attr) for _, attr, _ in FORMAT_OPTIONS if getattr(args, attr) is not None}
     for flag, attr, used in FORMAT_OPTIONS:
         if attr in given and fmt.name not in used:
@@ -67,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
           + (f" view {m['view']!r}" if m["view"] else "") + f" to {result.path}")
     print(f"  {c['instructions_exported']:,} instruction(s) with {c['instances_exported']:,} instance(s); "
           f"{c['instructions_without_instances']:,} left out with no kept instance")
-    for key in ("instances_without_response", "instances_skipped_empty", "instructions_without_valid_instances"):
+    for key in ("instances_without_response", "instances_skipped_empty", "instructions_without_valid_instances",
+                "csv_formula_cells_escaped"):
         if c.get(key):
             print(f"  {key.replace('_', ' ')}: {c[key]:,}")
     if c.get("instances_dropped_by_encoding"):

@@ -9,6 +9,10 @@ loader find the Parquet files without a loading script.
 from __future__ import annotations
 
 import json
+import os
+import re
+import string
+from pathlib import PurePath
 from typing import Any, Sequence
 
 from ..analysis import format_table1, table1
@@ -24,24 +28,71 @@ def size_category(n: int) -> str:
     return "n>10M"
 
 
+# Line breaks and other control characters: in a name they would end a heading or a list item.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_PUNCTUATION = re.compile(f"([{re.escape(string.punctuation)}])")
+
+
+def _flat(text: str) -> str:
+    return _CONTROL.sub(" ", str(text))
+
+
+def _md(text: str) -> str:
+    """``text`` as literal Markdown on one line: every ASCII punctuation mark is backslash-escaped
+    (CommonMark allows it for all of them), so a name like ``# x`` or ``<b>`` stays text."""
+    return _PUNCTUATION.sub(r"\\\1", _flat(text))
+
+
+def _code(text: str) -> str:
+    """``text`` as an inline code span on one line, fenced by more backticks than it holds."""
+    text = _flat(text)
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _no_local_paths(obj: Any, paths: Sequence[str]) -> Any:
+    """``obj`` with each local path shown by its file name: a card is published, and the
+    folders of the machine that made it are nobody's business (nor stable)."""
+    if isinstance(obj, dict):
+        return {k: _no_local_paths(v, paths) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_no_local_paths(v, paths) for v in obj]
+    if not isinstance(obj, str):
+        return obj
+    if os.path.isabs(obj):
+        return PurePath(obj).name
+    for path in paths:
+        obj = obj.replace(path, PurePath(path).name)
+    return obj
+
+
 def data_card(tasks: Sequence[Task], manifest: dict[str, Any], run_config: dict[str, Any],
               filters: dict[str, Any] | None) -> str:
-    """README.md text for the folder; ``filters`` is None when the run recorded no filter settings."""
+    """README.md text for the folder; ``filters`` is None when the run recorded no filter settings.
+
+    Every name comes from the user or a file, so it is escaped where it lands, and no local
+    path is shown (the workspace and an import's source appear by file name).
+    """
     name = manifest["run"]
     rows = manifest["counts"]["records"]
     lm = run_config.get("lm") or {}
-    lm_line = (f"backend `{lm.get('backend', '?')}`, model `{lm.get('model') or '(backend default)'}`"
+    lm_line = (f"backend {_code(lm.get('backend', '?'))}, model {_code(lm.get('model') or '(backend default)')}"
                if lm else "not recorded (imported data)")
     if manifest.get("responses"):
-        lm_line += f"; outputs from response set `{manifest['responses']['name']}`"
+        lm_line += f"; outputs from response set {_code(manifest['responses']['name'])}"
         if manifest["responses"].get("model"):
-            lm_line += f" (model `{manifest['responses']['model']}`)"
-    generation = {k: v for k, v in run_config.items() if k not in {"lm", "filters"}}
+            lm_line += f" (model {_code(manifest['responses']['model'])})"
+    source_file = (run_config.get("source") or {}).get("file")
+    paths = sorted({p for p in (manifest["workspace"], source_file) if isinstance(p, str) and os.path.isabs(p)},
+                   key=len, reverse=True)
+    generation = _no_local_paths({k: v for k, v in run_config.items() if k not in {"lm", "filters"}}, paths)
+    filters = _no_local_paths(filters, paths)
     header = "\n".join([
         "---",
         f"pretty_name: {json.dumps(name)}",
         "language:",
-        f"- {manifest.get('language') or 'en'}",
+        f"- {json.dumps(manifest.get('language') or 'en')}",
         "task_categories:",
         "- text-generation",
         "size_categories:",
@@ -53,12 +104,13 @@ def data_card(tasks: Sequence[Task], manifest: dict[str, Any], run_config: dict[
         "    path: data/train-*.parquet",
         "---",
     ])
-    source = f"run `{name}` ({manifest['run_kind']}) of workspace `{manifest['workspace']}`"
+    source = (f"run {_code(name)} ({manifest['run_kind']}) of workspace "
+              f"{_code(PurePath(manifest['workspace']).name)}")
     if manifest.get("view"):
-        source += f", filtered view `{manifest['view']}`"
+        source += f", filtered view {_code(manifest['view'])}"
     c = manifest["counts"]
     body = [
-        f"# {name}",
+        f"# {_md(name)}",
         "",
         "Instruction-following data exported by Self-Instruct Studio: one row per instance, with the "
         "instruction it answers.",

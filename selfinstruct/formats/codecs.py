@@ -60,6 +60,32 @@ def table_record(task: Task, n: int) -> dict[str, Any]:
     }
 
 
+# What a spreadsheet reads as the start of a formula (OWASP's CSV injection list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _formula_like(cell: str) -> bool:
+    """A cell a spreadsheet would run, or one already escaped (leading ``'``s before a formula start).
+
+    Escaped cells count too, so escaping is reversible: ``'=x`` is written as
+    ``''=x`` and reads back as ``'=x``, never as ``=x``.
+    """
+    return cell.lstrip("'").startswith(FORMULA_STARTS)
+
+
+def spreadsheet_safe(record: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """``record`` with a ``'`` before each text cell a spreadsheet would run as a formula
+    (``=HYPERLINK(...)``, ``=cmd|...``), and how many cells got one."""
+    out = {k: "'" + v if isinstance(v, str) and _formula_like(v) else v for k, v in record.items()}
+    return out, sum(out[k] != v for k, v in record.items())
+
+
+def spreadsheet_unescaped(record: dict[str, Any]) -> dict[str, Any]:
+    """A row of a CSV we escaped (its manifest says so), as it was before ``spreadsheet_safe``."""
+    return {k: v[1:] if isinstance(v, str) and v.startswith("'") and _formula_like(v) else v
+            for k, v in record.items()}
+
+
 def chat_record(task: Task, n: int, system: str = "") -> dict[str, Any]:
     """A blank ``system`` means no system message: fine-tuning APIs refuse an empty one."""
     inst = task.instances[n]

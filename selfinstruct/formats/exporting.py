@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import stat
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -52,6 +53,34 @@ class ExportResult:
     manifest: dict[str, Any]
 
 
+# The manifest count of CSV cells given a leading ' so a spreadsheet shows them instead of running
+# them; its presence also tells an import that the file was escaped (older exports were not).
+CSV_ESCAPED = "csv_formula_cells_escaped"
+CSV_ESCAPE_NOTE = ("cells starting with = + - @ tab or CR got a leading ' (OWASP), so a spreadsheet shows "
+                   "them instead of running them; import strips it back while this manifest is beside the file")
+
+
+def csv_was_escaped(path: Path) -> bool:
+    """Whether ``path`` is a CSV file we wrote with escaped formula cells, as its manifest says.
+
+    Only a small regular file is read, so a hostile manifest name (a FIFO, a device) cannot
+    hang or flood the import; anything unreadable means "not ours", and cells stay as they are.
+    """
+    mpath = path.with_name(path.name + ".manifest.json")
+    try:
+        if not stat.S_ISREG(os.stat(mpath).st_mode):
+            return False  # checked before opening: opening some devices does something
+        with open(os.open(mpath, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY), "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode) or st.st_size > 1 << 20:
+                return False
+            manifest = json.loads(f.read(1 << 20))
+    except (OSError, ValueError):
+        return False
+    return (isinstance(manifest, dict) and manifest.get("format") == "csv"
+            and isinstance(manifest.get("counts"), dict) and CSV_ESCAPED in manifest["counts"])
+
+
 def manifest_path(fmt: Format, out: Path) -> Path:
     return out / "manifest.json" if fmt.folder else out.with_name(out.name + ".manifest.json")
 
@@ -76,7 +105,8 @@ def check_not_workspace(workspace: Path, target: Path, manifest: Path, folder: b
 
 def why_empty(counts: dict[str, Any]) -> str:
     """The counts that explain an export of no record, e.g. "instructions exported 0"."""
-    parts = [f"{k.replace('_', ' ')} {v}" for k, v in counts.items() if k != "records" and not isinstance(v, dict)]
+    parts = [f"{k.replace('_', ' ')} {v}" for k, v in counts.items()
+             if k not in {"records", CSV_ESCAPED} and not isinstance(v, dict)]
     parts += [f"dropped by the encoding as {k} {v}" for k, v in counts.get("instances_dropped_by_encoding", {}).items()]
     return ", ".join(parts)
 
@@ -139,7 +169,9 @@ def write_tasks(tasks: Sequence[Task], fmt: Format, target: Path, options: Expor
     elif fmt.name == "alpaca-jsonl":
         counts["records"] = files.write_jsonl(target, (codecs.alpaca_record(t, n) for t, n in codecs.flat(tasks)))
     elif fmt.name == "csv":
-        counts["records"] = files.write_csv(target, (codecs.table_record(t, n) for t, n in codecs.flat(tasks)))
+        safe = [codecs.spreadsheet_safe(codecs.table_record(t, n)) for t, n in codecs.flat(tasks)]
+        counts["records"] = files.write_csv(target, (rec for rec, _ in safe))
+        counts[CSV_ESCAPED] = sum(k for _, k in safe)
     elif fmt.name == "seeds":
         from ..seeds import task_to_json
 
@@ -174,7 +206,11 @@ def export_run(
     f = resolve(fmt)
     options = options or ExportOptions()
     info = run if isinstance(run, RunInfo) else store.run(run) if run else store.default_run()
+    if not str(out).strip():
+        raise ExportRefused("the output path is empty; name the file to write (a folder for hf)")
     target = Path(out)
+    if not f.folder:  # first: the manifest's name is made from the target's (a folder is checked on entry)
+        files.check_target(target)
     mpath = manifest_path(f, target)
     check_not_workspace(Path(store.path), target, mpath, f.folder)
     selected = list(tasks) if tasks is not None else view_tasks(store, info, view)
@@ -203,6 +239,8 @@ def export_run(
         "tool": f"selfinstruct {__version__}",
         "counts": counts,
     }
+    if f.name == "csv":
+        manifest["csv_escape"] = CSV_ESCAPE_NOTE
     if f.folder:
         with files.atomic_dir(target) as tmp:
             counts.update(write_tasks(usable, f, tmp, options))

@@ -82,10 +82,71 @@ def naming(target: Path) -> Iterator[None]:
         raise WriteError(e.errno, e.strerror or str(e), str(target)) from e
 
 
+# What a node that is neither a regular file nor a folder is, for messages.
+_SPECIAL = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+            (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"))
+
+
+def _special(mode: int) -> str | None:
+    """What the node is, or None for a regular file or a folder (what a writer may replace)."""
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return next((what for test, what in _SPECIAL if test(mode)), "not a regular file")
+
+
+def refuse_special(target: Path) -> None:
+    """Refuse a target that is, or links to, a device, FIFO or socket, leaving it as it is.
+
+    A rename over it would replace the node: as root, ``--out /dev/null`` would
+    break the machine. A dangling link is no node: the rename replaces the link.
+    """
+    try:
+        here = os.lstat(target)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(here.st_mode):
+        try:
+            what = _special(os.stat(target).st_mode)
+        except OSError:
+            return
+        what = what and f"a link to {what} ({os.path.realpath(target)})"
+    else:
+        what = _special(here.st_mode)
+    if what:
+        raise FileFormatError(f"{target}: is {what}; only a regular file is written or replaced, "
+                              "so it was left as it is")
+
+
+def check_target(target: Path) -> None:
+    """Refuse, before anything is made, a path with no name, under a file, or at a special node.
+
+    The folder above is checked here so the message names it; otherwise the
+    error would name whichever file was opened first (an export's manifest).
+    """
+    if target.name in {"", ".", ".."}:
+        raise FileFormatError(f"{target}: names no file to write; give a file name")
+    for parent in target.parents:
+        try:
+            mode = os.stat(parent).st_mode
+        except OSError:
+            continue  # missing (made below), or under a non-folder found on a later step
+        if not stat.S_ISDIR(mode):
+            raise FileFormatError(f"{parent}: is {_special(mode) or 'a file'}, not a folder, "
+                                  "so nothing can be written under it")
+        break
+    refuse_special(target)
+
+
 @contextlib.contextmanager
 def atomic_file(target: Path) -> Iterator[Path]:
-    """A temporary path beside ``target``, moved onto it when the block ends without error."""
+    """A temporary path beside ``target``, moved onto it when the block ends without error.
+
+    Only a regular file is ever replaced: the target is checked before the
+    write and again right before the rename, so a node put there meanwhile
+    is refused too.
+    """
     target = Path(target)
+    check_target(target)
     if target.is_dir():
         raise FileFormatError(f"{target}: is a folder; this format writes one file")
     with naming(target):
@@ -94,6 +155,7 @@ def atomic_file(target: Path) -> Iterator[Path]:
         try:
             _keep_mode(tmp, target)
             yield tmp
+            refuse_special(target)
             os.replace(tmp, target)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -106,7 +168,10 @@ def atomic_dir(target: Path) -> Iterator[Path]:
 
     An existing folder is moved aside first and removed after the swap, so the
     target name always holds either the old complete folder or the new one.
+    A device, FIFO or socket (or a link to one) is refused, as in ``atomic_file``.
     """
+    target = Path(target)
+    check_target(target)
     if target.exists() and not target.is_dir():
         raise FileFormatError(f"{target}: is a file; this format writes a folder")
     with naming(target):
@@ -115,6 +180,7 @@ def atomic_dir(target: Path) -> Iterator[Path]:
         try:
             _keep_mode(tmp, target)
             yield tmp
+            refuse_special(target)
             if target.exists():
                 old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old"))
                 os.replace(target, old / "x")

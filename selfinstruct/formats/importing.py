@@ -20,7 +20,10 @@ from ..records import Instance, Task
 from ..seeds import SeedFileError, parse_tasks
 from ..store import RunInfo, Store
 from .catalog import FORMATS, resolve
-from .codecs import COLUMNS, RecordError, Row, alpaca_row, chat_row, gpt3_row, sharegpt_row, table_row
+from .codecs import (
+    COLUMNS, RecordError, Row, alpaca_row, chat_row, gpt3_row, sharegpt_row, spreadsheet_unescaped, table_row,
+)
+from .exporting import csv_was_escaped
 from .files import FileFormatError, csv_records, json_records, parquet_files, parquet_records, read_text
 
 REQUIRED_COLUMNS = ("instruction", "output")
@@ -116,6 +119,8 @@ def read_file(path: str | Path, fmt: str | None = None) -> Parsed:
     elif name == "csv":
         header, cells = csv_records(p, read_text(p))
         _check_columns(p, header, ":1:")
+        if csv_was_escaped(p):  # our export put a ' before formula cells; the manifest beside says so
+            cells = ((where, c if isinstance(c, RecordError) else spreadsheet_unescaped(c)) for where, c in cells)
         rows, bad = _rows(cells, table_row)
     elif name == "seeds":
         tasks, bad = _seed_tasks(json_records(p, read_text(p)))
