@@ -28,7 +28,7 @@ import httpx2
 import openai
 
 from selfinstruct.config import LMConfig, base_url_problems
-from selfinstruct.redact import strip_url_credentials
+from selfinstruct.redact import MASK, redact, strip_url_credentials
 from selfinstruct.lm.base import (
     LMError,
     LMFatalError,
@@ -106,8 +106,9 @@ def _kind(value: Any) -> str:
 
 
 def _hider(secret: str) -> Callable[[str], str]:
-    """Masks ``secret`` in server text; a closure, so no attribute holds the key."""
-    return (lambda text: text.replace(secret, "***")) if secret else (lambda text: text)
+    """Masks ``secret`` (and key shapes, URL credentials) in server text through the one redaction
+    layer; a closure, so no attribute holds the key."""
+    return lambda text: redact(text.replace(secret, MASK) if secret else text)
 
 
 @dataclass(frozen=True)
