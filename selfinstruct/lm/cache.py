@@ -87,7 +87,6 @@ class RecordedLM:
             out.append(res)
         return out
 
-
     def stream_many(
         self, requests: Sequence[LMRequest], on_token: Callable[[int, str], None]
     ) -> Iterator[tuple[int, LMResponse]]:
@@ -104,13 +103,13 @@ class RecordedLM:
             for i, req in enumerate(requests):
                 yield self.call(req, on_token=lambda piece, i=i: on_token(i, piece))
             return
+        keys = [req.cache_key(self.name) for req in requests]
         first: dict[str, int] = {}  # cache key -> index of the first request that has it
         answered: dict[str, tuple[int, LMResponse]] = {}
         pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="selfinstruct-stream")
         try:
             pending: list[Future | None] = []
-            for i, req in enumerate(requests):
-                key = req.cache_key(self.name)
+            for i, (req, key) in enumerate(zip(requests, keys)):
                 hit = None if key in first else self.store.cached_response(key)
                 if key in first or hit is not None:
                     pending.append(None)
@@ -120,8 +119,7 @@ class RecordedLM:
                     pending.append(pool.submit(contextvars.copy_context().run, self.lm.execute, req,
                                                lambda piece, i=i: on_token(i, piece)))
                 first.setdefault(key, i)
-            for i, (req, future) in enumerate(zip(requests, pending)):
-                key = req.cache_key(self.name)
+            for i, (req, key, future) in enumerate(zip(requests, keys, pending)):
                 if future is not None:
                     try:
                         response = storable(future.result())
