@@ -21,13 +21,20 @@ LIMIT_ENV = "SELFINSTRUCT_MAX_FILE_MB"
 DEFAULT_LIMIT_MB = 2048
 CHUNK = 1 << 20
 
-_KINDS = [
-    (stat.S_ISDIR, "a folder"),
+_SPECIAL = [
     (stat.S_ISCHR, "a character device"),
     (stat.S_ISBLK, "a block device"),
     (stat.S_ISFIFO, "a FIFO (named pipe)"),
     (stat.S_ISSOCK, "a socket"),
 ]
+
+
+def special_kind(mode: int) -> str | None:
+    """What a node is, for messages, or None for a regular file or a folder: what neither a
+    reader nor a writer may take for a file (readers here, the exports' atomic writer too)."""
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return next((name for test, name in _SPECIAL if test(mode)), "not a regular file")
 
 
 class InputFileError(ValueError):
@@ -58,7 +65,7 @@ def _refusal(path: Path, st: os.stat_result, limit: int) -> str | None:
     """Why the file ``st`` describes cannot be read as an input file, or None."""
     if stat.S_ISREG(st.st_mode):
         return _too_large(path, limit) if st.st_size > limit else None
-    kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
+    kind = "a folder" if stat.S_ISDIR(st.st_mode) else special_kind(st.st_mode)
     target = os.path.realpath(path)
     via = f" (the link leads to {target})" if os.path.islink(path) or target != os.path.abspath(path) else ""
     return f"{path}: is {kind}{via}, not a regular file; give the path of a data file"
@@ -105,28 +112,23 @@ def open_input(path: str | Path, error: type[Exception] = InputFileError, *,
 
 def read_input_bytes(path: str | Path, error: type[Exception] = InputFileError, *, limit: int | None = None) -> bytes:
     """The whole file, read in chunks and stopped at the limit even if it grows past its stated size."""
+    return b"".join(input_chunks(path, error, limit=limit))
+
+
+def input_chunks(path: str | Path, error: type[Exception] = InputFileError, *,
+                 limit: int | None = None) -> Iterator[bytes]:
+    """The file's bytes in chunks, under ``open_input``'s checks, stopped once they pass the limit."""
     p = Path(path)
     limit = limit_bytes() if limit is None else limit
-    chunks, total = [], 0
-    with open_input(p, error, limit=limit) as f:
-        try:
-            while chunk := f.read(min(CHUNK, limit + 1 - total)):
-                chunks.append(chunk)
-                total += len(chunk)
-                if total > limit:
-                    raise error(_too_large(p, limit))
-        except OSError as e:
-            raise error(f"{p}: cannot read: {e.strerror or e}") from None
-    return b"".join(chunks)
-
-
-def input_chunks(path: str | Path, error: type[Exception] = InputFileError) -> Iterator[bytes]:
-    """The file's bytes in chunks (for hashing), under the same checks and limit."""
-    p = Path(path)
-    limit = limit_bytes()
     total = 0
     with open_input(p, error, limit=limit) as f:
-        while chunk := f.read(CHUNK):
+        while True:
+            try:
+                chunk = f.read(min(CHUNK, limit + 1 - total))
+            except OSError as e:
+                raise error(f"{p}: cannot read: {e.strerror or e}") from None
+            if not chunk:
+                return
             total += len(chunk)
             if total > limit:
                 raise error(_too_large(p, limit))

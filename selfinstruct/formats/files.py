@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from ..inputs import check_input, open_input, read_input_bytes
+from ..inputs import check_input, open_input, read_input_bytes, special_kind
 from ..jsonlines import JSONProblem, check_unicode, may_hold_surrogates, no_duplicate_keys, parse
 from .codecs import COLUMNS, RecordError
 
@@ -82,18 +82,6 @@ def naming(target: Path) -> Iterator[None]:
         raise WriteError(e.errno, e.strerror or str(e), str(target)) from e
 
 
-# What a node that is neither a regular file nor a folder is, for messages.
-_SPECIAL = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-            (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"))
-
-
-def _special(mode: int) -> str | None:
-    """What the node is, or None for a regular file or a folder (what a writer may replace)."""
-    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
-        return None
-    return next((what for test, what in _SPECIAL if test(mode)), "not a regular file")
-
-
 def refuse_special(target: Path) -> None:
     """Refuse a target that is, or links to, a device, FIFO or socket, leaving it as it is.
 
@@ -106,12 +94,12 @@ def refuse_special(target: Path) -> None:
         return
     if stat.S_ISLNK(here.st_mode):
         try:
-            what = _special(os.stat(target).st_mode)
+            what = special_kind(os.stat(target).st_mode)
         except OSError:
             return
         what = what and f"a link to {what} ({os.path.realpath(target)})"
     else:
-        what = _special(here.st_mode)
+        what = special_kind(here.st_mode)
     if what:
         raise FileFormatError(f"{target}: is {what}; only a regular file is written or replaced, "
                               "so it was left as it is")
@@ -131,7 +119,7 @@ def check_target(target: Path) -> None:
         except OSError:
             continue  # missing (made below), or under a non-folder found on a later step
         if not stat.S_ISDIR(mode):
-            raise FileFormatError(f"{parent}: is {_special(mode) or 'a file'}, not a folder, "
+            raise FileFormatError(f"{parent}: is {special_kind(mode) or 'a file'}, not a folder, "
                                   "so nothing can be written under it")
         break
     refuse_special(target)
