@@ -26,7 +26,7 @@ from .lm.base import LM, LMError, LMFatalError, LMRequest, LMResponse
 from .lm.cache import RecordedLM
 from .novelty import NoveltyIndex
 from .records import Task, Verdict
-from .store import RunInfo, Store, StoreError
+from .store import RunInfo, Store, StoreError, sum_usage
 
 STALL_ITERATIONS = 30
 
@@ -118,8 +118,7 @@ def run_costs(store: Store, run: RunInfo) -> RunCost:
     known, answers, priced_tokens = _response_sets_cost(store, run.id)
     priced_calls = answers
     if own:
-        gen = {k: sum(u[k] for step, u in by_step.items() if step in GENERATION_STEPS)
-               for k in ("calls", "tokens_in", "tokens_out")}
+        gen = sum_usage(by_step, GENERATION_STEPS)
         known += estimate_cost(gen, RunConfig.from_dict(run.config))
         priced_calls += gen["calls"]
         priced_tokens += gen["tokens_in"] + gen["tokens_out"]

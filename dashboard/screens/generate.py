@@ -20,7 +20,8 @@ from selfinstruct.config import RunConfig
 from selfinstruct.costs import money
 from dashboard.iterations import iteration_view, live_view
 from selfinstruct.lm.base import LMError
-from selfinstruct.pipeline import estimate_cost, generation_usage
+from selfinstruct.pipeline import GENERATION_STEPS, estimate_cost
+from selfinstruct.store import sum_usage
 
 POLL_S = 0.7
 
@@ -84,7 +85,8 @@ def live() -> None:
     counts = store.counts(run.id)
     unsaved_generated, unsaved_kept = snap.unsaved() if active else (0, 0)  # the iteration in flight
     kept, generated = counts["kept"] + unsaved_kept, counts["generated"] + unsaved_generated
-    usage = generation_usage(store, run.id)  # the generation's own calls: not answers, translations or judges
+    by_step = store.usage_by_step(run.id)  # read once a poll: both sums below come from it
+    usage = sum_usage(by_step, GENERATION_STEPS)  # the generation's own calls: not answers, translations or judges
     # two rows of short values, so no tile is cut off on a narrow window (the widest, "cancelling", on top)
     top, bottom = st.columns(3), st.columns(4)
     top[0].metric("State", snap.state if active else fresh.state)
@@ -101,7 +103,7 @@ def live() -> None:
                          help=f"{usage['tokens_in']:,} prompt + {usage['tokens_out']:,} completion tokens in "
                               f"{usage['calls']:,} calls of the generation's own steps (instructions, "
                               "classification, instances)")
-    speed = store.usage(run.id, steps=("instructions",))
+    speed = sum_usage(by_step, ("instructions",))
     rate = speed["tokens_out"] / speed["lm_seconds"] if speed["lm_seconds"] else 0.0
     bottom[2].metric("Tokens/s", compact(rate),
                      help=f"{rate:,.1f} completion tokens per second while the model writes instructions "

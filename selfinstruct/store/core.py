@@ -502,13 +502,7 @@ class Store:
     def usage(self, run_id: int, steps: Sequence[str] | None = None) -> dict[str, Any]:
         """Calls, tokens, faults and errors of a run (cache hits cost nothing and add nothing),
         of every step or only of ``steps``."""
-        total: dict[str, Any] = {"calls": 0, "tokens_in": 0, "tokens_out": 0, "errors": 0, "faults": 0,
-                                 "lm_seconds": 0.0}
-        for step, usage in self.usage_by_step(run_id).items():
-            if steps is None or step in steps:
-                for k in total:
-                    total[k] += usage[k]
-        return total
+        return sum_usage(self.usage_by_step(run_id), steps)
 
     def usage_by_step(self, run_id: int) -> dict[str, dict[str, Any]]:
         """``usage`` of a run split by the step that made each call (``lm_calls.step``:
@@ -792,6 +786,18 @@ def _insert_tasks(c: _Tx, run_id: int, tasks: Sequence[Task], origin: str | None
 
 def _next_seq(c: _Tx, run_id: int) -> int:
     return int(c.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM instructions WHERE run_id = ?", (run_id,)).fetchone()[0])
+
+
+def sum_usage(by_step: dict[str, dict[str, Any]], steps: Sequence[str] | None = None) -> dict[str, Any]:
+    """``Store.usage_by_step`` summed over ``steps`` (all when None): callers that need several
+    sums of one run read the table once."""
+    total: dict[str, Any] = {"calls": 0, "tokens_in": 0, "tokens_out": 0, "errors": 0, "faults": 0,
+                             "lm_seconds": 0.0}
+    for step, usage in by_step.items():
+        if steps is None or step in steps:
+            for k in total:
+                total[k] += usage[k]
+    return total
 
 
 def _run_lock(run_id: int) -> str:
