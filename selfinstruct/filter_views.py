@@ -9,7 +9,6 @@ are. A named view stores its settings; Analysis and Export read what it keeps.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections import Counter
@@ -20,6 +19,7 @@ from . import filters
 from .config import FilterConfig, from_mapping
 from .novelty import WhatIfGraph
 from .novelty.whatif import Progress, work_share
+from .progress_line import ProgressLine
 from .records import Instance, Task
 from .store import InstanceRow, InstructionRow, RunInfo, Store
 
@@ -95,36 +95,14 @@ def prepare_graph(store: Store, run: RunInfo, tokenizer: str = "rouge",
                  GraphProgress(len(seeds), show) if show is not None else None)
 
 
-class GraphProgress:
-    """A graph build's ``(done, total)`` reports turned into a share of the work and a line
-    for people (counts, time left), at most every ``every`` seconds (the last always)."""
+class GraphProgress(ProgressLine):
+    """A graph build's progress line: later candidates weigh more (each is compared with every
+    one before it), and at 100 % it says the graph is being stored, which takes a while too."""
 
     def __init__(self, n_seeds: int, show: Callable[[float, str], None], *, every: float = 0.25,
                  clock: Callable[[], float] = time.monotonic):
-        self.n_seeds, self.show, self.every, self.clock = n_seeds, show, every, clock
-        self.start: float | None = None
-        self.last = -math.inf
-
-    def __call__(self, done: int, total: int) -> None:
-        now = self.clock()
-        if self.start is None:
-            self.start = now
-        if done < total and now - self.last < self.every:
-            return
-        self.last = now
-        share = work_share(done, total, self.n_seeds)
-        text = f"Similarity graph: {done:,} / {total:,} candidates"
-        if done == total:  # storing a big graph takes a while too: say so rather than sit at 100 %
-            text += " · keeping it in the workspace…"
-        elif share > 0:
-            text += f" · about {duration((now - self.start) * (1 - share) / share)} left"
-        self.show(share, text)
-
-
-def duration(seconds: float) -> str:
-    """``8 s``, ``2 min 05 s``: a time left, rounded up to whole seconds."""
-    s = math.ceil(seconds)
-    return f"{s} s" if s < 60 else f"{s // 60} min {s % 60:02d} s"
+        super().__init__("Similarity graph", "candidates", show, share=lambda d, t: work_share(d, t, n_seeds),
+                         ending=" · keeping it in the workspace…", every=every, clock=clock)
 
 
 class WhatIf:

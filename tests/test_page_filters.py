@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from selfinstruct import analysis, charts, filter_views
 from selfinstruct.cli import main
+from selfinstruct.progress_line import duration
 from selfinstruct.novelty import WhatIfGraph, whatif
 from selfinstruct.seeds import load_tasks
 from selfinstruct.store import Store
@@ -57,7 +58,7 @@ def test_graph_progress_is_throttled_and_weights_later_candidates():
                                      "Similarity graph: 50 / 100 candidates · about 3 s left",
                                      "Similarity graph: 100 / 100 candidates · keeping it in the workspace…"]
     assert shown[1][0] == pytest.approx(50 * 25.5 / (100 * 50.5)) and shown[-1][0] == 1.0  # half the candidates, a quarter of the work
-    assert filter_views.duration(125.2) == "2 min 06 s"
+    assert duration(125.2) == "2 min 06 s"
 
 
 def visit_filters() -> AppTest:

@@ -5,9 +5,7 @@ progress bar with the controls disabled."""
 
 from __future__ import annotations
 
-import math
-import time
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -16,7 +14,8 @@ from dashboard.state import data_version, open_store, workspace_id
 from dashboard.text import md
 from selfinstruct import analysis, charts
 from selfinstruct.store import RunInfo, Store
-from selfinstruct.filter_views import duration, view_tasks
+from selfinstruct.filter_views import view_tasks
+from selfinstruct.progress_line import ProgressLine
 
 AUTO_LIMIT = 5000  # above this many instructions, wait for a click before parsing
 REDRAW_EVERY = 0.25  # seconds between redraws of the parse's progress bar
@@ -77,27 +76,6 @@ def ready() -> set[Key]:
     return set()
 
 
-def parse_bar(bar: Any) -> Callable[[int, int], None]:
-    """An ``analysis.verb_noun`` progress callback that redraws ``bar`` in place with the counts and
-    the time left at the pace so far, at most every ``REDRAW_EVERY`` seconds (the end always)."""
-    start, last = time.monotonic(), -math.inf
-
-    def show(done: int, total: int) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if done < total and now - last < REDRAW_EVERY:
-            return
-        last = now
-        text = f"Verb–noun parse: {done:,} / {total:,} instructions"
-        if not done:
-            text += " · starting spaCy…"
-        elif done < total:
-            text += f" · about {duration((now - start) * (total - done) / done)} left"
-        bar.progress(done / total, text=text)
-
-    return show
-
-
 def prepare(store: Store, keys: list[Key]) -> None:
     """Parse the instructions of the data sets ``keys`` into the workspace's cache under a progress
     bar, then compute their reports: everything slow, while the controls are disabled."""
@@ -106,7 +84,9 @@ def prepare(store: Store, keys: list[Key]) -> None:
             "analysis is ready.", icon="⏳")
     bar = st.progress(0.0, text="Reading the instructions…")
     texts = [t.instruction for k in keys for t in tasks_of(store, store.run(k[1]), k[2], k[3])]
-    analysis.verb_noun(texts, cache=store, progress=parse_bar(bar))
+    analysis.verb_noun(texts, cache=store, progress=ProgressLine(
+        "Verb–noun parse", "instructions", lambda share, text: bar.progress(share, text=text),
+        starting=" · starting spaCy…", every=REDRAW_EVERY))
     bar.progress(1.0, text="Verb–noun parse done · computing ROUGE-L overlap, lengths and Table 1…")
     for k in keys:
         report(*k)

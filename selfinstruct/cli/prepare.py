@@ -70,15 +70,17 @@ def _parse(store: Store, run: RunInfo) -> None:
     """Parse what Analysis shows first (the run's kept instructions, and its seeds) into the workspace's
     cache. No tqdm: its monitor thread would make ``verb_noun`` spawn its workers instead of forking them."""
     from ..analysis import verb_noun
-    from ..filter_views import duration, view_tasks
+    from ..filter_views import view_tasks
+    from ..progress_line import ProgressLine
 
     texts = [t.instruction for t in view_tasks(store, run)]
     texts += [t.instruction for t in store.tasks(run.id, origin="seed")]
     start = time.perf_counter()
+    line = ProgressLine("verb-noun parse", "instructions", lambda share, text: _show(text), every=0)
+    if texts:
+        line(0, len(texts))  # starts the clock the time left is measured by
     for i in range(0, len(texts), PARSE_CHUNK):
         verb_noun(texts[i:i + PARSE_CHUNK], cache=store)
-        done, spent = min(i + PARSE_CHUNK, len(texts)), time.perf_counter() - start
-        left = f" · about {duration(spent * (len(texts) - done) / done)} left" if done < len(texts) else ""
-        _show(f"verb-noun parse: {done:,} / {len(texts):,} instructions{left}")
+        line(min(i + PARSE_CHUNK, len(texts)), len(texts))
     _done()
     print(f"verb-noun parses of run {run.name!r}: {len(texts):,} instructions ({time.perf_counter() - start:.1f} s)")
