@@ -7,10 +7,22 @@ import sys
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..costs import money
-from .common import add_lm_args, add_run_arg, add_workspace_arg, lm_config_from_args, make_lm, open_run, open_store
+from .common import (
+    ONE_BATCH,
+    add_batch_args,
+    add_lm_args,
+    add_run_arg,
+    add_workspace_arg,
+    lm_config_from_args,
+    make_batch_lm,
+    make_lm,
+    open_run,
+    open_store,
+)
 
 if TYPE_CHECKING:
     from ..config import LMConfig
+    from ..lm.base import LM
     from ..store import RunInfo, Store
 
 S = TypeVar("S")  # a job's settings (AnswerSettings, TranslateSettings)
@@ -47,9 +59,11 @@ def add_job_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-cost", type=non_negative_float, metavar="DOLLARS",
                    help="stop between batches once this much was spent (needs --price-in/--price-out)")
     p.add_argument("--batch-size", type=positive_int, metavar="N",
-                   help="requests per batch: saved and budget-checked together (default: --concurrency)")
+                   help="requests per batch: saved and budget-checked together (default: --concurrency; "
+                        "with --batch: all in one batch)")
     p.add_argument("--estimate-only", action="store_true", help="print the estimate and stop")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_batch_args(p)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -76,10 +90,10 @@ def run(args: argparse.Namespace) -> int:
     if announce(args, plan, f"answering {len(items):,} instances of run {run_info.name!r} into response set "
                             f"{args.name!r} ({plan.done:,} already answered)"):
         return 0
-    lm = make_lm(cfg)
     with JobBar(len(items), "answered", quiet=args.no_progress) as bar:
+        lm, batch_size = job_lm(args, cfg, store, bar.note)
         result = answer_set(store, run_info, lm, cfg, name=args.name, settings=settings, items=items,
-                            max_cost=args.max_cost, batch_size=args.batch_size, on_progress=bar.update)
+                            max_cost=args.max_cost, batch_size=batch_size, on_progress=bar.update)
     return report(result, f"response set {args.name!r}")
 
 
@@ -97,6 +111,14 @@ def open_job(args: argparse.Namespace, make_settings: Callable[[LMConfig], S]) -
     return store, run_info, cfg, settings
 
 
+def job_lm(args: argparse.Namespace, cfg: LMConfig, store: Store, note: Callable[[str], None]) -> tuple[LM, int | None]:
+    """The backend and batch size of an answer or translate job: with ``--batch`` the Batch API,
+    every request in one batch unless ``--batch-size`` says otherwise."""
+    if not args.batch:
+        return make_lm(cfg), args.batch_size
+    return make_batch_lm(cfg, store, args.batch_poll, note), args.batch_size or ONE_BATCH
+
+
 def announce(args: argparse.Namespace, plan: Any, what: str) -> bool:
     """Say what the job will do and what it should cost; True when only the estimate was asked for."""
     print(what, file=sys.stderr)
@@ -111,6 +133,13 @@ class JobBar:
         from tqdm import tqdm
 
         self.bar = None if quiet else tqdm(total=total, unit=" rec", desc=unit, file=sys.stderr, dynamic_ncols=True)
+
+    def note(self, line: str) -> None:
+        """A line of news (a batch's status) above the bar."""
+        if self.bar is None:
+            print(line, file=sys.stderr, flush=True)
+        else:
+            self.bar.write(line, file=sys.stderr)
 
     def update(self, p) -> None:
         if self.bar is None:

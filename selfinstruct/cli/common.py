@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
+from typing import Callable
 
 from ..config import ConfigError, LMConfig, RunConfig, base_url_problems
 from ..lm.base import LM
@@ -84,6 +86,31 @@ def make_lm(cfg: LMConfig) -> LM:
     from ..lm import make_lm as build
 
     return build(cfg)
+
+
+ONE_BATCH = sys.maxsize  # a run_batches batch size that puts every request of a job in one Batch API batch
+
+
+def add_batch_args(p: argparse.ArgumentParser) -> None:
+    """``--batch``: the same job through the endpoint's Batch API (slow turnaround, half price)."""
+    p.add_argument("--batch", action="store_true",
+                   help="send the requests through the OpenAI Batch API (answers within 24 h, at the batch price; "
+                        "a killed run picks its pending batch up again)")
+    p.add_argument("--batch-poll", type=float, default=30.0, metavar="SECONDS",
+                   help="with --batch: seconds between polls of a pending batch (default 30)")
+
+
+def make_batch_lm(cfg: LMConfig, store: Store, poll_s: float, on_status: Callable[[str], None] | None = None) -> LM:
+    """The Batch API backend for ``cfg`` (an OpenAI endpoint), its batches remembered in ``store``."""
+    cfg.validate()
+    if cfg.backend != "openai":
+        raise ValueError(f"--batch needs an OpenAI-compatible endpoint (--lm openai), not the {cfg.backend} backend")
+    if not poll_s > 0:
+        raise ValueError(f"--batch-poll must be more than 0 seconds, got {poll_s:g}")
+    from ..lm.batch_api import BatchLM
+    from ..store.batches import BatchTable
+
+    return BatchLM(cfg, BatchTable(store), poll_s=poll_s, on_status=on_status)
 
 
 def open_store(args: argparse.Namespace, *, create: bool = False, write: bool = False, verify: bool = False) -> Store:

@@ -17,7 +17,19 @@ from pathlib import Path
 
 from ..novelty.tokens import TOKENIZERS
 from .answer import positive_int
-from .common import add_lm_args, add_run_arg, add_workspace_arg, lm_config_from_args, make_lm, open_for_reading, open_run, open_store
+from .common import (
+    ONE_BATCH,
+    add_batch_args,
+    add_lm_args,
+    add_run_arg,
+    add_workspace_arg,
+    lm_config_from_args,
+    make_batch_lm,
+    make_lm,
+    open_for_reading,
+    open_run,
+    open_store,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -68,6 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--prompt-file", type=Path, metavar="FILE", help="your own judge prompt (see docs for placeholders)")
     s.add_argument("--max-tokens", type=positive_int, help="judge reply length (default 128 alone, 256 pairwise)")
     add_lm_args(s)
+    add_batch_args(s)
     s.set_defaults(func=run_judge)
 
     s = ev.add_parser("scores", help="totals of stored judge scores relative to a reference set (no LM call)")
@@ -229,7 +242,12 @@ def run_judge(args: argparse.Namespace) -> int:
     reference = args.reference or names[0]
     others = [n for n in names if n != reference]
     template = _read_prompt(args.prompt_file)
-    lm = make_lm(lm_config_from_args(args))
+    cfg = lm_config_from_args(args)
+    if args.batch:  # all the judge calls (of each pair of sets) in one Batch API batch
+        lm = make_batch_lm(cfg, store, args.batch_poll, lambda line: print(f"\r{line}", file=sys.stderr))
+        batch_size = ONE_BATCH
+    else:
+        lm, batch_size = make_lm(cfg), J.BATCH
 
     def progress(done: int, total: int) -> None:
         print(f"\rjudged {done:,}/{total:,}", end="", file=sys.stderr, flush=True)
@@ -239,12 +257,12 @@ def run_judge(args: argparse.Namespace) -> int:
             raise ValueError("--pairwise needs a reference set and at least one other set")
         for name in others:
             rep = J.judge_pairs(store, run, lm, reference, name, template=template or J.PAIR_TEMPLATE,
-                                max_tokens=args.max_tokens or 256, on_progress=progress)
+                                max_tokens=args.max_tokens or 256, batch_size=batch_size, on_progress=progress)
             print(f"\n{reference} vs {name}: {rep.judged:,} judge calls, {rep.skipped:,} already judged, "
                   f"{rep.unreadable:,} unreadable", file=sys.stderr)
     else:
         rep = J.judge_single(store, run, lm, names, template=template or J.SINGLE_TEMPLATE,
-                             max_tokens=args.max_tokens or 128, on_progress=progress)
+                             max_tokens=args.max_tokens or 128, batch_size=batch_size, on_progress=progress)
         print(f"\n{rep.judged:,} responses judged, {rep.skipped:,} already judged, {rep.unreadable:,} unreadable",
               file=sys.stderr)
     if others:

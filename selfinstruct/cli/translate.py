@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .answer import JobBar, add_job_args, announce, open_job, report
-from .common import add_lm_args, add_run_arg, add_workspace_arg, make_lm
+from .answer import JobBar, add_job_args, announce, job_lm, open_job, report
+from .common import add_lm_args, add_run_arg, add_workspace_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,8 +34,8 @@ def run(args: argparse.Namespace) -> int:
     if announce(args, plan, f"translating {len(records):,} records of run {source.name!r} into "
                             f"{resolve_language(args.to)[1]} as run {name!r} ({plan.done:,} already translated)"):
         return 0
-    lm = make_lm(cfg)
     with JobBar(len(records), "translated", quiet=args.no_progress) as bar:
+        lm, batch_size = job_lm(args, cfg, store, bar.note)
         result = translate_run(store, source, lm, cfg, to=args.to, name=name, settings=settings, records=records,
-                               max_cost=args.max_cost, batch_size=args.batch_size, on_progress=bar.update)
+                               max_cost=args.max_cost, batch_size=batch_size, on_progress=bar.update)
     return report(result, f"translation run {name!r}")

@@ -53,7 +53,7 @@ def _request(prompt: str, max_tokens: int) -> LMRequest:
 
 def _run_batches(
     store: Store, rlm: RecordedLM, jobs: list[tuple[str, Callable[[str, int], Judgment]]], max_tokens: int,
-    on_progress: Progress | None,
+    batch_size: int, on_progress: Progress | None,
 ) -> tuple[int, int]:
     """Call the judge for each (prompt, make judgment) job; save each batch as it lands.
     A failed call is raised once its batch's answers are saved."""
@@ -66,7 +66,7 @@ def _run_batches(
         save_judgments(store, saved)
 
     progress = LMProgress(total=len(jobs))
-    run_batches(rlm, jobs, lambda job: [_request(job[0], max_tokens)], save, progress, batch_size=BATCH,
+    run_batches(rlm, jobs, lambda job: [_request(job[0], max_tokens)], save, progress, batch_size=batch_size,
                 on_progress=(lambda p: on_progress(p.done, p.total)) if on_progress else None)
     return progress.done, unreadable
 
@@ -78,9 +78,9 @@ def _judged(store: Store, set_ids: Sequence[int], judge: str, template: str) -> 
 
 def judge_single(
     store: Store, run: RunInfo, lm: LM, set_names: Sequence[str], *, template: str = SINGLE_TEMPLATE,
-    max_tokens: int = 128, on_progress: Progress | None = None,
+    max_tokens: int = 128, batch_size: int = BATCH, on_progress: Progress | None = None,
 ) -> JudgeReport:
-    """Score every response of each set alone, 1-10."""
+    """Score every response of each set alone, 1-10, ``batch_size`` calls at a time."""
     check_template(template, SINGLE_FIELDS, "single")
     rlm, tid = RecordedLM(lm, store, run.id), template_id(template)
     sets = [response_set(store, run.id, n) for n in set_names]
@@ -96,13 +96,13 @@ def judge_single(
                 return Judgment(r.instance_id, rlm.name, tid, s.id, 0, parse_score(text), None, call_id)
 
             jobs.append((single_prompt(template, r.instruction, r.input, r.text), make))
-    judged, unreadable = _run_batches(store, rlm, jobs, max_tokens, on_progress)
+    judged, unreadable = _run_batches(store, rlm, jobs, max_tokens, batch_size, on_progress)
     return JudgeReport(judged, unreadable, total - len(jobs))
 
 
 def judge_pairs(
     store: Store, run: RunInfo, lm: LM, set_a: str, set_b: str, *, template: str = PAIR_TEMPLATE,
-    max_tokens: int = 256, on_progress: Progress | None = None,
+    max_tokens: int = 256, batch_size: int = BATCH, on_progress: Progress | None = None,
 ) -> JudgeReport:
     """Score the two sets' responses side by side, each instance twice: A first, then B first."""
     check_template(template, PAIR_FIELDS, "pairwise")
@@ -127,7 +127,7 @@ def judge_pairs(
                 return Judgment(iid, rlm.name, tid, s1, s2, *(scores or (None, None)), call_id)
 
             jobs.append((pair_prompt(template, ra.instruction, ra.input, first.text, second.text), make))
-    judged, unreadable = _run_batches(store, rlm, jobs, max_tokens, on_progress)
+    judged, unreadable = _run_batches(store, rlm, jobs, max_tokens, batch_size, on_progress)
     return JudgeReport(judged, unreadable, 2 * both - len(jobs))
 
 

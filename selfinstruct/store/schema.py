@@ -190,4 +190,21 @@ MIGRATIONS: list[str] = [
         SELECT 'run ' || run_id, owner, pid, host, heartbeat FROM run_locks;
     DROP TABLE run_locks;
     """,
+    # 6: jobs sent to an OpenAI-style Batch API, stored before they are polled, so a process killed
+    # while one is pending picks it up again instead of paying for its requests twice.
+    """
+    CREATE TABLE batches (
+        id INTEGER PRIMARY KEY,
+        batch_id TEXT NOT NULL UNIQUE,              -- the API's id, e.g. batch_abc123
+        model TEXT NOT NULL,                        -- the LM's name (model and URL), as in lm_calls
+        endpoint TEXT NOT NULL,                     -- /v1/completions | /v1/chat/completions
+        keys_hash TEXT NOT NULL,                    -- sha256 of the requests' sorted cache keys
+        n_requests INTEGER NOT NULL,
+        state TEXT NOT NULL,                        -- the API's status, then collected | lost
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        error TEXT                                  -- why it failed or was lost, without secrets
+    );
+    CREATE INDEX batches_requests ON batches(model, keys_hash);
+    """,
 ]
