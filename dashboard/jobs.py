@@ -171,11 +171,13 @@ class Job(Worker):
         self._set(state="cancelling", message="cancelling")
 
     # ------------------------------------------------------------------ worker
-    def _on_token(self, slot: int, piece: str) -> None:
+    def _on_token(self, iteration: int, slot: int, piece: str) -> None:
         if self._cancel.is_set():
             raise _Cancelled()
         with self._lock:
             s = self._snap
+            if iteration != s.iteration:
+                return
             s.partial[slot] = s.partial.get(slot, "") + piece
             s.streamed_pieces += 1
             s.version += 1

@@ -34,6 +34,10 @@ class GenerateConfig:
     n_prompt_instructions: int = 8
     n_machine: int = 2
     request_batch_size: int = 5
+    # In-context machine instructions come from the pool as it stood ``pool_lag`` iterations
+    # earlier: 1 is the original loop (each iteration waits for the last); more lets that many
+    # iterations be in flight at once, with the same data whatever the timing.
+    pool_lag: int = 16
     temperature: float = 0.7
     top_p: float = 0.5
     presence_penalty: float = 2.0
@@ -94,7 +98,12 @@ class LMConfig:
     model: str = ""
     base_url: str = ""
     api_mode: str = "completion"  # "completion" (base models, as in the paper) or "chat"
-    concurrency: int = 4
+    # More URLs serving the same model (vLLM replicas, llama.cpp servers); the cache key names base_url only.
+    replicas: list[str] = field(default_factory=list)
+    # Most requests in flight per endpoint; each endpoint adapts below it (slow start, halving on 429/503).
+    concurrency: int = 128
+    rpm: int = 0  # requests a minute per endpoint; 0: no limit
+    tpm: int = 0  # tokens a minute per endpoint (prompt + max_tokens, corrected by usage); 0: no limit
     timeout_s: float = 120.0  # the whole request (connect, wait, every read), not one read
     max_retries: int = 6
     max_reply_chars: int = 2_000_000  # a longer reply is a fault: no real completion comes near it
@@ -239,6 +248,7 @@ def _problems(cfg: RunConfig, min_rouge_threshold: float = 0.0):
     yield from _at_least("generate.n_prompt_instructions", g.n_prompt_instructions, 1)
     yield from _within("generate.n_machine", g.n_machine, 0, g.n_prompt_instructions)
     yield from _at_least("generate.request_batch_size", g.request_batch_size, 1)
+    yield from _at_least("generate.pool_lag", g.pool_lag, 1)
     for section, step in (("generate", g), ("classify", c), ("instances", i)):
         yield from _within(f"{section}.temperature", step.temperature, 0, 2)
         yield from _within(f"{section}.top_p", step.top_p, 0, 1)
@@ -266,6 +276,8 @@ def lm_problems(lm: "LMConfig", where: str = "lm"):
     yield from _one_of(f"{where}.backend", lm.backend, BACKENDS)
     yield from _one_of(f"{where}.api_mode", lm.api_mode, API_MODES)
     yield from _at_least(f"{where}.concurrency", lm.concurrency, 1)
+    yield from _at_least(f"{where}.rpm", lm.rpm, 0)
+    yield from _at_least(f"{where}.tpm", lm.tpm, 0)
     yield from _at_least(f"{where}.max_retries", lm.max_retries, 0)
     yield from _at_least(f"{where}.max_reply_chars", lm.max_reply_chars, 1)
     yield from _at_least(f"{where}.n_ctx", lm.n_ctx, 256)
@@ -276,6 +288,8 @@ def lm_problems(lm: "LMConfig", where: str = "lm"):
             yield f"{where}.{name}", f"must be a finite number {'above' if name == 'timeout_s' else 'of at least'} 0, got {value!r}"
     if lm.base_url:
         yield from base_url_problems(f"{where}.base_url", lm.base_url)
+    for i, url in enumerate(lm.replicas):
+        yield from base_url_problems(f"{where}.replicas[{i}]", url)
 
 
 def base_url_problems(key: str, url: str):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
@@ -24,6 +25,7 @@ from .config import RunConfig
 from .costs import cost_of, money
 from .lm.base import LM, LMError, LMFatalError, LMRequest, LMResponse
 from .lm.cache import RecordedLM
+from .lm.dispatch import Concurrent, Dispatch, Done, Stepwise
 from .novelty import NoveltyIndex
 from .records import Task, Verdict
 from .store import RunInfo, Store, StoreError, sum_usage
@@ -160,8 +162,76 @@ def _response_sets_cost(store: Store, run_id: int) -> tuple[float, int, int]:
     return cost, calls, tokens
 
 
+@dataclass
+class _Prompt:
+    """One instruction prompt of an iteration and, once in, its answer."""
+
+    slot: int
+    chosen: list[tuple[str, str]]
+    request: LMRequest
+    answer: tuple[int, LMResponse] | None = None
+
+
+@dataclass
+class _Iteration:
+    """A group of ``request_batch_size`` prompts: the unit the store saves and the dashboard shows."""
+
+    number: int
+    prompts: list[_Prompt]
+    judged: int = 0  # prompts judged so far, in slot order
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    waiting: int = 0  # kept candidates whose instances are not in yet
+
+    @property
+    def complete(self) -> bool:
+        return self.judged == len(self.prompts) and self.waiting == 0
+
+
+@dataclass
+class Stats:
+    """Where a run stands in this session, for progress lines."""
+
+    in_flight: int = 0
+    queued: int = 0
+    calls: int = 0  # answered by the model this session (cache hits not counted)
+    kept: int = 0
+    kept_now: int = 0  # kept this session
+    tokens_out: int = 0
+    elapsed_s: float = 0.0
+    target: int = 0
+    judged: int = 0  # prompts judged this session
+
+    @property
+    def kept_per_s(self) -> float:
+        return self.kept_now / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens_out / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds to the target at this session's pace; None before anything was kept."""
+        rate = self.kept_per_s
+        return max(0, self.target - self.kept) / rate if rate > 0 else None
+
+
 class Pipeline:
-    """Drives one generation run of a workspace."""
+    """Drives one generation run of a workspace.
+
+    A scheduler keeps up to the backend's ``concurrency`` requests in flight across the three
+    steps: a kept instruction's classification and instance calls go out as soon as it is kept,
+    while new prompts keep being launched. What is decided never depends on timing:
+
+    - each prompt's in-context sample depends only on the run seed, its iteration and slot, and
+      the pool as it stood ``pool_lag`` iterations earlier (so up to that many iterations overlap);
+    - candidates are judged in prompt order (answers that arrive early wait their turn);
+    - iterations are saved in order, each whole, and the run stops at the iteration that reached
+      the target, dropping any later one already under way (its calls stay cached).
+
+    A killed run resumes after its last saved iteration and rebuilds the same prompts, whose
+    answers it finds in the workspace.
+    """
 
     def __init__(self, store: Store, run: RunInfo, lm: LM, *, owner: str = "cli"):
         self.store = store
@@ -174,62 +244,80 @@ class Pipeline:
             raise PipelineError(f"run {run.name!r} has no seed tasks")
         self.seed_texts = [r.text for r in seeds]
         pool = store.instructions(run.id, origin=("seed", "machine"), verdict="keep")
-        self.machine_texts = [r.text for r in pool if r.origin == "machine"]
+        machine = [r for r in pool if r.origin == "machine"]
+        self.machine_texts = [r.text for r in machine]
         fc = self.config.filters
         self.index = NoveltyIndex([r.text for r in pool], tokenizer=fc.tokenizer)
         self.seen = {r.text.strip() for r in store.instructions(run.id)}
+        self._completed = store.completed_iterations(run.id)
+        # how many machine instructions the pool held after each iteration was judged
+        self._pool_after = [0] * (self._completed + 1)
+        for r in machine:
+            if r.iteration is not None and r.iteration <= self._completed:
+                self._pool_after[r.iteration] += 1
+        for i in range(1, len(self._pool_after)):
+            self._pool_after[i] += self._pool_after[i - 1]
+        self._stats = Stats(kept=self.kept, target=self.config.target)
+        self._dispatch: Dispatch | None = None
+        self._started = time.monotonic()
 
     @property
     def kept(self) -> int:
         return len(self.machine_texts)
+
+    def stats(self) -> Stats:
+        """This session's numbers; cheap, for a progress line after each event."""
+        s = self._stats
+        d = self._dispatch
+        s.in_flight, s.queued = (d.in_flight, d.queued) if d is not None else (0, 0)
+        s.kept, s.elapsed_s = self.kept, time.monotonic() - self._started
+        return s
 
     def events(
         self,
         *,
         iterations: int | None = None,
         should_stop: Callable[[], bool] | None = None,
-        on_token: Callable[[int, str], None] | None = None,
+        on_token: Callable[[int, int, str], None] | None = None,
+        max_cost: float | None = None,
+        rounds: int | None = None,
     ) -> Iterator[Event]:
-        """Run until the target, ``iterations`` more iterations, or ``should_stop()``; yield what happens."""
+        """Run until the target, ``iterations`` more iterations, ``should_stop()`` or ``max_cost``
+        dollars spent by the generation; yield what happens.
+
+        ``on_token(iteration, slot, piece)`` hears every instruction prompt stream. ``rounds``
+        runs the steps one after another instead, that many iterations at a time, each step's
+        requests handed to the backend together (``execute_many``): a Batch API backend makes
+        each step one batch; ``rounds=1, pool_lag=1`` is the original loop, for comparisons.
+        """
         store, run = self.store, self.run
         store.acquire_run_lock(run.id, self.owner)
-        done_now = 0
-        stalled = 0
+        self._started = time.monotonic()
+        if rounds is not None:
+            self._dispatch = Stepwise(self.lm)
+        else:
+            width = max(1, int(getattr(self.lm.lm, "concurrency", 1)))
+            stream = None if on_token is None else (lambda tag, piece: on_token(tag[1], tag[2], piece))
+            self._dispatch = Concurrent(self.lm, width, stream)
+        wait = False
         try:
             store.set_run_state(run.id, "running", "")
-            while True:
-                if self.kept >= self.config.target:
-                    store.set_run_state(run.id, "done", f"reached the target of {self.config.target}")
-                    break
-                if iterations is not None and done_now >= iterations:
-                    store.set_run_state(run.id, "paused", f"stopped after {done_now} iteration(s) as asked")
-                    break
-                limit = self.config.max_iterations
-                if limit and store.completed_iterations(run.id) >= limit:
-                    store.set_run_state(run.id, "paused", f"reached max_iterations = {limit}")
-                    break
-                if should_stop is not None and should_stop():
-                    store.set_run_state(run.id, "paused", "paused by the user")
-                    break
-                before = self.kept
-                yield from self._iteration(store.completed_iterations(run.id) + 1, on_token)
-                done_now += 1
-                stalled = stalled + 1 if self.kept == before else 0
-                if stalled >= STALL_ITERATIONS:
-                    store.set_run_state(
-                        run.id, "paused", f"no new instruction kept in {STALL_ITERATIONS} iterations in a row"
-                    )
-                    break
+            yield from self._schedule(iterations, should_stop, max_cost, rounds)
+            wait = True
         except LMFatalError as e:
+            wait = True
             store.set_run_state(run.id, "failed", f"the LM refused the request: {e}")
             raise PipelineError(f"the LM refused the request: {e}") from e
         except LMError as e:
+            wait = True
             store.set_run_state(run.id, "paused", f"the LM is unavailable, resume later: {e}")
             raise PipelineError(f"the LM is unavailable; the run is paused, resume it later: {e}") from e
         except KeyboardInterrupt:
             store.set_run_state(run.id, "paused", "interrupted; resume it to go on")
             raise
         finally:
+            # after an endpoint failure the answers still on their way are kept (never paid twice)
+            self._dispatch.close(wait=wait)
             try:
                 store.release_run_lock(run.id)
             except StoreError:
@@ -237,68 +325,195 @@ class Pipeline:
         info = store.run(run.id)
         yield Event("stopped", store.completed_iterations(run.id), {"state": info.state, "status": info.status})
 
-    # ------------------------------------------------------------------ one iteration
-    def _iteration(self, it: int, on_token: Callable[[int, str], None] | None) -> Iterator[Event]:
+    # ------------------------------------------------------------------ the scheduler
+    def _schedule(self, iterations: int | None, should_stop: Callable[[], bool] | None,
+                  max_cost: float | None, rounds: int | None) -> Iterator[Event]:
+        cfg, store, run = self.config, self.store, self.run
+        d = self._dispatch
+        assert d is not None
+        lag = cfg.generate.pool_lag
+        limit = self._completed + iterations if iterations is not None else None
+        if cfg.max_iterations:
+            limit = cfg.max_iterations if limit is None else min(limit, cfg.max_iterations)
+        limit_words = (f"stopped after {iterations} iteration(s) as asked"
+                       if iterations is not None and limit == self._completed + iterations
+                       else f"reached max_iterations = {cfg.max_iterations}")
+        spent = estimate_cost(generation_usage(store, run.id), cfg) if max_cost is not None else 0.0
+        self._open: dict[int, _Iteration] = {}
+        self._judging = self._completed + 1  # the iteration whose prompts are judged next
+        self._final: int | None = None  # the last iteration to save (target reached or stalled)
+        end: tuple[str, str] | None = None  # the run's state and status once the open iterations are saved
+        next_it, stalled = self._completed + 1, 0
+        if self.kept >= cfg.target:
+            self._final, end = self._completed, ("done", f"reached the target of {cfg.target}")
+        elif limit is not None and self._completed >= limit:
+            end = ("paused", limit_words)
+
+        while True:
+            if end is None and should_stop is not None and should_stop():
+                end = ("paused", "paused by the user")
+            if end is None and max_cost is not None and spent >= max_cost:
+                end = ("paused", f"reached --max-cost {money(max_cost)} (spent {money(spent)})")
+            # launch what the lag, the limits and the target allow
+            while end is None and self._final is None and (limit is None or next_it <= limit) \
+                    and next_it - lag < self._judging and self._room(next_it, rounds):
+                yield self._launch(next_it)
+                next_it += 1
+            if not self._open:
+                break
+            failure: LMError | None = None
+            for done in d.results(timeout=0.5):
+                if done.error is not None:
+                    failure = failure or done.error
+                    continue
+                if done.response is not None and not done.response.cached:
+                    self._count(done)
+                    if max_cost is not None:
+                        spent += cost_of(done.response.tokens_in, done.response.tokens_out,
+                                         cfg.lm.price_in_per_1m, cfg.lm.price_out_per_1m)
+                yield from self._handle(done)
+            while (it := self._open.get(self._completed + 1)) is not None and it.complete:
+                yield self._save(it)
+                kept_in_it = sum(1 for c in it.candidates if c["keep"])
+                stalled = 0 if kept_in_it else stalled + 1
+                if self._final == it.number:
+                    end = ("done", f"reached the target of {cfg.target}")
+                    break
+                if stalled >= STALL_ITERATIONS and self._final is None:
+                    self._final = it.number
+                    end = ("paused", f"no new instruction kept in {STALL_ITERATIONS} iterations in a row")
+                    break
+                if limit is not None and it.number >= limit:
+                    end = end or ("paused", limit_words)
+            if failure is not None:
+                raise failure
+            if self._final is not None and self._completed >= self._final:
+                self._open.clear()  # later iterations under way are dropped; their calls stay cached
+                break
+        if end is None:
+            end = ("paused", "paused by the user")
+        store.set_run_state(run.id, *end)
+
+    def _room(self, number: int, rounds: int | None) -> bool:
+        """Whether to launch iteration ``number`` now: always when nothing is open; otherwise,
+        online, while the backend has little waiting and the prompts already out are not expected
+        to reach the target; in rounds, only within the round that starts when all is saved."""
+        if rounds is not None:
+            if not self._open:
+                self._round_end = number + rounds
+            return number < self._round_end
+        if not self._open:
+            return True
+        d = self._dispatch
+        assert d is not None
+        if d.queued >= self.config.generate.request_batch_size:
+            return False
+        unjudged = sum(len(it.prompts) - it.judged for it in self._open.values())
+        s = self._stats
+        per_prompt = s.kept_now / s.judged if s.judged else 1.0
+        return self.kept + unjudged * per_prompt < self.config.target
+
+    def _launch(self, number: int) -> Event:
+        """Build an iteration's prompts from the pool as of ``pool_lag`` iterations back and send them."""
         cfg = self.config
         g = cfg.generate
-        slots = []
+        pool = self.machine_texts[: self._pool_after[max(0, number - g.pool_lag)]]
+        prompts_ = []
         for slot in range(g.request_batch_size):
-            rng = random.Random(f"{cfg.seed}:{it}:{slot}")
-            chosen = sample_in_context(rng, self.seed_texts, self.machine_texts, g.n_prompt_instructions, g.n_machine)
-            prompt = prompts.build_instruction_prompt([t for t, _ in chosen])
+            rng = random.Random(f"{cfg.seed}:{number}:{slot}")
+            chosen = sample_in_context(rng, self.seed_texts, pool, g.n_prompt_instructions, g.n_machine)
             req = LMRequest(
-                prompt=prompt, step="instructions", temperature=g.temperature, top_p=g.top_p,
-                max_tokens=g.max_tokens, stop=tuple(g.stop), presence_penalty=g.presence_penalty,
-                frequency_penalty=g.frequency_penalty, seed=_stable_int(cfg.seed, it, slot),
+                prompt=prompts.build_instruction_prompt([t for t, _ in chosen]), step="instructions",
+                temperature=g.temperature, top_p=g.top_p, max_tokens=g.max_tokens, stop=tuple(g.stop),
+                presence_penalty=g.presence_penalty, frequency_penalty=g.frequency_penalty,
+                seed=_stable_int(cfg.seed, number, slot),
             )
-            slots.append((chosen, req))
-        yield Event("iteration", it, {
-            "prompts": [
-                {"slot": s, "prompt": req.prompt, "in_context": [{"text": t, "origin": o} for t, o in chosen]}
-                for s, (chosen, req) in enumerate(slots)
-            ]
+            prompts_.append(_Prompt(slot, chosen, req))
+        self._open[number] = _Iteration(number, prompts_)
+        for p in prompts_:
+            self._submit(("instructions", number, p.slot), p.request, (2, number, p.slot), stream=True)
+        return Event("iteration", number, {
+            "prompts": [{"slot": p.slot, "prompt": p.request.prompt,
+                         "in_context": [{"text": t, "origin": o} for t, o in p.chosen]} for p in prompts_]
         })
 
-        answers: list[tuple[int, LMResponse]] = []
-        candidates: list[dict[str, Any]] = []
-        # each prompt's candidates are judged (in prompt order) as soon as its completion is in
-        for slot, ((call_id, resp), (chosen, req)) in enumerate(zip(self._instruction_calls(slots, on_token), slots)):
-            answers.append((call_id, resp))
-            yield Event("completion", it, {
-                "slot": slot, "call_id": call_id, "text": resp.text, "finish_reason": resp.finish_reason,
+    def _submit(self, tag: tuple, request: LMRequest, priority: tuple, *, stream: bool = False) -> None:
+        assert self._dispatch is not None
+        self._dispatch.submit(tag, request, priority, stream=stream)
+
+    def _count(self, done: Done) -> None:
+        assert done.response is not None
+        self._stats.calls += 1
+        self._stats.tokens_out += done.response.tokens_out
+
+    def _handle(self, done: Done) -> Iterator[Event]:
+        step, number, index = done.tag  # type: ignore[misc]
+        it = self._open.get(number)
+        if it is None:  # an iteration dropped after the target: its answer is recorded, nothing more
+            return
+        assert done.call_id is not None and done.response is not None
+        resp = done.response
+        if step == "instructions":
+            it.prompts[index].answer = (done.call_id, resp)
+            yield Event("completion", number, {
+                "slot": index, "call_id": done.call_id, "text": resp.text, "finish_reason": resp.finish_reason,
                 "cached": resp.cached, "tokens_in": resp.tokens_in, "tokens_out": resp.tokens_out,
             })
-            n_prompt = len(chosen)
-            for pos, text in enumerate(prompts.parse_instructions(resp.text, start=n_prompt + 1,
+            yield from self._judge_ready()
+        elif step == "classify":
+            cand = it.candidates[index]
+            cand["clf_call_id"] = done.call_id
+            cand["is_classification"] = prompts.parse_classification(resp.text)
+            yield Event("classification", number, {"text": cand["text"], "slot": cand["slot"],
+                                                   "is_classification": cand["is_classification"], "raw": resp.text})
+            c = self.config.instances
+            self._submit(("instances", number, index), LMRequest(
+                prompt=prompts.build_instance_prompt(cand["text"], bool(cand["is_classification"])),
+                step="instances", temperature=c.temperature, top_p=c.top_p, max_tokens=c.max_tokens,
+                stop=tuple(c.stop), presence_penalty=c.presence_penalty, frequency_penalty=c.frequency_penalty,
+            ), (0, number, index))
+        else:
+            cand = it.candidates[index]
+            parsed = prompts.parse_instances(resp.text, is_classification=bool(cand["is_classification"]),
+                                             finish_reason=resp.finish_reason)[: self.config.instances.max_instances * 3]
+            verdicts = filters.instance_verdicts(parsed, self.config.filters)
+            cand["inst_call_id"] = done.call_id
+            cand["instances"] = list(zip(parsed, verdicts))
+            it.waiting -= 1
+            yield Event("instances", number, {"text": cand["text"], "slot": cand["slot"], "instances": [
+                {"input": i.input, "output": i.output, "keep": v.keep, "reason": v.reason, "detail": v.detail}
+                for i, v in cand["instances"]
+            ]})
+
+    def _judge_ready(self) -> Iterator[Event]:
+        """Judge every prompt whose answer is in and whose predecessors are judged: the greedy
+        filter sees candidates in launch order whatever order the answers came in."""
+        c = self.config.classify
+        while (self._final is None or self._judging <= self._final) and (it := self._open.get(self._judging)):
+            if it.judged == len(it.prompts):
+                self._pool_after.append(self.kept)
+                self._judging += 1
+                continue
+            p = it.prompts[it.judged]
+            if p.answer is None:
+                return
+            it.judged += 1
+            self._stats.judged += 1
+            resp = p.answer[1]
+            for pos, text in enumerate(prompts.parse_instructions(resp.text, start=len(p.chosen) + 1,
                                                                   finish_reason=resp.finish_reason)):
-                cand = self._judge(text)
-                cand |= {"slot": slot, "position": pos}
-                candidates.append(cand)
-                yield Event("candidate", it, cand)
-
-        kept = [c for c in candidates if c["keep"]]
-        yield from self._classify(it, kept)
-        yield from self._instances(it, kept)
-        self._save(it, slots, answers, candidates)
-        counts = self.store.counts(self.run.id)
-        yield Event("saved", it, {"counts": counts, "usage": self.store.usage(self.run.id)})
-
-    def _instruction_calls(
-        self, slots: list[tuple[Any, LMRequest]], on_token: Callable[[int, str], None] | None
-    ) -> Iterator[tuple[int, LMResponse]]:
-        """The prompts' answers in slot order: streamed (and concurrent where the backend can)
-        for a watcher, else one batch."""
-        requests = [req for _, req in slots]
-        if on_token is not None:
-            return self.lm.stream_many(requests, on_token)
-        return iter(self._call_batch(requests))
-
-    def _call_batch(self, requests: list[LMRequest]) -> list[tuple[int, LMResponse]]:
-        results = self.lm.call_many(requests)
-        for r in results:
-            if isinstance(r, LMError):
-                raise r
-        return results  # type: ignore[return-value]
+                cand = self._judge(text) | {"slot": p.slot, "position": pos}
+                it.candidates.append(cand)
+                yield Event("candidate", it.number, cand)
+                if cand["keep"]:
+                    self._stats.kept_now += 1
+                    if self.kept >= self.config.target and self._final is None:
+                        self._final = it.number
+                    it.waiting += 1
+                    self._submit(("classify", it.number, len(it.candidates) - 1), LMRequest(
+                        prompt=prompts.build_classification_prompt(text), step="classify",
+                        temperature=c.temperature, top_p=c.top_p, max_tokens=c.max_tokens, stop=tuple(c.stop),
+                    ), (1, it.number, len(it.candidates) - 1))
 
     def _judge(self, text: str) -> dict[str, Any]:
         """Verdict for one candidate; a kept one joins the pool at once (greedy order)."""
@@ -320,43 +535,12 @@ class Pipeline:
             "max_rouge": score, "similar": similar,
         }
 
-    def _classify(self, it: int, kept: list[dict[str, Any]]) -> Iterator[Event]:
-        c = self.config.classify
-        reqs = [
-            LMRequest(prompt=prompts.build_classification_prompt(k["text"]), step="classify",
-                      temperature=c.temperature, top_p=c.top_p, max_tokens=c.max_tokens, stop=tuple(c.stop))
-            for k in kept
-        ]
-        for k, (call_id, resp) in zip(kept, self._call_batch(reqs)):
-            k["clf_call_id"] = call_id
-            k["is_classification"] = prompts.parse_classification(resp.text)
-            yield Event("classification", it, {"text": k["text"], "is_classification": k["is_classification"],
-                                                "raw": resp.text})
-
-    def _instances(self, it: int, kept: list[dict[str, Any]]) -> Iterator[Event]:
-        c = self.config.instances
-        reqs = [
-            LMRequest(prompt=prompts.build_instance_prompt(k["text"], bool(k["is_classification"])),
-                      step="instances", temperature=c.temperature, top_p=c.top_p, max_tokens=c.max_tokens,
-                      stop=tuple(c.stop), presence_penalty=c.presence_penalty,
-                      frequency_penalty=c.frequency_penalty)
-            for k in kept
-        ]
-        for k, (call_id, resp) in zip(kept, self._call_batch(reqs)):
-            parsed = prompts.parse_instances(resp.text, is_classification=bool(k["is_classification"]),
-                                             finish_reason=resp.finish_reason)[: c.max_instances * 3]
-            verdicts = filters.instance_verdicts(parsed, self.config.filters)
-            k["inst_call_id"] = call_id
-            k["instances"] = list(zip(parsed, verdicts))
-            yield Event("instances", it, {"text": k["text"], "instances": [
-                {"input": i.input, "output": i.output, "keep": v.keep, "reason": v.reason, "detail": v.detail}
-                for i, v in k["instances"]
-            ]})
-
-    def _save(self, it: int, slots: list, answers: list[tuple[int, LMResponse]], candidates: list[dict]) -> None:
-        prompt_rows = [
-            ([{"text": t, "origin": o} for t, o in chosen], call_id)
-            for (chosen, _req), (call_id, _resp) in zip(slots, answers)
-        ]
-        self.store.save_iteration(self.run.id, it, prompt_rows, candidates)
+    def _save(self, it: _Iteration) -> Event:
+        prompt_rows = [([{"text": t, "origin": o} for t, o in p.chosen], p.answer[0] if p.answer else None)
+                       for p in it.prompts]
+        self.store.save_iteration(self.run.id, it.number, prompt_rows, it.candidates)
         self.store.heartbeat(self.run.id)
+        del self._open[it.number]
+        self._completed = it.number
+        counts = self.store.counts(self.run.id)
+        return Event("saved", it.number, {"counts": counts, "usage": self.store.usage(self.run.id)})

@@ -1,5 +1,5 @@
-"""The live view's sources: each prompt's verdicts as soon as its completion ends, concurrent
-streaming in prompt order, retries heard while they happen, and live counts."""
+"""The live view's sources: every prompt in flight streams at once, verdicts come in prompt order,
+retries are heard while they happen, and live counts."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from selfinstruct.config import LMConfig, RunConfig
 from dashboard.jobs import Job
 from selfinstruct.lm.base import LMRequest, LMResponse, LMUnavailable, retries_reported_to
 from selfinstruct.lm.cache import RecordedLM
+from selfinstruct.lm.dispatch import Concurrent
 from selfinstruct.lm.fake import FakeLM
 from selfinstruct.lm.openai_compat import OpenAICompatLM
 from selfinstruct.pipeline import Pipeline, start_run
@@ -30,20 +31,22 @@ def new_run(path, target=40, batch=3) -> tuple[Store, object]:
     return store, start_run(store, "r", load_tasks(OUR_SEEDS), cfg)
 
 
-def test_each_prompts_verdicts_come_before_the_next_prompt_streams(workspace):
-    """Watched, a prompt's completion and candidates are events before the next prompt's first token."""
-    store, run = new_run(workspace)
+def test_every_prompt_of_an_iteration_streams_at_once_and_is_judged_in_prompt_order(workspace):
+    """Answers arrive in any order (the first prompt is slowest); candidates come out in prompt order."""
+    store, run = new_run(workspace, batch=3)
+    backend = SlowJudge()
     order: list[tuple] = []
-    events = Pipeline(store, run, FakeLM()).events(iterations=1, on_token=lambda slot, _: order.append(("token", slot)))
+    events = Pipeline(store, run, backend).events(
+        iterations=1, on_token=lambda it, slot, _: order.append(("token", it, slot)))
     for ev in events:
-        order.append((ev.kind, ev.data.get("slot")))
-    firsts = {slot: order.index(("token", slot)) for slot in range(3)}
-    for slot in range(3):
-        done = order.index(("completion", slot))
-        cands = [i for i, (kind, s) in enumerate(order) if kind == "candidate" and s == slot]
-        assert cands, f"prompt {slot} yielded no candidate"
-        if slot + 1 < 3:  # all of this prompt's verdicts are out before the next prompt starts streaming
-            assert done < firsts[slot + 1] and max(cands) < firsts[slot + 1]
+        order.append((ev.kind, ev.iteration, ev.data.get("slot")))
+    assert backend.peak >= 3, "the prompts were not in flight together"
+    streamed = {(it, slot) for kind, it, slot in order if kind == "token"}
+    assert {(1, 0), (1, 1), (1, 2)} <= streamed
+    judged = [slot for kind, it, slot in order if kind == "candidate" and it == 1]
+    assert judged == sorted(judged) and set(judged) == {0, 1, 2}
+    first_completion = [slot for kind, _, slot in order if kind == "completion"][0]
+    assert first_completion != 0  # the slow first prompt finished later, yet was judged first
 
 
 def test_watched_and_unwatched_runs_store_the_same_data(tmp_path):
@@ -51,7 +54,7 @@ def test_watched_and_unwatched_runs_store_the_same_data(tmp_path):
     rows = []
     for name, watch in (("a.sqlite", True), ("b.sqlite", False)):
         store, run = new_run(tmp_path / name, target=30)
-        list(Pipeline(store, run, FakeLM()).events(on_token=(lambda s, p: None) if watch else None))
+        list(Pipeline(store, run, FakeLM()).events(on_token=(lambda i, s, p: None) if watch else None))
         rows.append([(r.iteration, r.text, r.verdict, r.reason, r.is_classification)
                      for r in store.instructions(run.id, origin="machine")])
     assert rows[0] == rows[1] and rows[0]
@@ -88,36 +91,74 @@ class SlowConcurrent:
             with self._lock:
                 self.active -= 1
 
-    def execute_many(self, requests):  # pragma: no cover - stream_many never batches
+    def execute_many(self, requests):  # pragma: no cover - the scheduler never batches online
         raise AssertionError("not used")
 
 
-def test_stream_many_runs_side_by_side_and_yields_in_request_order(workspace):
+class SlowJudge(SlowConcurrent):
+    """Answers every pipeline step like the fake; the first prompt of each iteration slowest."""
+
+    concurrency = 8
+
+    def execute(self, request: LMRequest, on_token=None) -> LMResponse:
+        with self._lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        try:
+            slow = request.step == "instructions" and request.seed is not None and request.seed % 3 == 0
+            time.sleep(0.3 if slow else 0.02)
+            return FakeLM().execute(request, on_token)
+        finally:
+            with self._lock:
+                self.active -= 1
+
+
+def drain(dispatch, n: int) -> list:
+    out: list = []
+    while len(out) < n:
+        out += dispatch.results(timeout=5)
+    return out
+
+
+def test_concurrent_dispatch_runs_side_by_side_most_urgent_first_and_pays_once(workspace):
     store = Store(workspace)
     backend = SlowConcurrent()
     rec = RecordedLM(backend, store, None)
-    reqs = [LMRequest(f"p{i}") for i in range(4)] + [LMRequest("p1")]  # the repeat is paid once
     pieces: dict[int, str] = {}
-    out = list(rec.stream_many(reqs, lambda i, piece: pieces.__setitem__(i, pieces.get(i, "") + piece)))
-    assert [r.text for _, r in out] == [f"answer to p{i}" for i in (0, 1, 2, 3, 1)]
+    d = Concurrent(rec, 3, lambda tag, piece: pieces.__setitem__(tag, pieces.get(tag, "") + piece))
+    for i in range(4):
+        d.submit(i, LMRequest(f"p{i}"), (i,), stream=True)
+    d.submit(4, LMRequest("p1"), (0,), stream=True)  # a repeat of a request on its way: paid once
+    out = {done.tag: done for done in drain(d, 5)}
+    d.close(wait=True)
+    assert {t: o.response.text for t, o in out.items()} == {i: f"answer to p{i}" for i in (0, 1, 2, 3)} | {4: "answer to p1"}
     assert backend.peak > 1, "requests were not sent side by side"
     assert sorted(backend.executed) == ["p0", "p1", "p2", "p3"]
-    assert out[4][0] == out[1][0] and out[4][1].cached
-    assert all(pieces[i].strip() == out[i][1].text for i in range(5))
-    again = list(rec.stream_many(reqs, lambda i, piece: None))  # every answer now from the workspace
-    assert [c for c, _ in again] == [c for c, _ in out] and len(backend.executed) == 4
+    assert out[4].call_id == out[1].call_id and out[4].response.cached
+    assert all(pieces[i].strip() == out[i].response.text for i in range(4))
+    again = Concurrent(rec, 3)
+    for i in range(4):
+        again.submit(i, LMRequest(f"p{i}"))
+    hits = drain(again, 4)  # every answer now from the workspace
+    again.close(wait=False)
+    assert {h.tag: h.call_id for h in hits} == {i: out[i].call_id for i in range(4)}
+    assert all(h.response.cached for h in hits) and len(backend.executed) == 4
 
 
-def test_stream_many_keeps_the_answers_that_arrive_after_a_failure(workspace):
-    """A resumed run never pays again for a call that had finished when another failed."""
+def test_concurrent_dispatch_keeps_the_answers_that_arrive_after_a_failure(workspace):
+    """Closing after a failure waits for the calls under way and records them: never paid twice."""
     store = Store(workspace)
-    backend = SlowConcurrent(fail={"p0"})
+    backend = SlowConcurrent(fail={"p1"})
     rec = RecordedLM(backend, store, None)
+    d = Concurrent(rec, 3)
     reqs = [LMRequest(f"p{i}") for i in range(3)]
-    with pytest.raises(LMUnavailable):
-        list(rec.stream_many(reqs, lambda i, piece: None))
-    for req in reqs[1:]:
-        assert store.cached_response(req.cache_key(rec.name)) is not None
+    for i, req in enumerate(reqs):
+        d.submit(i, req)
+    first = d.results(timeout=5)
+    assert any(done.error is not None for done in first + d.results(timeout=5))
+    d.close(wait=True)
+    assert store.cached_response(reqs[0].cache_key(rec.name)) is not None  # the slow one, recorded
+    assert store.cached_response(reqs[2].cache_key(rec.name)) is not None
 
 
 def test_retries_reach_the_listener_of_this_thread_only():

@@ -64,7 +64,7 @@ def test_novelty_decisions_equal_rouge_score_greedy_loop(workspace):
 
 
 def test_prompts_hold_eight_instructions_six_seeds_and_up_to_two_machine(workspace):
-    store, run = new_run(workspace, target=40, request_batch_size=3)
+    store, run = new_run(workspace, target=40, request_batch_size=3, pool_lag=1)
     events = run_all(store, run, FakeLM())
     firsts = [e for e in events if e.kind == "iteration"]
     first_prompt = firsts[0].data["prompts"][0]

@@ -8,11 +8,9 @@ the resumed run rebuilds the same prompts, and each one is found under its key
 
 from __future__ import annotations
 
-import contextvars
 import re
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
-from typing import Callable, Iterator, Protocol, Sequence
+from typing import Protocol, Sequence
 
 from .base import LM, LMError, LMRequest, LMResponse, LMUnavailable, TokenCallback
 
@@ -39,19 +37,38 @@ class RecordedLM:
         self.run_id = run_id
         self.name = lm.name
 
+    def lookup(self, request: LMRequest, key: str | None = None) -> tuple[int, LMResponse] | None:
+        """The stored (call id, response) of an earlier identical request, if any (``key``: its cache key)."""
+        return self.store.cached_response(key or request.cache_key(self.name))
+
+    def record(self, request: LMRequest, answer: LMResponse | LMError) -> tuple[int, LMResponse] | LMError:
+        """Write what the backend answered, before anyone uses it: (call id, the response as
+        stored), or the failure (a reply that cannot be stored is one) after it is written."""
+        if not isinstance(answer, LMError):
+            try:
+                answer = storable(answer)
+            except LMError as e:
+                answer = e
+        if isinstance(answer, LMError):
+            self.store.record_call(self.run_id, self.name, request, error=answer)
+            return answer
+        return self.store.record_call(self.run_id, self.name, request, response=answer), answer
+
     def call(self, request: LMRequest, on_token: TokenCallback | None = None) -> tuple[int, LMResponse]:
         """(call id, response); raises the backend's LMError after recording it."""
-        hit = self.store.cached_response(request.cache_key(self.name))
+        hit = self.lookup(request)
         if hit is not None:
             if on_token is not None:
                 on_token(hit[1].text)
             return hit
         try:
-            response = storable(self.lm.execute(request, on_token=on_token))
+            answer: LMResponse | LMError = self.lm.execute(request, on_token=on_token)
         except LMError as e:
-            self.store.record_call(self.run_id, self.name, request, error=e)
-            raise
-        return self.store.record_call(self.run_id, self.name, request, response=response), response
+            answer = e
+        result = self.record(request, answer)
+        if isinstance(result, LMError):
+            raise result
+        return result
 
     def call_many(self, requests: Sequence[LMRequest]) -> list[tuple[int, LMResponse] | LMError]:
         """Like ``call`` for a batch; cache misses go to the backend together (concurrently if it can).
@@ -64,19 +81,15 @@ class RecordedLM:
         for i, key in enumerate(keys):
             if key in results or key in misses:
                 continue
-            hit = self.store.cached_response(key)
+            hit = self.lookup(requests[i], key)
             if hit is None:
                 misses[key] = i
             else:
                 results[key] = hit
         if misses:
-            answers = [_storable_or_error(a) for a in self.lm.execute_many([requests[i] for i in misses.values()])]
-            for (key, i), ans in zip(misses.items(), answers):
-                if isinstance(ans, LMError):
-                    self.store.record_call(self.run_id, self.name, requests[i], error=ans)
-                    results[key] = ans
-                else:
-                    results[key] = (self.store.record_call(self.run_id, self.name, requests[i], response=ans), ans)
+            answers = self.lm.execute_many([requests[i] for i in misses.values()])
+            for (key, i), answer in zip(misses.items(), answers):
+                results[key] = self.record(requests[i], answer)
         out: list[tuple[int, LMResponse] | LMError] = []
         seen: set[str] = set()
         for key in keys:
@@ -86,69 +99,6 @@ class RecordedLM:
             seen.add(key)
             out.append(res)
         return out
-
-    def stream_many(
-        self, requests: Sequence[LMRequest], on_token: Callable[[int, str], None]
-    ) -> Iterator[tuple[int, LMResponse]]:
-        """Each request's (call id, response) in request order, as soon as it and those before
-        it are in, while every request streams its pieces to ``on_token(index, piece)``.
-
-        Backends with a ``concurrency`` above 1 get that many requests at once (each streaming
-        on a worker thread); others run them one by one. Calls are recorded on the caller's
-        thread, in request order, before they are yielded; the first failure is raised there
-        after it is recorded, like ``call``. Identical requests are paid once: repeats are cached.
-        """
-        width = min(max(1, int(getattr(self.lm, "concurrency", 1))), len(requests))
-        if width <= 1:
-            for i, req in enumerate(requests):
-                yield self.call(req, on_token=lambda piece, i=i: on_token(i, piece))
-            return
-        keys = [req.cache_key(self.name) for req in requests]
-        first: dict[str, int] = {}  # cache key -> index of the first request that has it
-        answered: dict[str, tuple[int, LMResponse]] = {}
-        pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="selfinstruct-stream")
-        try:
-            pending: list[Future | None] = []
-            for i, (req, key) in enumerate(zip(requests, keys)):
-                hit = None if key in first else self.store.cached_response(key)
-                if key in first or hit is not None:
-                    pending.append(None)
-                    if hit is not None:
-                        answered[key] = hit
-                else:
-                    pending.append(pool.submit(contextvars.copy_context().run, self.lm.execute, req,
-                                               lambda piece, i=i: on_token(i, piece)))
-                first.setdefault(key, i)
-            for i, (req, key, future) in enumerate(zip(requests, keys, pending)):
-                if future is not None:
-                    try:
-                        response = storable(future.result())
-                    except LMError as e:
-                        self.store.record_call(self.run_id, self.name, req, error=e)
-                        self._record_rest(requests[i + 1:], pending[i + 1:])
-                        raise
-                    answered[key] = (self.store.record_call(self.run_id, self.name, req, response=response),
-                                     response)
-                call_id, response = answered[key]
-                if first[key] != i or future is None:
-                    on_token(i, response.text)
-                    if first[key] != i:
-                        response = replace(response, cached=True)
-                yield call_id, response
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-    def _record_rest(self, requests: Sequence[LMRequest], pending: Sequence[Future | None]) -> None:
-        """After a failure, keep the answers that still arrive, so a resumed run never pays for them again."""
-        for req, future in zip(requests, pending):
-            if future is None:
-                continue
-            try:
-                response = storable(future.result())
-            except Exception:  # their errors are the backend's to report on the resumed run
-                continue
-            if self.store.cached_response(req.cache_key(self.name)) is None:
-                self.store.record_call(self.run_id, self.name, req, response=response)
 
 
 def storable(response: LMResponse) -> LMResponse:
@@ -172,13 +122,3 @@ def storable(response: LMResponse) -> LMResponse:
     except UnicodeEncodeError:
         return replace(response, text=_SURROGATE.sub("\ufffd", response.text),
                        faults=[*response.faults, "reply held lone UTF-16 surrogates; replaced by U+FFFD"])
-
-
-def _storable_or_error(answer: LMResponse | LMError) -> LMResponse | LMError:
-    """``storable`` for a batch, where a failure is a value like the backend's own."""
-    if isinstance(answer, LMError):
-        return answer
-    try:
-        return storable(answer)
-    except LMError as e:
-        return e
