@@ -1,4 +1,4 @@
-"""The CLI end to end on the fake LM, including resume after SIGKILL at chosen points."""
+"""The CLI end to end on the fake LM, including resume after SIGKILLs with 64 requests in flight."""
 
 import json
 import os
@@ -54,118 +54,71 @@ def test_errors_are_one_clear_line(tmp_path, capsys):
     assert "no run 'nope'" in capsys.readouterr().err
 
 
-# The child: `selfinstruct generate ARGS` on the fake LM, which stops at a chosen point. Before each request
-# it sends, it checks the point; there it writes what it saw to MARKER and waits to be killed, so the kill
-# lands exactly there. Requests go out one by one and the store records a batch once all are answered.
-KILLABLE = r'''
-import json, os, sqlite3, sys, time
-
-from selfinstruct.cli import main
-from selfinstruct.lm.fake import FakeLM
-
-marker, point, args = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3:]
-workspace = args[args.index("-w") + 1]
+KILLED_AFTER = (3, 41, 17, 150, 64, 9, 230, 90, 33, 120)  # answers recorded by a child before its SIGKILL
+FAST_FAKE = {"SELFINSTRUCT_FAKE_CONCURRENCY": "64", "SELFINSTRUCT_FAKE_DELAY": "0.03"}
 
 
-def seen() -> dict:
-    db = sqlite3.connect(f"file:{workspace}?mode=ro", uri=True)
-    try:
-        return {"ok_calls": db.execute("SELECT COUNT(*) FROM lm_calls WHERE error IS NULL").fetchone()[0],
-                "iterations": db.execute("SELECT COUNT(*) FROM iterations").fetchone()[0]}
-    finally:
-        db.close()
-
-
-started = None  # the workspace as this process found it at its first request
-send = FakeLM.execute_many
-
-
-def execute_many(self, requests):
-    global started
-    answers = []
-    for j, request in enumerate(requests):
-        now = seen()
-        started = started or now
-        if (request.step, j) == (point["step"], point["j"]) \
-                and now["iterations"] - started["iterations"] >= point["saved"]:
-            with open(marker + ".part", "w") as f:
-                json.dump({"step": request.step, "j": j, "started": started, **now}, f)
-            os.replace(marker + ".part", marker)
-            time.sleep(600)  # killed here
-        answers += send(self, [request])
-    return answers
-
-
-FakeLM.execute_many = execute_many
-sys.exit(main(args))
-'''
-
-# name -> the request the child stops before: its step, its place in its batch, and how many iterations
-# the child must have saved first.
-KILL_POINTS = {
-    "right after an iteration was saved": {"step": "instructions", "j": 0, "saved": 1},
-    "between two answers of one prompt batch": {"step": "instructions", "j": 2, "saved": 0},
-    "completions recorded, iteration not saved": {"step": "classify", "j": 0, "saved": 0},
-    "halfway through the classifications": {"step": "classify", "j": 5, "saved": 0},
-    "classifications recorded, no instances": {"step": "instances", "j": 0, "saved": 0},
-    "two iterations saved, halfway through the instances": {"step": "instances", "j": 10, "saved": 2},
-}
-UNSAVED = """SELECT step, COUNT(*) FROM lm_calls WHERE error IS NULL
-             AND id NOT IN (SELECT call_id FROM prompts WHERE call_id IS NOT NULL)
-             AND id NOT IN (SELECT clf_call_id FROM instructions WHERE clf_call_id IS NOT NULL)
-             AND id NOT IN (SELECT inst_call_id FROM instructions WHERE inst_call_id IS NOT NULL)
-             GROUP BY step"""
+def ok_calls(ws) -> int:
+    with Store(ws) as store:
+        return store.scalar("SELECT COUNT(*) FROM lm_calls WHERE error IS NULL") or 0
 
 
 @pytest.mark.slow
-def test_killed_at_24_chosen_points_and_resumed_equals_an_uninterrupted_run(tmp_path):
+def test_killed_ten_times_with_64_in_flight_and_resumed_equals_an_uninterrupted_run(tmp_path):
+    """SIGKILL lands wherever the scheduler is: answers arriving out of order, iterations judged but
+    not saved, later ones under way. Each resume gives back the same data set and pays no call twice."""
     def generate(ws):
-        return ["generate", "-w", str(ws), "--lm", "fake", "--target", "800", "--no-progress"]
+        return ["generate", "-w", str(ws), "--lm", "fake", "--target", "600", "--no-progress"]
 
+    env = {**os.environ, **FAST_FAKE}
     ref = tmp_path / "ref.sqlite"
-    assert cli(*generate(ref)).returncode == 0
+    assert cli(*generate(ref), env=FAST_FAKE).returncode == 0
 
     ws = tmp_path / "killed.sqlite"
-    child = tmp_path / "killable.py"
-    child.write_text(KILLABLE)
-    plan = list(KILL_POINTS.items()) * 4
-    for kill, (name, point) in enumerate(plan):
-        marker = tmp_path / f"kill{kill}.json"
-        p = subprocess.Popen([sys.executable, str(child), str(marker), json.dumps(point), *generate(ws)], cwd=ROOT,
+    for kill, after in enumerate(KILLED_AFTER):
+        before = ok_calls(ws) if ws.exists() else 0
+        p = subprocess.Popen([sys.executable, "-m", "selfinstruct", *generate(ws)], cwd=ROOT, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
-            wait_until(lambda: marker.exists() or p.poll() is not None, timeout=120, interval=0.02,
-                       message=f"kill {kill} ({name})")
+            wait_until(lambda: p.poll() is not None or (ws.exists() and ok_calls(ws) >= before + after),
+                       timeout=120, interval=0.005, message=f"kill {kill}: {after} answers recorded")
         finally:
             p.send_signal(signal.SIGKILL)
             _, err = p.communicate()
-        assert marker.exists(), f"kill {kill}: the run ended before {name!r} (exit {p.returncode}): {err[-2000:]}"
-        assert p.returncode == -signal.SIGKILL
-        there = json.loads(marker.read_text())
-        assert (there["step"], there["j"]) == (point["step"], point["j"])
-        assert there["iterations"] - there["started"]["iterations"] >= point["saved"], name
-        with Store(ws) as store:  # nothing was written after the point: the kill landed there
-            assert store.scalar("SELECT COUNT(*) FROM lm_calls WHERE error IS NULL") == there["ok_calls"], name
-            assert store.scalar("SELECT COUNT(*) FROM iterations") == there["iterations"], name
-            unsaved = {step: n for step, n in store.query(UNSAVED)}
-        # the answers recorded for the iteration under way: none before its classifications are asked
-        # for; its prompts' completions before the first; those and the classifications before instances
-        assert set(unsaved) == {"instructions": set(), "classify": {"instructions"},
-                                "instances": {"instructions", "classify"}}[point["step"]], (name, unsaved)
-    assert len(plan) >= 20
-    done = cli(*generate(ws))
+        assert p.returncode == -signal.SIGKILL, f"kill {kill}: the run ended first (exit {p.returncode}): {err[-2000:]}"
+    with Store(ws) as store:
+        assert store.default_run().state != "done"
+    done = cli(*generate(ws), env=FAST_FAKE)
     assert done.returncode == 0, done.stderr
 
     a, b = Store(ref), Store(ws)
     ra, rb = a.default_run(), b.default_run()
     assert rb.state == "done"
-    assert [(r.text, r.verdict, r.reason) for r in a.instructions(ra.id)] == \
-           [(r.text, r.verdict, r.reason) for r in b.instructions(rb.id)]
-    assert len(a.instances(run_id=ra.id)) == len(b.instances(run_id=rb.id))
-    ok_calls = b.scalar("SELECT COUNT(*) FROM lm_calls WHERE error IS NULL")
-    assert ok_calls == a.scalar("SELECT COUNT(*) FROM lm_calls WHERE error IS NULL")  # none paid twice
+    assert [(r.iteration, r.text, r.verdict, r.reason) for r in a.instructions(ra.id)] == \
+           [(r.iteration, r.text, r.verdict, r.reason) for r in b.instructions(rb.id)]
+    assert [(i.input, i.output, i.verdict) for i in a.instances(run_id=ra.id)] == \
+           [(i.input, i.output, i.verdict) for i in b.instances(run_id=rb.id)]
+    # none paid twice: no answer recorded twice under one key
+    assert b.scalar("SELECT COUNT(*) - COUNT(DISTINCT cache_key) FROM lm_calls WHERE error IS NULL") == 0
     assert not any(check(b).values())
     assert cli("check", "-w", str(ws)).returncode == 0
+
+
+def test_the_fake_backend_has_64_requests_in_flight(tmp_path, monkeypatch):
+    """What the kill test relies on: the scheduler fills the backend's concurrency."""
+    from selfinstruct.cli.common import make_lm
+    from selfinstruct.config import LMConfig, RunConfig
+    from selfinstruct.pipeline import Pipeline, start_run
+    from selfinstruct.seeds import load_tasks
+    from conftest import OUR_SEEDS
+
+    for key, value in FAST_FAKE.items():
+        monkeypatch.setenv(key, value)
+    lm = make_lm(LMConfig(backend="fake"))
+    store = Store(tmp_path / "w.sqlite")
+    run = start_run(store, "r", load_tasks(OUR_SEEDS), RunConfig(target=300))
+    list(Pipeline(store, run, lm).events())
+    assert lm.peak == 64
 
 
 def test_second_writer_on_a_running_run_is_refused(tmp_path):

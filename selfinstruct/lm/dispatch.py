@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextvars
 import heapq
+from abc import ABC, abstractmethod
 import itertools
 import queue
 import threading
@@ -40,7 +41,7 @@ class Done:
     error: LMError | None = None
 
 
-class Dispatch:
+class Dispatch(ABC):
     """What the scheduler needs of either way: submit, results, counts, close."""
 
     def __init__(self, rec: RecordedLM):
@@ -50,12 +51,14 @@ class Dispatch:
         self.sent = 0  # requests that went to the backend this session
 
     @property
+    @abstractmethod
     def in_flight(self) -> int:
-        raise NotImplementedError
+        """Requests the backend is answering now."""
 
     @property
+    @abstractmethod
     def queued(self) -> int:
-        raise NotImplementedError
+        """Requests waiting for their turn."""
 
     def submit(self, tag: Hashable, request: LMRequest, priority: tuple = (), *, stream: bool = False) -> None:
         """Ask for ``request``; ``priority`` orders waiting requests (smallest first); ``stream``
@@ -72,8 +75,9 @@ class Dispatch:
         self.sent += 1
         self._send(tag, request, key, priority, stream)
 
+    @abstractmethod
     def _send(self, tag: Hashable, request: LMRequest, key: str, priority: tuple, stream: bool) -> None:
-        raise NotImplementedError
+        """Start (or queue) a request that needs the backend."""
 
     def _finish(self, tag: Hashable, request: LMRequest, key: str, answer: LMResponse | BaseException) -> list[Done]:
         """Record one answer (caller's thread) and hand it to its request and any repeats."""
@@ -87,13 +91,13 @@ class Dispatch:
         return [Done(tag, request, call_id, response),
                 *(Done(t, r, call_id, replace(response, cached=True)) for t, r in repeats)]
 
+    @abstractmethod
     def results(self, timeout: float | None = None) -> list[Done]:
         """Finished requests, at least one unless nothing is outstanding or ``timeout`` passes."""
-        raise NotImplementedError
 
-    def close(self, *, wait: bool) -> list[Done]:
+    @abstractmethod
+    def close(self, *, wait: bool) -> None:
         """Drop what has not started; with ``wait``, let what runs finish and record it."""
-        raise NotImplementedError
 
 
 class Concurrent(Dispatch):
@@ -145,9 +149,9 @@ class Concurrent(Dispatch):
                 answer: Any = context.run(self.rec.lm.execute, request, pieces)
             except BaseException as e:  # handed to the caller's thread, which decides
                 answer = e
-            with self._cond:
+            with self._cond:  # one step, so close() counts what is still to come exactly
                 self._running -= 1
-            self._answers.put((tag, request, key, answer))
+                self._answers.put((tag, request, key, answer))
 
     def results(self, timeout: float | None = None) -> list[Done]:
         out: list[Done] = []
@@ -165,27 +169,20 @@ class Concurrent(Dispatch):
             out += self._finish(*self._answers.get_nowait())
         return out
 
-    def close(self, *, wait: bool) -> list[Done]:
+    def close(self, *, wait: bool) -> None:
         with self._cond:
             for *_, key, _, _ in self._heap:
                 self._waiting.pop(key, None)
             self._heap.clear()
-            left = self._running
-        out: list[Done] = []
+            left = self._running + self._answers.qsize()
         if wait:
-            while left:
-                tag, request, key, answer = self._answers.get()
-                left -= 1
-                try:
-                    out += self._finish(tag, request, key, answer)
-                except BaseException:  # noqa: BLE001 - closing keeps what it can
-                    continue
-            while not self._answers.empty():
-                out += self._finish(*self._answers.get_nowait())
+            for _ in range(left):
+                answer = self._answers.get()
+                if isinstance(answer[3], (LMResponse, LMError)):  # not a bug's or a cancel's exception
+                    self._finish(*answer)
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        return out
 
 
 class Stepwise(Dispatch):
@@ -221,8 +218,7 @@ class Stepwise(Dispatch):
             out += self._finish(tag, request, key, answer)
         return out
 
-    def close(self, *, wait: bool) -> list[Done]:
+    def close(self, *, wait: bool) -> None:
         for _, _, key in self._pending:
             self._waiting.pop(key, None)
         self._pending = []
-        return []

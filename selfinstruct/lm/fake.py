@@ -36,7 +36,8 @@ class FakeLM:
     no responder, running past the queue raises ``LMFatalError`` so a test sees
     an unexpected extra call. Plain-string answers behave like a real model:
     they are cut at the first stop sequence and at ``max_tokens`` words
-    (``finish_reason="length"``). Every request is kept in ``.requests``.
+    (``finish_reason="length"``). Every request is kept in ``.requests``. ``concurrency``
+    is how many requests the scheduler may have in flight at once; ``peak`` how many were.
     """
 
     def __init__(
@@ -46,9 +47,13 @@ class FakeLM:
         name: str = "fake",
         *,
         delay_s: float = 0.0,
+        concurrency: int = 1,
     ):
         self.name = name
         self.delay_s = delay_s
+        self.concurrency = concurrency
+        self.peak = 0
+        self._active = 0
         self.requests: list[LMRequest] = []
         self._queue: deque[str | LMResponse | Exception] = deque(responses or ())
         if responder is None and responses is None:
@@ -64,6 +69,16 @@ class FakeLM:
         with self._lock:
             self.requests.append(request)
             item = self._queue.popleft() if self._queue else None
+            self._active += 1
+            self.peak = max(self.peak, self._active)
+        try:
+            return self._answer(request, item, on_token, start)
+        finally:
+            with self._lock:
+                self._active -= 1
+
+    def _answer(self, request: LMRequest, item: str | LMResponse | Exception | None,
+                on_token: TokenCallback | None, start: float) -> LMResponse:
         if item is None:
             if self._responder is None:
                 raise LMFatalError(
