@@ -18,6 +18,7 @@ from dashboard.widgets import plain_alert, render_iteration
 from selfinstruct.charts import reason_colors, reason_order
 from selfinstruct.config import RunConfig
 from selfinstruct.costs import money
+from selfinstruct.estimates import run_estimate
 from dashboard.iterations import iteration_view, live_view
 from selfinstruct.lm.base import LMError
 from selfinstruct.pipeline import GENERATION_STEPS, estimate_cost
@@ -71,7 +72,14 @@ def controls(active: bool) -> None:
                  (" · key held in memory" if st.session_state.get("api_key") else ""))
 
 
+def estimate_note() -> None:
+    """What the rest of the run should take, measured on its calls so far (priors before any),
+    beside the buttons that spend it."""
+    st.caption("  \n".join(md(line) for line in run_estimate(store, run.id, cfg).describe().splitlines()))
+
+
 snap0 = job.snapshot() if job else None
+estimate_note()
 controls(bool(snap0 and snap0.active))
 
 

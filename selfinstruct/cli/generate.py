@@ -7,11 +7,16 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
-from .answer import positive_int
+from .answer import non_negative_float, positive_int
 from .common import (
     DEFAULT_SEEDS, add_lm_args, add_workspace_arg, check_lm_environment, lm_config_from_args, make_lm, open_store, storable,
 )
+
+if TYPE_CHECKING:
+    from ..config import RunConfig
+    from ..store import Store
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rouge-threshold", type=float, help="drop instructions more similar than this (default 0.7)")
     p.add_argument("--max-tokens", type=int, help="token limit of an instruction-generation completion")
     p.add_argument("--no-progress", action="store_true", help="print one line per iteration instead of a bar")
+    p.add_argument("--max-cost", type=non_negative_float, metavar="DOLLARS",
+                   help="pause the run once its own calls cost this much (needs --price-in/--price-out)")
+    p.add_argument("--estimate", action="store_true",
+                   help="print what the rest of the run should take and stop: no LM call, nothing stored")
     add_lm_args(p)
     p.set_defaults(func=run)
 
@@ -47,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         """The stored (or default) settings, replaced by --config, then the flags; checked."""
         config = RunConfig.load(args.config) if args.config else base
         _apply_flags(config, args)
+        if args.max_cost is not None and not (config.lm.price_in_per_1m or config.lm.price_out_per_1m):
+            raise ValueError("--max-cost needs prices: pass --price-in and --price-out (dollars per million tokens)")
         check_lm_environment(config.lm)
         return config.validate()
 
@@ -56,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
 
     # a new workspace: bad settings or seeds are refused before the file is made
     prepared = new_run() if args.workspace and not Path(args.workspace).exists() else None
+    if prepared and args.estimate:  # a new workspace: estimated without making its file
+        _print_estimate(prepared[0], seeds=[t.instruction for t in prepared[1]])
+        return 0
     store = open_store(args, create=True, verify=True)  # a damaged file is refused before any write
     existing = {r.name: r for r in store.runs()}
     if args.run in existing:
@@ -70,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
         # the same command resumes, so a --config given again is applied again (a no-op unless edited)
         old = RunConfig.from_dict(info.config)
         config = settings(RunConfig.from_dict(info.config))
+        if args.estimate:  # with the settings as given, none of them stored
+            _print_estimate(config, store=store, run_id=info.id)
+            return 0
         store.set_run_config(info.id, storable(config))  # refused while another process writes the run
         for change in _changes(old.to_dict(), storable(config)):
             print(f"changed setting {change}", file=sys.stderr)
@@ -78,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     else:
         config, seeds, seeds_path = prepared or new_run()
+        if args.estimate:
+            _print_estimate(config, seeds=[t.instruction for t in seeds])
+            return 0
         try:
             info = start_run(store, args.run, seeds, RunConfig.from_dict(storable(config)))
         except StoreError:
@@ -87,11 +107,12 @@ def run(args: argparse.Namespace) -> int:
                              "run the same command again to resume it") from None
         print(f"started run {args.run!r} from {len(seeds)} seeds in {seeds_path}", file=sys.stderr)
 
+    _print_estimate(config, store=store, run_id=info.id)
     lm = make_lm(config.lm)
     pipeline = Pipeline(store, info, lm, owner="cli")
     progress = _Progress(config.target, pipeline.kept, quiet=args.no_progress)
     try:
-        for event in pipeline.events(iterations=args.iterations):
+        for event in pipeline.events(iterations=args.iterations, max_cost=args.max_cost):
             progress.update(event, store, info.id)
     except PipelineError as e:
         if store.run(info.id).state == "paused":  # the pipeline's words are for every front end; these the CLI's
@@ -102,6 +123,17 @@ def run(args: argparse.Namespace) -> int:
     final = store.run(info.id)
     print(f"run {final.name!r}: {final.state} ({final.status})", file=sys.stderr)
     return 0
+
+
+def _print_estimate(config: RunConfig, *, seeds: Sequence[str] = (), store: Store | None = None,
+                    run_id: int | None = None) -> None:
+    """What the rest of the run should take, before it starts: a run in ``store`` is measured
+    on its calls so far; a new one is estimated from ``seeds`` and priors."""
+    from ..estimates import estimate_generation, run_estimate
+
+    estimate = (run_estimate(store, run_id, config) if store is not None and run_id is not None
+                else estimate_generation(config, None, seeds=seeds))
+    print(estimate.describe(), file=sys.stderr)
 
 
 def _apply_flags(config, args: argparse.Namespace) -> None:

@@ -628,6 +628,11 @@ class Store:
         )
         return [dict(r) | {"in_context": json.loads(r["in_context"])} for r in rows]
 
+    def prompt_count(self, run_id: int) -> int:
+        """Instruction prompts of a run's completed iterations (an iteration stores its prompts
+        only once it is complete): what its kept instructions came from."""
+        return int(self.scalar("SELECT COUNT(*) FROM prompts WHERE run_id = ?", (run_id,)) or 0)
+
     def save_iteration(
         self,
         run_id: int,
