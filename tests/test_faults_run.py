@@ -103,8 +103,9 @@ def test_wrong_key_and_unknown_model_stop_at_once(tmp_path):
             list(Pipeline(store, run, lm_for(stub)).events())
         assert KEY not in str(e.value)
         assert store.run(run.id).state == "failed"
-        n = len(stub.posts)
-        assert n == 2  # one request per prompt of the batch, none retried
+        prompts = [p.prompt for p in stub.posts]
+        # none retried, and nothing sent past the requests already taken up by the 2 in flight
+        assert len(prompts) == len(set(prompts)) <= 4
 
     with OpenAIStub(answer, models=["base-model"]) as stub:
         store, run = new_run(tmp_path / "w2.sqlite")

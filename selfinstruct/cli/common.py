@@ -34,10 +34,16 @@ def add_lm_args(p: argparse.ArgumentParser) -> None:
                    help="backend: embedded llama.cpp (default), any OpenAI-compatible endpoint, or the test fake")
     g.add_argument("--model", help="model name at the endpoint (openai) or a label")
     g.add_argument("--base-url", help="OpenAI-compatible base URL (default: $OPENAI_BASE_URL or OpenAI)")
+    g.add_argument("--replica", dest="replicas", action="append", metavar="URL",
+                   help="another base URL serving the same model (repeat for more); requests go to the least loaded")
     g.add_argument("--api-mode", choices=("completion", "chat"), help="completions (base models, as in the paper) or chat")
     g.add_argument("--model-path", help="GGUF file for the embedded backend (default: the packaged Gemma 3 270M)")
     g.add_argument("--threads", type=int, help="CPU threads of the embedded model (default: half the cores)")
-    g.add_argument("--concurrency", type=int, help="parallel requests to a remote endpoint")
+    g.add_argument("--max-in-flight", "--concurrency", dest="concurrency", type=int, metavar="N",
+                   help="most requests in flight per endpoint (default 128); each endpoint starts at 16 "
+                        "and adapts: doubling while all goes well, halving on 429/503 or timeouts")
+    g.add_argument("--rpm", type=int, help="requests per minute per endpoint (default: no limit)")
+    g.add_argument("--tpm", type=int, help="tokens per minute per endpoint, prompt plus max_tokens (default: no limit)")
     g.add_argument("--timeout", type=float, help="seconds before a request is abandoned and retried")
     g.add_argument("--max-retries", type=int, help="retries after the first attempt, on rate limits, server errors and timeouts")
     g.add_argument("--price-in", type=float, help="dollars per million prompt tokens, for cost estimates")
@@ -48,8 +54,9 @@ def lm_config_from_args(args: argparse.Namespace, base: LMConfig | None = None) 
     """Flags override ``base`` (e.g. a run's stored LM settings); unset flags keep it."""
     cfg = LMConfig(**vars(base)) if base is not None else LMConfig()
     for flag, attr in (
-        ("lm", "backend"), ("model", "model"), ("base_url", "base_url"), ("api_mode", "api_mode"),
-        ("model_path", "model_path"), ("threads", "threads"), ("concurrency", "concurrency"), ("timeout", "timeout_s"),
+        ("lm", "backend"), ("model", "model"), ("base_url", "base_url"), ("replicas", "replicas"),
+        ("api_mode", "api_mode"), ("model_path", "model_path"), ("threads", "threads"),
+        ("concurrency", "concurrency"), ("rpm", "rpm"), ("tpm", "tpm"), ("timeout", "timeout_s"),
         ("max_retries", "max_retries"), ("price_in", "price_in_per_1m"), ("price_out", "price_out_per_1m"),
     ):
         value = getattr(args, flag, None)
@@ -69,20 +76,23 @@ def check_lm_environment(cfg: LMConfig) -> None:
 
 
 def storable(config: RunConfig) -> dict:
-    """``config`` as stored: the base URL without credentials (``user:password@``,
+    """``config`` as stored: the base URL and replicas without credentials (``user:password@``,
     ``?api-key=``), which only the live LM, built from the settings in memory, may use."""
     data = config.to_dict()
     data["lm"]["base_url"] = strip_url_credentials(data["lm"]["base_url"])
+    data["lm"]["replicas"] = [strip_url_credentials(u) for u in data["lm"]["replicas"]]
     return data
 
 
 def make_lm(cfg: LMConfig) -> LM:
-    """The backend for ``cfg``; the fake honours $SELFINSTRUCT_FAKE_DELAY (seconds per call) for tests."""
+    """The backend for ``cfg``; the fake honours $SELFINSTRUCT_FAKE_DELAY (seconds per call) and
+    $SELFINSTRUCT_FAKE_CONCURRENCY (requests in flight) for tests."""
     cfg.validate()
     if cfg.backend == "fake":
         from ..lm.fake import FakeLM
 
-        return FakeLM(delay_s=float(os.environ.get("SELFINSTRUCT_FAKE_DELAY", "0") or 0))
+        return FakeLM(delay_s=float(os.environ.get("SELFINSTRUCT_FAKE_DELAY", "0") or 0),
+                      concurrency=int(os.environ.get("SELFINSTRUCT_FAKE_CONCURRENCY", "1") or 1))
     from ..lm import make_lm as build
 
     return build(cfg)
@@ -91,11 +101,12 @@ def make_lm(cfg: LMConfig) -> LM:
 ONE_BATCH = sys.maxsize  # a run_batches batch size that puts every request of a job in one Batch API batch
 
 
-def add_batch_args(p: argparse.ArgumentParser) -> None:
-    """``--batch``: the same job through the endpoint's Batch API (slow turnaround, half price)."""
+def add_batch_args(p: argparse.ArgumentParser, how: str = "") -> None:
+    """``--batch``: the same job through the endpoint's Batch API (slow turnaround, half price);
+    ``how`` says how the command splits its work into batches."""
     p.add_argument("--batch", action="store_true",
                    help="send the requests through the OpenAI Batch API (answers within 24 h, at the batch price; "
-                        "a killed run picks its pending batch up again)")
+                        f"a killed run picks its pending batch up again){'; ' + how if how else ''}")
     p.add_argument("--batch-poll", type=float, default=30.0, metavar="SECONDS",
                    help="with --batch: seconds between polls of a pending batch (default 30)")
 

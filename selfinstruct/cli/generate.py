@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from .answer import non_negative_float, positive_int
+from ..progress_line import duration
 from .common import (
-    DEFAULT_SEEDS, add_lm_args, add_workspace_arg, check_lm_environment, lm_config_from_args, make_lm, open_store, storable,
+    DEFAULT_SEEDS, add_batch_args, add_lm_args, make_batch_lm, add_workspace_arg, check_lm_environment, lm_config_from_args, make_lm, open_store, storable,
 )
 
 if TYPE_CHECKING:
     from ..config import RunConfig
+    from ..pipeline import Event, Stats
     from ..store import Store
 
 
@@ -39,7 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="pause the run once its own calls cost this much (needs --price-in/--price-out)")
     p.add_argument("--estimate", action="store_true",
                    help="print what the rest of the run should take and stop: no LM call, nothing stored")
+    p.add_argument("--pool-lag", type=positive_int,
+                   help="iterations that may be under way at once; in-context samples come from the pool "
+                        "this many iterations back (default 16; 1 is the original loop)")
     add_lm_args(p)
+    add_batch_args(p, how="in rounds of --pool-lag iterations: their prompts in one batch, then their "
+                           "classifications, then their instances")
     p.set_defaults(func=run)
 
 
@@ -108,12 +115,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"started run {args.run!r} from {len(seeds)} seeds in {seeds_path}", file=sys.stderr)
 
     _print_estimate(config, store=store, run_id=info.id)
-    lm = make_lm(config.lm)
+    progress = _Progress(config.target, quiet=args.no_progress)
+    lm = make_batch_lm(config.lm, store, args.batch_poll, progress.note) if args.batch else make_lm(config.lm)
     pipeline = Pipeline(store, info, lm, owner="cli")
-    progress = _Progress(config.target, pipeline.kept, quiet=args.no_progress)
+    rounds = config.generate.pool_lag if args.batch else None
     try:
-        for event in pipeline.events(iterations=args.iterations, max_cost=args.max_cost):
-            progress.update(event, store, info.id)
+        for event in pipeline.events(iterations=args.iterations, max_cost=args.max_cost, rounds=rounds):
+            progress.update(event, pipeline.stats())
     except PipelineError as e:
         if store.run(info.id).state == "paused":  # the pipeline's words are for every front end; these the CLI's
             raise PipelineError(f"{e}; run the same command again to resume") from e
@@ -140,6 +148,7 @@ def _apply_flags(config, args: argparse.Namespace) -> None:
     for flag, (section, attr) in {
         "target": (None, "target"), "seed": (None, "seed"), "max_iterations": (None, "max_iterations"),
         "request_batch_size": ("generate", "request_batch_size"), "max_tokens": ("generate", "max_tokens"),
+        "pool_lag": ("generate", "pool_lag"),
         "rouge_threshold": ("filters", "rouge_threshold"),
     }.items():
         value = getattr(args, flag)
@@ -159,35 +168,46 @@ def _changes(old: dict, new: dict, prefix: str = ""):
 
 
 class _Progress:
-    """A tqdm bar over kept instructions, with the numbers a user watches."""
+    """A tqdm bar over kept instructions with what the scheduler is doing (in flight, queued,
+    answered, kept/s, tokens/s, time left), or one such line per saved iteration."""
 
-    def __init__(self, target: int, start: int, *, quiet: bool):
+    def __init__(self, target: int, *, quiet: bool):
         from tqdm import tqdm
 
         self.quiet = quiet
-        self.started = time.monotonic()
-        self.bar = None if quiet else tqdm(total=target, initial=min(start, target), unit="instr",
-                                           desc="kept", file=sys.stderr, dynamic_ncols=True)
+        self.counts: dict = {}
+        self._shown = 0.0
+        self.bar = None if quiet else tqdm(total=target, unit="instr", desc="kept", file=sys.stderr,
+                                           dynamic_ncols=True)
 
-    def update(self, event, store, run_id: int) -> None:
-        if event.kind != "saved":
+    def update(self, event: Event, stats: Stats) -> None:
+        if event.kind == "saved":
+            self.counts = event.data["counts"]
+        elif self.bar is None or time.monotonic() - self._shown < 0.25:
             return
-        counts, usage = event.data["counts"], event.data["usage"]
-        reasons = Counter(counts["reasons"]).most_common(3)
-        elapsed = max(time.monotonic() - self.started, 1e-9)
+        self._shown = time.monotonic()
+        counts = self.counts
         info = {
             "iter": event.iteration,
-            "kept/gen": f"{counts['kept']}/{counts['generated']}",
-            "drops": ",".join(f"{r}:{n}" for r, n in reasons) or "-",
-            "tokens": usage["tokens_in"] + usage["tokens_out"],
-            "tok/s": f"{usage['tokens_out'] / max(usage['lm_seconds'], 1e-9):.0f}",
-            "elapsed": f"{elapsed:.0f}s",
+            "kept/gen": f"{counts.get('kept', stats.kept)}/{counts.get('generated', '?')}",
+            "drops": ",".join(f"{r}:{n}" for r, n in Counter(counts.get("reasons", {})).most_common(3)) or "-",
+            "in flight": stats.in_flight, "queued": stats.queued, "answered": stats.calls,
+            "kept/s": f"{stats.kept_per_s:.2f}", "tok/s": f"{stats.tokens_per_s:.0f}",
+            "left": "?" if stats.eta_s is None else duration(stats.eta_s),
         }
         if self.bar is None:
-            print(" ".join(f"{k}={v}" for k, v in info.items()), file=sys.stderr, flush=True)
+            if event.kind == "saved":
+                print(" ".join(f"{k.replace(' ', '_')}={v}" for k, v in info.items()), file=sys.stderr, flush=True)
         else:
-            self.bar.n = min(counts["kept"], self.bar.total)
+            self.bar.n = min(stats.kept, self.bar.total)
             self.bar.set_postfix(info, refresh=True)
+
+    def note(self, line: str) -> None:
+        """A line above the bar (the Batch API's state)."""
+        if self.bar is None:
+            print(line, file=sys.stderr, flush=True)
+        else:
+            self.bar.write(line, file=sys.stderr)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -253,3 +253,16 @@ def demo_responder(request: LMRequest) -> str:
             for i in range(count)
         )
     return f" A short answer about {task.split()[-1].strip('.:?!') if task else 'that'}."
+
+
+def demo_answer_to(body: dict) -> str:
+    """``demo_responder``'s answer to a request as an endpoint receives it (its JSON body), the
+    step told by the prompt's header: stub servers in tests and benchmarks answer like the fake."""
+    from selfinstruct.prompts.instructions import CLASSIFICATION_HEADER, INSTRUCTION_HEADER
+
+    prompt = str(body.get("prompt") or body.get("messages", [{}])[-1].get("content", ""))
+    step = ("instructions" if prompt.startswith(INSTRUCTION_HEADER)
+            else "classify" if prompt.startswith(CLASSIFICATION_HEADER) else "instances")
+    request = LMRequest(prompt=prompt, step=step, max_tokens=int(body.get("max_tokens") or 256),
+                        stop=tuple(body.get("stop") or ()), seed=body.get("seed"))
+    return _as_model_output(demo_responder(request), request).text
