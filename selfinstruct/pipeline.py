@@ -260,6 +260,10 @@ class Pipeline:
         self._stats = Stats(kept=self.kept, target=self.config.target)
         self._dispatch: Dispatch | None = None
         self._started = time.monotonic()
+        self._open: dict[int, _Iteration] = {}  # launched, not saved yet
+        self._judging = self._completed + 1  # the iteration whose prompts are judged next
+        self._final: int | None = None  # the last iteration to save (target reached or stalled)
+        self._round_end = 0  # in rounds: the first iteration after the round under way
 
     @property
     def kept(self) -> int:
@@ -339,9 +343,6 @@ class Pipeline:
                        if iterations is not None and limit == self._completed + iterations
                        else f"reached max_iterations = {cfg.max_iterations}")
         spent = estimate_cost(generation_usage(store, run.id), cfg) if max_cost is not None else 0.0
-        self._open: dict[int, _Iteration] = {}
-        self._judging = self._completed + 1  # the iteration whose prompts are judged next
-        self._final: int | None = None  # the last iteration to save (target reached or stalled)
         end: tuple[str, str] | None = None  # the run's state and status once the open iterations are saved
         next_it, stalled = self._completed + 1, 0
         if self.kept >= cfg.target:
