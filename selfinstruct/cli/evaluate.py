@@ -4,7 +4,8 @@ Subcommands: ``rouge`` (ROUGE-L against references), ``import-set`` (an
 evaluation set as a run), ``import-predictions`` (prediction files as response
 sets), ``judge`` / ``scores`` (LLM-as-judge and its totals), ``review`` /
 ``judge-review`` / ``review-summary`` (the four quality questions),
-``ratings-summary`` (blind A-D ratings made on the page) and ``reward-pairs``.
+``ratings-summary`` (blind A-D ratings made on the page), ``reward-pairs``, and
+``hhh`` / ``judge-hhh`` / ``hhh-summary`` (two sets compared blind on helpful, honest, harmless).
 Responses of any model are generated with the ``answer`` command.
 """
 
@@ -134,6 +135,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     prompt.add_argument("--prompt-id", metavar="ID", help="only scores made with the prompt of this id (as listed in messages)")
     s.add_argument("--out", required=True, type=Path, metavar="FILE", help="JSONL to write (atomically)")
     s.set_defaults(func=run_reward_pairs)
+
+    from .evaluate_hhh import register as register_hhh  # here: it reuses this module's helpers
+
+    register_hhh(ev)
 
 
 def _sample_args(p: argparse.ArgumentParser) -> None:

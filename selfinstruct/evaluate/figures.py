@@ -7,6 +7,7 @@ from typing import Mapping, Sequence
 import plotly.graph_objects as go
 
 from ..store.evals import GRADES
+from .hhh import Outcomes
 from .judge import RelativeScore
 from .ratings import GRADE_TEXT
 
@@ -52,4 +53,24 @@ def relative_figure(scores: Sequence[RelativeScore], reference: str, judge: str)
     fig.add_vline(x=100, line_dash="dash", line_color="gray")
     fig.update_layout(title=f"Judge scores relative to {reference} (judge: {judge})",
                       xaxis_title=f"% of {reference}'s total score", yaxis_autorange="reversed")
+    return fig
+
+
+HHH_COLORS = {"win": "#2e7d32", "tie": "#bdbdbd", "lose": "#e53935"}
+
+
+def hhh_figure(counts: Mapping[str, Outcomes], first: str, second: str, rater: str = "human") -> go.Figure:
+    """One stacked bar per HHH criterion: the share of ``first``'s answers judged better than,
+    as good as, or worse than ``second``'s (counts in the hover and the labels)."""
+    fig = go.Figure()
+    for outcome, label in (("win", f"{first} better"), ("tie", "tie"), ("lose", f"{second} better")):
+        got = [getattr(o, outcome) for o in counts.values()]
+        share = [100.0 * g / o.n if o.n else 0.0 for g, o in zip(got, counts.values())]
+        fig.add_bar(y=list(counts), x=share, orientation="h", name=label, marker_color=HHH_COLORS[outcome],
+                    text=[str(g) if g else "" for g in got], textposition="inside", customdata=got,
+                    hovertemplate="%{y}: " + label + " %{customdata} (%{x:.1f}%)<extra></extra>")
+    n = max((o.n for o in counts.values()), default=0)
+    fig.update_layout(barmode="stack", title=f"{first} vs {second}: HHH comparison by {rater} (n={n})",
+                      xaxis_title="% of judged items", xaxis_range=[0, 100], yaxis_autorange="reversed",
+                      legend_orientation="h", legend_y=-0.2, height=320)
     return fig

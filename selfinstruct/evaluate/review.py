@@ -11,8 +11,9 @@ same questions, and the two are compared (percent agreement, Cohen's kappa).
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Hashable, Sequence
 
 from ..lm.base import LM, LMRequest
 from ..lm.batches import Answer, Progress, run_batches
@@ -81,15 +82,16 @@ def yes_rates(answers: Sequence[ReviewAnswer], instance_ids: Sequence[int] | Non
     return out
 
 
-def cohen_kappa(pairs: Sequence[tuple[bool, bool]]) -> float | None:
-    """Cohen's kappa of two raters' yes/no answers; None when chance agreement is total
-    (both raters gave one and the same answer throughout) or there are no pairs."""
+def cohen_kappa(pairs: Sequence[tuple[Hashable, Hashable]]) -> float | None:
+    """Cohen's kappa of two raters' labels (yes/no here, win/tie/lose in the HHH comparison);
+    None when chance agreement is total (both raters gave one and the same label throughout)
+    or there are no pairs."""
     n = len(pairs)
     if not n:
         return None
     po = sum(a == b for a, b in pairs) / n
-    pa, pb = sum(a for a, _ in pairs) / n, sum(b for _, b in pairs) / n
-    pe = pa * pb + (1 - pa) * (1 - pb)
+    first, second = Counter(a for a, _ in pairs), Counter(b for _, b in pairs)
+    pe = sum(first[label] * second[label] for label in first) / (n * n)
     if pe == 1:
         return None
     return (po - pe) / (1 - pe)

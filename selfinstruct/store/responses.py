@@ -85,11 +85,12 @@ def save_responses(store: Store, set_id: int, items: Sequence[tuple[int, str, in
 def replace_responses(
     store: Store, set_id: int, items: Sequence[tuple[int, str, int | None, str | None]], config: dict[str, Any],
 ) -> None:
-    """Swap a set's whole content for ``items`` in one transaction, dropping the judge scores and
-    ratings of the old texts: a score must never attach to a text it did not judge."""
+    """Swap a set's whole content for ``items`` in one transaction, dropping the judge scores,
+    ratings and HHH verdicts of the old texts: a score must never attach to a text it did not judge."""
     with store.tx() as c:
         c.execute("DELETE FROM judgments WHERE set_a = ? OR set_b = ?", (set_id, set_id))
         c.execute("DELETE FROM ratings WHERE set_id = ?", (set_id,))
+        c.execute("DELETE FROM hhh_judgements WHERE set_1 = ? OR set_2 = ?", (set_id, set_id))
         c.execute("DELETE FROM responses WHERE set_id = ?", (set_id,))
         c.execute("UPDATE response_sets SET config = ?, created_at = ? WHERE id = ?",
                   (json.dumps(config), time.time(), set_id))

@@ -207,4 +207,21 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX batches_requests ON batches(model, keys_hash);
     """,
+    # 7: the HHH comparison: two response sets' answers to one instance, shown blind as A and B,
+    # judged better / tie / worse on helpful, honest and harmless, by people or a judge model.
+    """
+    CREATE TABLE hhh_judgements (
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        set_1 INTEGER NOT NULL REFERENCES response_sets(id),  -- the pair, lower set id first
+        set_2 INTEGER NOT NULL REFERENCES response_sets(id),
+        instance_id INTEGER NOT NULL REFERENCES instances(id),
+        rater TEXT NOT NULL,                        -- 'human' or 'judge:<model>'
+        criterion TEXT NOT NULL,                    -- helpful | honest | harmless
+        verdict TEXT NOT NULL,                      -- better | tie | worse: answer A against answer B
+        a_set INTEGER NOT NULL REFERENCES response_sets(id),  -- the set shown as answer A
+        call_id INTEGER REFERENCES lm_calls(id),    -- the judge's call; NULL for people
+        created_at REAL NOT NULL,
+        PRIMARY KEY (set_1, set_2, instance_id, rater, criterion)
+    );
+    """,
 ]
