@@ -41,8 +41,19 @@ def lm_form(prefix: str, base: LMConfig = JOB_LM, *, costs: bool = False, contex
         modes = [base.api_mode, *(m for m in ("completion", "chat") if m != base.api_mode)]
         cfg.api_mode = c[2].selectbox("API", modes, key=f"{prefix}.api_mode",
                                       help="'completion' for base models, as in the paper; 'chat' for chat models.")
-        cfg.concurrency = int(c[3].number_input("Concurrent requests", value=base.concurrency, step=1,
-                                                key=f"{prefix}.conc"))
+        cfg.concurrency = int(c[3].number_input("Max requests in flight", value=base.concurrency, step=1,
+                                                key=f"{prefix}.conc",
+                                                help="Per endpoint. Each starts at 16 and adapts: doubling while "
+                                                     "all goes well, halving on 429/503 or timeouts."))
+        c = st.columns([2, 1, 1])
+        cfg.replicas = [u.strip() for u in c[0].text_area(
+            "More endpoints (replicas), one URL per line", value="\n".join(base.replicas), key=f"{prefix}.replicas",
+            height=68, help="More servers of the same model (vLLM replicas, llama.cpp servers): each request "
+                            "goes to the least loaded.").splitlines() if u.strip()]
+        cfg.rpm = int(c[1].number_input("Requests per minute", value=base.rpm, step=1, key=f"{prefix}.rpm",
+                                        help="Per endpoint; 0: no limit."))
+        cfg.tpm = int(c[2].number_input("Tokens per minute", value=base.tpm, step=1000, key=f"{prefix}.tpm",
+                                        help="Per endpoint, prompt plus max tokens; 0: no limit."))
         if costs:
             c = st.columns(2)
             cfg.price_in_per_1m = c[0].number_input("Price per 1M input tokens ($)", value=base.price_in_per_1m,

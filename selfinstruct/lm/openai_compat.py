@@ -5,6 +5,10 @@ transient fault (rate limit, 5xx, timeout, dropped connection, garbled or empty
 response) is recorded in ``LMResponse.faults`` and visible to the run log.
 Faults retrying cannot fix (wrong key, unknown model, bad request) raise
 ``LMFatalError`` at once. The API key never appears in messages or reprs.
+
+An LM may have several endpoints serving the same model (``cfg.base_url`` and
+``cfg.replicas``); each request goes to the least-loaded one, within that endpoint's
+adaptive concurrency limit and its requests and tokens a minute (``limits``).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import httpx2
 import openai
 
 from selfinstruct.config import LMConfig, base_url_problems
+from selfinstruct.lm.limits import Endpoint, EndpointPool, Lease, RateLimiter
 from selfinstruct.redact import MASK, redact, strip_url_credentials
 from selfinstruct.lm.base import (
     LMError,
@@ -52,6 +57,7 @@ _STATUS_LABELS = {
     503: "service unavailable",
     504: "gateway timeout",
 }
+_THROTTLED = (429, 503)  # the server says it has too much: the endpoint pauses and takes fewer at once
 
 
 class _Malformed(Exception):
@@ -97,6 +103,15 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _late(e: Exception) -> bool:
+    """No complete reply in time: congestion too (a queueing server answers ever later)."""
+    return isinstance(e, openai.APITimeoutError) or any(isinstance(c, _Late) for c in (e, e.__cause__, e.__context__))
+
+
+def _throttled(e: Exception) -> bool:
+    return isinstance(e, openai.APIStatusError) and e.status_code in _THROTTLED
 
 
 def _kind(value: Any) -> str:
@@ -243,6 +258,13 @@ class OpenAICompatLM:
     with exponential backoff (``backoff_base_s`` doubling up to
     ``backoff_max_s``, with jitter) or the server's ``Retry-After`` (capped at
     ``retry_after_cap_s``); ``sleep`` is injectable so tests need not wait.
+
+    ``cfg.replicas`` are more URLs serving the same model: ``name`` (the call cache's key)
+    names the primary URL only, so adding or removing a replica keeps the cache. Each
+    endpoint keeps up to ``cfg.concurrency`` requests in flight (adaptively: see
+    ``limits.Endpoint``), so ``concurrency``, the width callers use, is that times the
+    number of endpoints. A 429 or 503 pauses its endpoint for the retry delay; the retry
+    goes to another endpoint at once when one is open.
     """
 
     def __init__(
@@ -265,10 +287,11 @@ class OpenAICompatLM:
         for key, why in base_url_problems("base URL" if cfg.base_url.strip() else "$OPENAI_BASE_URL", self.base_url):
             raise ValueError(f"{key} {why}")
         self.name = f"openai:{self.model}@{strip_url_credentials(self.base_url)}"  # a cache key: stored
+        urls = [self.base_url, *(u.strip().rstrip("/") for u in cfg.replicas)]
         self.timeout_s = cfg.timeout_s
         self.max_reply_chars = cfg.max_reply_chars
         self.max_retries = max(0, cfg.max_retries)
-        self.concurrency = max(1, cfg.concurrency)
+        self.concurrency = max(1, cfg.concurrency) * len(urls)
         self._sleep = sleep
         self._backoff_base_s = backoff_base_s
         self._backoff_max_s = backoff_max_s
@@ -276,19 +299,23 @@ class OpenAICompatLM:
         self._rng = rng or random.Random()
         key = (api_key or os.environ.get("OPENAI_API_KEY") or "").strip()  # "" from a form: use the env
         if not key:
-            if not is_local(self.base_url):
+            remote = next((u for u in urls if not is_local(u)), None)
+            if remote is not None:
                 raise LMFatalError(
-                    f"no API key for {self.base_url}: set the OPENAI_API_KEY environment "
+                    f"no API key for {strip_url_credentials(remote)}: set the OPENAI_API_KEY environment "
                     "variable (or enter a key in the dashboard)"
                 )
             key = DUMMY_KEY
         self._hide = _hider(key if key != DUMMY_KEY else "")
-        self._client = openai.OpenAI(
-            api_key=key, base_url=self.base_url, timeout=cfg.timeout_s, max_retries=0,
+        self._pool = EndpointPool([Endpoint(u, strip_url_credentials(u), max(1, cfg.concurrency),
+                                            RateLimiter(cfg.rpm, cfg.tpm)) for u in urls])
+        self._clients = {e: openai.OpenAI(
+            api_key=key, base_url=e.url, timeout=cfg.timeout_s, max_retries=0,
             default_headers={"Accept-Encoding": "identity"},
             http_client=openai.DefaultHttpxClient(
                 event_hooks={"request": [_bound_request], "response": [_bound_response]}),
-        )
+        ) for e in self._pool.endpoints}
+        self._client = self._clients[self._pool.endpoints[0]]  # the primary's: the Batch API and files
 
     def __repr__(self) -> str:
         return f"OpenAICompatLM(name={self.name!r}, api_mode={self.api_mode!r})"
@@ -299,23 +326,32 @@ class OpenAICompatLM:
         start = time.monotonic()
         relay = _Relay(on_token) if on_token is not None else None
         faults: list[str] = []
+        cost = estimate_tokens(f"{request.system or ''}{request.prompt}") + request.max_tokens
+        waited: Endpoint | None = None
         for attempt in range(self.max_retries + 1):
             if relay is not None:
                 relay.restart()
+            lease = self._pool.acquire(cost, waited=waited)
+            if lease.booking.wait_s > 0:
+                self._sleep(lease.booking.wait_s)  # the endpoint's requests or tokens a minute
             limits = _LIMITS.set(_Limits(time.monotonic() + self.timeout_s, self.max_reply_chars))
             try:
-                response = self._attempt(request, relay)
+                response = self._attempt(request, relay, self._clients[lease.endpoint])
             except Exception as e:
-                fault, wait = self._diagnose(e)
+                fault, delay = self._failed(e, lease, attempt)
                 faults.append(fault)
                 if attempt == self.max_retries:
                     break
-                delay = self._delay(attempt, wait)
+                if _throttled(e) and self._pool.any_open():
+                    delay = 0.0  # another endpoint is open: go there now
+                # having slept the pause itself, the retry may go back to its endpoint at once
+                waited = lease.endpoint if _throttled(e) and delay else None
                 report_retry(f"{fault}; retry {attempt + 1} of {self.max_retries} in {delay:.0f} s")
                 self._sleep(delay)
                 continue
             finally:
                 _LIMITS.reset(limits)
+            self._pool.release(lease, tokens=response.tokens_in + response.tokens_out)
             response.faults = [*faults, *response.faults]
             response.latency_s = time.monotonic() - start
             return response
@@ -324,6 +360,11 @@ class OpenAICompatLM:
             f"{self.model!r}; last: {faults[-1]}",
             faults,
         )
+
+    def endpoint_stats(self) -> list[dict]:
+        """Per endpoint: ``url`` (without credentials), ``in_flight``, ``limit``, ``paused_s``
+        (seconds it takes no new request), ``requests`` sent and ``throttled`` (429/503) so far."""
+        return self._pool.stats()
 
     def execute_many(self, requests: Sequence[LMRequest]) -> list[LMResponse | LMError]:
         """Up to ``cfg.concurrency`` requests at once; results in request order."""
@@ -335,6 +376,18 @@ class OpenAICompatLM:
             return [f.result() for f in futures]
 
     # --- one attempt ----------------------------------------------------
+
+    def _failed(self, e: Exception, lease: Lease, attempt: int) -> tuple[str, float]:
+        """The fault and the delay before a retry, with the slot given back: a 429 or 503 pauses
+        its endpoint for that delay, and a timeout, 429 or 503 cuts the endpoint's limit."""
+        try:
+            fault, wait = self._diagnose(e)
+        except BaseException:
+            self._pool.release(lease)
+            raise
+        delay = self._delay(attempt, wait)
+        self._pool.release(lease, congested=_throttled(e) or _late(e), pause_s=delay if _throttled(e) else None)
+        return fault, delay
 
     def _execute_caught(self, request: LMRequest) -> LMResponse | LMError:
         try:
@@ -365,10 +418,10 @@ class OpenAICompatLM:
             params["prompt"] = request.prompt if not request.system else f"{request.system}\n\n{request.prompt}"
         return params
 
-    def _create(self, params: dict[str, Any]) -> Any:
+    def _create(self, params: dict[str, Any], client: openai.OpenAI) -> Any:
         if self.api_mode == "chat":
-            return self._client.chat.completions.create(**params)
-        return self._client.completions.create(**params)
+            return client.chat.completions.create(**params)
+        return client.completions.create(**params)
 
     def _piece(self, choice: Any, streaming: bool) -> str | None:
         """The choice's text; a server's number, list or object there is a fault, not a crash."""
@@ -400,12 +453,12 @@ class OpenAICompatLM:
             raise _TooLarge()
         return text
 
-    def _attempt(self, request: LMRequest, relay: _Relay | None) -> LMResponse:
+    def _attempt(self, request: LMRequest, relay: _Relay | None, client: openai.OpenAI) -> LMResponse:
         params = self._params(request)
         if relay is not None:
-            text, finish, usage = self._stream(params, relay)
+            text, finish, usage = self._stream(params, relay, client)
         else:
-            out = self._create(params)
+            out = self._create(params, client)
             choices = getattr(out, "choices", None)
             if not isinstance(choices, list):
                 raise _Malformed("unparsable response (not an OpenAI completion object)")
@@ -427,8 +480,8 @@ class OpenAICompatLM:
             faults=notes,
         )
 
-    def _stream(self, params: dict[str, Any], relay: _Relay) -> tuple[str, str | None, Any]:
-        stream = self._create({**params, "stream": True, "stream_options": {"include_usage": True}})
+    def _stream(self, params: dict[str, Any], relay: _Relay, client: openai.OpenAI) -> tuple[str, str | None, Any]:
+        stream = self._create({**params, "stream": True, "stream_options": {"include_usage": True}}, client)
         pieces: list[str] = []
         size = 0
         finish: str | None = None
