@@ -28,6 +28,7 @@ from selfinstruct.store import StoreError
 from selfinstruct.store.evals import GRADES, ReviewAnswer, judges, ratings, review_answers, save_rating, save_review_answers
 from selfinstruct.store.responses import answered_instance_ids, response_sets
 from dashboard.tables import judge_table
+from dashboard.hhh import hhh_section
 
 
 st.title("⚖️ Evaluate")
@@ -59,8 +60,8 @@ def progress_bar(label: str):
 
 sets = response_sets(store, run.id)
 set_names = [s.name for s in sets]
-review_tab, rate_tab, judge_tab, rouge_tab, import_tab = st.tabs(
-    ["Quality review", "Rate responses", "Judge", "ROUGE-L", "Import & answer"])
+review_tab, rate_tab, hhh_tab, judge_tab, rouge_tab, import_tab = st.tabs(
+    ["Quality review", "Rate responses", "HHH comparison", "Judge", "ROUGE-L", "Import & answer"])
 
 # ------------------------------------------------------------------ quality review
 with review_tab:
@@ -269,3 +270,7 @@ with import_tab:
                 st.success(f"{result.progress.done:,} responses in set {set_name.strip()!r}.")
         except (ResponsesError, ValueError, LMError, StoreError) as e:
             st.error(md(str(e)))
+
+# ------------------------------------------------------------------ HHH comparison
+with hhh_tab:
+    hhh_section(store, run, sets, build_lm, progress_bar)
