@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Pr
 
 import numpy as np
 
-from . import novelty
+from . import diversity, novelty
 from .records import Task
 
 if TYPE_CHECKING:
@@ -118,6 +118,7 @@ def table1(tasks: Sequence[Task], *, pairs: Sequence[Pair] | None = None) -> dic
         "distinct_verbs": None if pairs is None else len({v for v, _ in pairs if v}),
         "distinct_1": distinct_n(instructions, 1),
         "distinct_2": distinct_n(instructions, 2),
+        "distinct_3": distinct_n(instructions, 3),
         "empty_input_share": n_empty / len(instances) if instances else 0.0,
         "classification_share": n_cls / (n_cls + n_non) if n_cls + n_non else None,
     }
@@ -142,6 +143,8 @@ METRICS: dict[str, tuple[str, str]] = {
     "sunburst_coverage": ("share of instructions in the sunburst", "%"),
     "distinct_1": ("distinct-1 of instructions", "p"),
     "distinct_2": ("distinct-2 of instructions", "p"),
+    "distinct_3": ("distinct-3 of instructions", "p"),
+    "vendi_score": ("Vendi score of instructions (ROUGE-L kernel)", "f"),
     "rouge_vs_seeds_mean": ("mean ROUGE-L vs most similar seed", "r"),
     "rouge_vs_seeds_median": ("median ROUGE-L vs most similar seed", "r"),
     "rouge_within_mean": ("mean ROUGE-L vs most similar other instruction", "r"),
@@ -168,7 +171,8 @@ _TABLE1_ROWS = (
     _row("avg_output_words"),
     _row("verb_noun_parsed"),
     _row("distinct_verbs"),
-    ("distinct-1 / distinct-2 of instructions", ("distinct_1", "distinct_2"), "p"),
+    ("distinct-1 / -2 / -3 of instructions", ("distinct_1", "distinct_2", "distinct_3"), "p"),
+    _row("vendi_score"),
     _row("rouge_vs_seeds_mean"),
 )
 
@@ -581,6 +585,7 @@ def full_report(
     vs_seeds = overlap_summary(rouge_vs_seeds(generated, seed_texts), bins)
     within = overlap_summary(rouge_within(instructions), bins)
     lens = lengths(tasks)
+    vendi = diversity.vendi_score(instructions, cache=cache)
     report: dict[str, Any] = table1(tasks, pairs=pairs)
     report.update({
         "verb_noun_parsed": summary["verb_noun_parsed"],
@@ -596,6 +601,8 @@ def full_report(
         "rouge_within_median": within["median"] if within["n"] else None,
         "rouge_within_hist": {"counts": within["counts"], "edges": within["edges"]},
         "rouge_pairwise_hist": pairwise_summary(instructions, bins),
+        "vendi_score": vendi["score"] if vendi else None,
+        "vendi": vendi,
         "length_unit": lens["unit"],
         "length_stats": {g: {f: length_stats(v) for f, v in fields.items()}
                          for g, fields in lens["groups"].items() if fields["instruction"]},
