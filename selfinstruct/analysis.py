@@ -27,6 +27,7 @@ import numpy as np
 
 from . import diversity, novelty
 from .records import Task
+from .scripts import NO_SPACE_SCRIPT
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -429,11 +430,6 @@ def verb_noun_summary(
 
 # --------------------------------------------------------------------------- lengths
 
-# Scripts written without spaces between words: Han, kana, Thai, Lao, Tibetan,
-# Myanmar, Khmer. Hangul is left out: Korean separates words with spaces.
-_NO_SPACE_SCRIPT = re.compile(
-    "[\u0e00-\u0eff\u0f00-\u0fff\u1000-\u109f\u1780-\u17ff"
-    "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _WORD_CHAR = re.compile(r"\w")
 
 
@@ -442,7 +438,7 @@ def length_unit(texts: Iterable[str]) -> Unit:
     where a whitespace word count would call a whole sentence one word."""
     no_space = letters = 0
     for text in texts:
-        no_space += len(_NO_SPACE_SCRIPT.findall(text))
+        no_space += len(NO_SPACE_SCRIPT.findall(text))
         letters += len(_WORD_CHAR.findall(text))
     return "characters" if letters and no_space * 2 > letters else "words"
 

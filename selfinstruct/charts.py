@@ -257,6 +257,28 @@ def write_charts(figures: Mapping[str, go.Figure], out_dir: str | Path, *,
     return written
 
 
+def write_figure(fig: go.Figure, path: str | Path) -> Path:
+    """Write one figure as ``.html`` (plotly.js embedded: one file that works offline) or ``.png``
+    (needs kaleido, which is optional: the error says so, and the HTML page's camera button
+    saves a PNG from any browser). Atomic, like every chart file."""
+    from .formats.files import atomic_file
+
+    out = Path(path)
+    kind = out.suffix.lower()
+    if kind not in (".html", ".png"):
+        raise ValueError(f"{out}: a chart file must end in .html or .png")
+    if kind == ".png" and not png_available():
+        raise ValueError(f"{out}: PNG export needs the optional kaleido package (pip install kaleido); write an "
+                         ".html file instead, and use its camera button to save a PNG")
+    if kind == ".html":
+        data = fig.to_html(include_plotlyjs=True, full_html=True).encode("utf-8")
+    else:
+        data = fig.to_image(format="png")
+    with atomic_file(out) as tmp:
+        tmp.write_bytes(data)
+    return out
+
+
 # One colour per verdict reason, in one fixed order, so a reason keeps its colour and place
 # whatever the counts (Plotly otherwise colours by order of appearance, which moves with them).
 REASON_COLORS = {

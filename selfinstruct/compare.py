@@ -131,6 +131,16 @@ def aligned_outputs(store: Store, run: RunInfo, names: Sequence[str]) -> tuple[l
     return common, {n: [by_set[n][i] for i in common] for n in names}
 
 
+def side_by_side(store: Store, run: RunInfo, names: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per instance every named set answered: instruction, input and each set's text,
+    in data set order (the Compare tab's table; ``evaluate output-quality --out``)."""
+    ids, texts = aligned_outputs(store, run, names)
+    instances = {i.id: i for i in store.instances(run_id=run.id)}
+    instructions = {r.id: r.text for r in store.instructions(run.id)}
+    return [{"instance_id": i, "instruction": instructions.get(instances[i].instruction_id, ""),
+             "input": instances[i].input, **{n: texts[n][k] for n in texts}} for k, i in enumerate(ids)]
+
+
 def compare_sets(
     store: Store, run: RunInfo, names: Sequence[str], *, with_verb_noun: bool = True, top: int = TOP_PAIRS,
 ) -> dict[str, Any]:

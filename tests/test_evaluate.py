@@ -797,5 +797,5 @@ def test_rating_queue_blind_mix_and_chart_data(tmp_path, capsys):
 
 
 def test_relative_figure():
-    fig = figures.relative_figure([J.RelativeScore("B", 2, 19.0, 20.0)], "A", "judge")
-    assert fig.data[0].x == (95.0,) and "95%" in fig.data[0].text[0]
+    fig = figures.relative_figure({"judge": [J.RelativeScore("B", 2, 19.0, 20.0)]}, "A")
+    assert fig.data[0].y == ("A", "B") and fig.data[0].x == (100.0, 95.0) and "95%" in fig.data[0].text[1]

@@ -28,6 +28,7 @@ from selfinstruct.store import StoreError
 from selfinstruct.store.evals import GRADES, ReviewAnswer, judges, ratings, review_answers, save_rating, save_review_answers
 from selfinstruct.store.responses import answered_instance_ids, response_sets
 from dashboard.tables import judge_table
+from dashboard.experiments import length_score_section, output_quality_section, ranked_groups_section
 from dashboard.hhh import hhh_section
 
 
@@ -60,8 +61,9 @@ def progress_bar(label: str):
 
 sets = response_sets(store, run.id)
 set_names = [s.name for s in sets]
-review_tab, rate_tab, hhh_tab, judge_tab, rouge_tab, import_tab = st.tabs(
-    ["Quality review", "Rate responses", "HHH comparison", "Judge", "ROUGE-L", "Import & answer"])
+review_tab, rate_tab, hhh_tab, judge_tab, rouge_tab, import_tab, length_tab, quality_tab = st.tabs(
+    ["Quality review", "Rate responses", "HHH comparison", "Judge", "ROUGE-L", "Import & answer", "Length vs score",
+     "Output quality"])
 
 # ------------------------------------------------------------------ quality review
 with review_tab:
@@ -203,13 +205,8 @@ with judge_tab:
             st.dataframe(judge_table(store, {s.name: s.id for s in sets if s.name in chosen}, judge=judge_name,
                                      template=J.template_id(template), paired=pairwise), hide_index=True)
         if used and others:
-            scores = J.relative_scores(store, run, reference, others, judge=judge_name, paired=pairwise,
-                                       template=template)
-            if any(s.n for s in scores):
-                st.plotly_chart(figures.relative_figure(scores, reference, judge_name), key="ev.judge.chart")
-            st.dataframe(pd.DataFrame([{"set": s.name, "n": s.n, "total": s.total, "reference total": s.reference_total,
-                                        "relative %": None if s.ratio is None else round(100 * s.ratio, 1)}
-                                       for s in scores]), hide_index=True)
+            ranked_groups_section(store, run, reference, others, judge_names=names, judge=judge_name, paired=pairwise,
+                                  template=template)
 
 # ------------------------------------------------------------------ ROUGE-L
 with rouge_tab:
@@ -274,3 +271,11 @@ with import_tab:
 # ------------------------------------------------------------------ HHH comparison
 with hhh_tab:
     hhh_section(store, run, sets, build_lm, progress_bar)
+
+# ------------------------------------------------------------------ length vs score
+with length_tab:
+    length_score_section(store, run, sets)
+
+# ------------------------------------------------------------------ output quality
+with quality_tab:
+    output_quality_section(store, run, sets)

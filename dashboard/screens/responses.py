@@ -204,16 +204,9 @@ with compare_tab:
                 st.plotly_chart(fig, key=f"cmp.{key}")
             if cmp["verb_noun"] is not None and "verb_noun_pairs" not in figs:
                 st.info("No verb–noun pair was found in these outputs, so there is no verb–noun chart.", icon="ℹ️")
-            ids, texts = compare.aligned_outputs(store, run, picked)
-            if ids:
-                by_id = {i.id: i for i in store.instances(run_id=run.id)}
-                rows = store.instructions(run.id)
-                instr = {r.id: r.text for r in rows}
+            rows = compare.side_by_side(store, run, picked)
+            if rows:
                 st.markdown("**Side by side**")
-                st.dataframe(pd.DataFrame({
-                    "instruction": [instr.get(by_id[i].instruction_id, "") for i in ids],
-                    "input": [by_id[i].input for i in ids],
-                    **{n: ts for n, ts in texts.items()},
-                }), hide_index=True, width="stretch")
+                st.dataframe(pd.DataFrame(rows).drop(columns="instance_id"), hide_index=True, width="stretch")
         else:
             st.caption("Pick at least one response set.")

@@ -4,8 +4,10 @@ Subcommands: ``rouge`` (ROUGE-L against references), ``import-set`` (an
 evaluation set as a run), ``import-predictions`` (prediction files as response
 sets), ``judge`` / ``scores`` (LLM-as-judge and its totals), ``review`` /
 ``judge-review`` / ``review-summary`` (the four quality questions),
-``ratings-summary`` (blind A-D ratings made on the page), ``reward-pairs``, and
-``hhh`` / ``judge-hhh`` / ``hhh-summary`` (two sets compared blind on helpful, honest, harmless).
+``ratings-summary`` (blind A-D ratings made on the page), ``reward-pairs``,
+``hhh`` / ``judge-hhh`` / ``hhh-summary`` (two sets compared blind on helpful, honest, harmless),
+``length-score`` (answer length against judge score) and ``output-quality`` (re-answer with a stronger
+model, then compare).
 Responses of any model are generated with the ``answer`` command.
 """
 
@@ -88,12 +90,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_workspace_arg(s)
     add_run_arg(s)
     s.add_argument("--sets", required=True, metavar="A,B", help="reference first, then the sets to compare")
-    s.add_argument("--judge", required=True,
-                   help="the judge: its model as you named it (gpt-4o) or its full stored name")
+    s.add_argument("--judge", required=True, action="append",
+                   help="the judge: its model as you named it (gpt-4o) or its full stored name; "
+                        "repeat for several judges (one panel each in --chart)")
     s.add_argument("--pairwise", action="store_true", help="pairwise scores (default: scores alone)")
     s.add_argument("--prompt-file", type=Path, metavar="FILE", help="only scores made with this prompt")
+    s.add_argument("--chart", type=Path, metavar="FILE.html|FILE.png",
+                   help="also draw the ranked groups (sorted bars, the reference at 100%%): HTML, or PNG with kaleido")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=run_scores)
+
+    from .experiments import register as register_experiments  # length-score, output-quality
+
+    register_experiments(ev)
 
     s = ev.add_parser("review", help="answer the four quality questions in the terminal (resumes where you stopped)")
     add_workspace_arg(s)
@@ -286,15 +295,27 @@ def run_scores(args: argparse.Namespace) -> int:
     names = _names(args.sets)
     if len(names) < 2:
         raise ValueError("--sets needs the reference and at least one other set")
-    judge = resolve_judge(store, [response_set(store, run.id, n).id for n in names], args.judge, paired=args.pairwise)
-    scores = relative_scores(store, run, names[0], names[1:], judge=judge, paired=args.pairwise,
-                             template=_read_prompt(args.prompt_file))
-    if args.json:
-        for s in scores:
-            print(json.dumps({"set": s.name, "reference": names[0], "judge": judge, "n": s.n, "total": s.total,
-                              "reference_total": s.reference_total, "ratio": s.ratio}))
-        return 0
-    _print_relative(scores, names[0], judge)
+    ids = [response_set(store, run.id, n).id for n in names]
+    template = _read_prompt(args.prompt_file)
+    groups = {}
+    for asked in args.judge:
+        judge = resolve_judge(store, ids, asked, paired=args.pairwise)
+        groups[judge] = relative_scores(store, run, names[0], names[1:], judge=judge, paired=args.pairwise,
+                                        template=template)
+    if args.chart:
+        from ..charts import write_figure
+        from ..evaluate.figures import relative_figure
+
+        print(f"wrote {write_figure(relative_figure(groups, names[0]), args.chart)}", file=sys.stderr)
+    for n, (judge, scores) in enumerate(groups.items()):
+        if args.json:
+            for s in scores:
+                print(json.dumps({"set": s.name, "reference": names[0], "judge": judge, "n": s.n, "total": s.total,
+                                  "reference_total": s.reference_total, "ratio": s.ratio}))
+        else:
+            if n:
+                print()
+            _print_relative(scores, names[0], judge)
     return 0
 
 

@@ -12,21 +12,16 @@ ends the job after its batch's good answers are saved, and is raised.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Callable, Sequence, TypeVar
 
 from ..costs import cost_of
+from ..scripts import NO_SPACE_SCRIPT
 from .base import LMError, LMRequest, LMResponse
 from .cache import RecordedLM
 
 T = TypeVar("T")
 Answer = tuple[int, LMResponse]  # (call id, response)
-
-# Scripts written without spaces (Han, kana, Thai, Lao, Tibetan, Myanmar, Khmer):
-# BPE tokenizers spend about one token per character on them.
-_NO_SPACE = re.compile("[\u0e00-\u0eff\u0f00-\u0fff\u1000-\u109f\u1780-\u17ff"
-                       "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 def estimate_tokens(text: str) -> int:
@@ -36,8 +31,8 @@ def estimate_tokens(text: str) -> int:
     English; the maximum guards against long words and against short ones),
     plus one token per character of a script written without spaces.
     """
-    n_dense = len(_NO_SPACE.findall(text))
-    rest = _NO_SPACE.sub(" ", text) if n_dense else text
+    n_dense = len(NO_SPACE_SCRIPT.findall(text))
+    rest = NO_SPACE_SCRIPT.sub(" ", text) if n_dense else text
     return math.ceil(max(len(rest.strip()) / 4, len(rest.split()) * 1.3)) + n_dense
 
 
