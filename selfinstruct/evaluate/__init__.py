@@ -4,6 +4,7 @@
 - ``evalsets``: the user-oriented 252, Vicuna 80 or your own file as an evaluation run.
 - ``review``: the paper's four quality questions, by people or a judge model, and their agreement.
 - ``ratings``: blind A-D rating of responses.
+- ``hhh``: two sets' answers compared blind on helpful, honest and harmless, by people or a judge model.
 - ``judge``: a judge model's 1-10 scores, alone or pairwise in both orders, relative to a reference.
 - ``pairs``: reward-model (prompt, chosen, rejected) pairs from scored responses.
 - ``figures``: Plotly charts of the above.

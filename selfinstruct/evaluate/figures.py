@@ -146,5 +146,5 @@ def hhh_figure(counts: Mapping[str, Outcomes], first: str, second: str, rater: s
     n = max((o.n for o in counts.values()), default=0)
     fig.update_layout(barmode="stack", title=f"{first} vs {second}: HHH comparison by {rater} (n={n})",
                       xaxis_title="% of judged items", xaxis_range=[0, 100], yaxis_autorange="reversed",
-                      legend_orientation="h", legend_y=-0.2, height=320)
+                      legend_orientation="h", legend_y=-0.2, legend_traceorder="normal", height=320)
     return fig
