@@ -208,3 +208,20 @@ def test_length_score_cli_errors(tmp_path, capsys):
         cli_main(capsys, "evaluate", "length-score", "-w", w, "--judge", "judge", "--buckets", "0")
     code, out, err = cli_main(capsys, "evaluate", "length-score", "-w", w, "--judge", "judge", "--pairwise")
     assert code == 2 and "no judge 'judge'" in err  # no pairwise scores at all
+
+
+def test_stats_reports_the_pooled_fit_per_judge(tmp_path, capsys):
+    from selfinstruct.evaluate.length import length_score_summary
+
+    store, run = scored_workspace(tmp_path)
+    summary = length_score_summary(store, run)
+    pooled = length_vs_score(store, run, ["short", "long"], judge="judge").fits[ALL]
+    assert [(s["judge"], s["paired"], s["sets"], s["n"]) for s in summary] == [
+        ("judge", False, ["short", "long"], 8), ("other-judge", False, ["short"], 1)]
+    assert summary[0]["pearson"] == pooled.pearson and summary[0]["slope"] == pooled.slope
+    code, out, err = cli_main(capsys, "stats", "-w", str(store.path), "--run", "ev", "--json")
+    assert code == 0, err
+    assert json.loads(out)["length_vs_score"] == json.loads(json.dumps(summary))
+    code, out, _ = cli_main(capsys, "stats", "-w", str(store.path), "--run", "ev")
+    assert (f"length vs score, judge judge (alone, n=8 in short, long): Pearson r {pooled.pearson:.2f}, "
+            f"Spearman rho {pooled.spearman:.2f}; details: evaluate length-score") in out

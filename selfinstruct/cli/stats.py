@@ -23,8 +23,10 @@ def build_report(args: argparse.Namespace) -> dict:
     report = {"source": label, **full_report(tasks, seeds=seeds, cache=cache)}
     if store is not None and run is not None:
         from ..compare import response_set_stats
+        from ..evaluate.length import length_score_summary
 
         report["response_sets"] = response_set_stats(store, run)
+        report["length_vs_score"] = length_score_summary(store, run)
     return report
 
 
@@ -47,4 +49,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"ROUGE-L vs most similar other instruction: mean {report['rouge_within_mean']:.3f}")
     for name, s in (report.get("response_sets") or {}).items():
         print(f"response set {name}: " + ", ".join(f"{k} {v}" for k, v in s.items() if not isinstance(v, (list, dict))))
+    for f in report.get("length_vs_score") or []:
+        r, rho = (("n/a" if v is None else f"{v:.2f}") for v in (f["pearson"], f["spearman"]))
+        print(f"length vs score, judge {f['judge']} ({'pairwise' if f['paired'] else 'alone'}, n={f['n']:,} in "
+              f"{', '.join(f['sets'])}): Pearson r {r}, Spearman rho {rho}; details: evaluate length-score")
     return 0

@@ -6,6 +6,7 @@
 - ``ratings``: blind A-D rating of responses.
 - ``hhh``: two sets' answers compared blind on helpful, honest and harmless, by people or a judge model.
 - ``judge``: a judge model's 1-10 scores, alone or pairwise in both orders, relative to a reference.
+- ``length``: answer length against judge score (trend, correlations, bucket means).
 - ``pairs``: reward-model (prompt, chosen, rejected) pairs from scored responses.
 - ``figures``: Plotly charts of the above.
 """
@@ -24,6 +25,7 @@ from .judge import (
     relative_scores,
     resolve_judge,
 )
+from .length import LengthScore, length_vs_score
 from .pairs import reward_pairs, write_jsonl
 from .ratings import GRADE_TEXT, grade_counts, next_unrated, rating_queue
 from .review import (
@@ -52,9 +54,9 @@ from .rouge import (
 
 __all__ = [
     "GRADE_TEXT", "PAIR_TEMPLATE", "QUESTIONS", "REVIEW_TEMPLATE", "SINGLE_TEMPLATE", "EvalSetError",
-    "JudgeReport", "PredictionFileError", "RelativeScore", "RougeScore", "TemplateError", "agreement",
+    "JudgeReport", "LengthScore", "PredictionFileError", "RelativeScore", "RougeScore", "TemplateError", "agreement",
     "cohen_kappa", "grade_counts", "import_eval_set", "import_predictions", "judge_pairs", "judge_review",
-    "judge_single", "load_predictions", "import_eval_bytes", "import_prediction_records", "import_prediction_sets", "parse_predictions", "next_unanswered", "next_unrated", "parse_eval_set", "parse_pair",
+    "judge_single", "length_vs_score", "load_predictions", "import_eval_bytes", "import_prediction_records", "import_prediction_sets", "parse_predictions", "next_unanswered", "next_unrated", "parse_eval_set", "parse_pair",
     "parse_review", "parse_score", "rating_queue", "relative_scores", "resolve_judge", "review_sample",
     "review_summary",
     "reward_pairs", "score_file", "score_sets", "write_jsonl", "yes_rates",

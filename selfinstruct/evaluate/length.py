@@ -20,7 +20,7 @@ import numpy as np
 from ..analysis import Unit, length_unit, text_length
 from ..prompts.judge import template_id
 from ..store import RunInfo, Store
-from ..store.evals import judgments
+from ..store.evals import judges, judgments
 from ..store.responses import response_set, response_sets, responses
 
 ALL = "all"  # the pooled responses of every chosen set
@@ -181,3 +181,18 @@ def length_vs_score(
         fits={n: fit(lengths[n], scores[n]) for n in lengths}, edges=edges,
         buckets={n: bucket_means(lengths[n], scores[n], edges) for n in lengths},
     )
+
+
+def length_score_summary(store: Store, run: RunInfo) -> list[dict[str, Any]]:
+    """Per judge and mode (alone, pairwise), the pooled fit over the sets it scored: what
+    ``stats`` shows (``evaluate length-score`` has the per-set numbers and the buckets)."""
+    sets = response_sets(store, run.id)
+    out = []
+    for paired in (False, True):
+        for judge in sorted({j for j, _, _ in judges(store, [s.id for s in sets], paired=paired)}):
+            names = [s.name for s in sets if any(j == judge for j, _, _ in judges(store, [s.id], paired=paired))]
+            ls = length_vs_score(store, run, names, judge=judge, paired=paired)
+            if ls.fits[ALL].n:
+                out.append({"judge": judge, "paired": paired, "sets": names, "unit": ls.unit,
+                            **asdict(ls.fits[ALL])})
+    return out
