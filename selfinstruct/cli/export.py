@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..formats import ExportOptions
 
 # Options that shape only some formats' records: (flag, attribute, the formats that use it).
 FORMAT_OPTIONS = (("--seed", "seed", {"gpt3"}), ("--max-instances", "max_instances", {"gpt3"}),
@@ -40,7 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-instances", type=at_least_one, metavar="N",
                    help="instances per task in the gpt3 encoding, at least 1 (default: 5)")
     p.add_argument("--system", help="system message for chat and sharegpt records (blank: none)")
-    p.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    p.add_argument("--subsets", metavar="SIZES",
+                   help="write nested random subsets into the folder --out instead: sizes (100,200,400) or "
+                        "'doubling' (from the run's seed count up to the whole set); each holds the smaller ones")
+    p.add_argument("--subset-seed", type=int, default=0, metavar="N",
+                   help="with --subsets: the seed of the one random order the subsets are prefixes of (default: 0)")
+    p.add_argument("--json", action="store_true", help="print the manifest as JSON (with --subsets: the index)")
     p.set_defaults(func=run)
 
 
@@ -56,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
         if attr in given and fmt.name not in used:
             print(f"warning: {flag} only applies to --format {' and '.join(sorted(used))}; "
                   f"ignored for {fmt.name}", file=sys.stderr)
+    if args.subsets:
+        return run_subsets(args, fmt.name, ExportOptions(**given))
     with open_store(args) as store:
         info = open_run(store, args)
         result = export_run(store, info, fmt=fmt.name, out=args.out, view=args.view, responses=args.responses,
@@ -76,4 +87,24 @@ def run(args: argparse.Namespace) -> int:
     if c.get("instances_dropped_by_encoding"):
         print("  dropped by the encoding: " + ", ".join(f"{k} {v}" for k, v in c["instances_dropped_by_encoding"].items()))
     print(f"  manifest: {result.manifest_path}")
+    return 0
+
+
+def run_subsets(args: argparse.Namespace, fmt: str, options: ExportOptions) -> int:
+    """``export --subsets``: the nested subsets, one file (and manifest) each, and their index."""
+    from ..formats.subsets import export_subsets, subset_summary
+    from .common import open_run, open_store
+
+    with open_store(args) as store:
+        info = open_run(store, args)
+        result = export_subsets(store, info, fmt=fmt, out=args.out, sizes=args.subsets, seed=args.subset_seed,
+                                view=args.view, responses=args.responses, options=options)
+    if args.json:
+        print(result.index_path.read_text(encoding="utf-8"), end="")
+        return 0
+    print(f"wrote {len(result.sizes)} nested {fmt} subset(s) of run {info.name!r} (seed {args.subset_seed}) "
+          f"to {result.folder}")
+    for row in subset_summary(result):
+        print(f"  {row['size']:>8,} instructions  {row['records']:>8,} records  {row['path']}")
+    print(f"  index: {result.index_path}")
     return 0

@@ -195,11 +195,13 @@ def export_run(
     responses: str | None = None,
     options: ExportOptions | None = None,
     tasks: Sequence[Task] | None = None,
+    subset: dict[str, Any] | None = None,
 ) -> ExportResult:
     """Export a run (default: the newest) to ``out``; atomic, with a manifest beside it.
 
     ``tasks`` overrides the selection (the caller already holds what the view
-    keeps, e.g. the dashboard); otherwise ``filter_views.view_tasks`` decides.
+    keeps, e.g. the dashboard); otherwise ``filter_views.view_tasks`` decides. ``subset`` goes
+    into the manifest as is (``subsets.export_subsets`` says which nested subset this is).
     """
     from ..filter_views import view_settings, view_tasks
 
@@ -241,6 +243,8 @@ def export_run(
     }
     if f.name == "csv":
         manifest["csv_escape"] = CSV_ESCAPE_NOTE
+    if subset is not None:
+        manifest["subset"] = subset
     if f.folder:
         with files.atomic_dir(target) as tmp:
             counts.update(write_tasks(usable, f, tmp, options))
