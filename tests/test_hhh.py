@@ -8,6 +8,8 @@ import json
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from selfinstruct.evaluate.hhh import (
     HHHPair,
@@ -313,3 +315,10 @@ def test_hhh_figure_shows_set_1s_shares_per_criterion():
     assert [t.name for t in fig.data] == ["good better", "tie", "bad better"]
     assert list(fig.data[0].x) == [75.0, 0.0, 0.0] and list(fig.data[1].customdata) == [1, 4, 0]
     assert "(n=4)" in fig.layout.title.text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_parse_hhh_never_raises_and_reads_only_verdicts(text):
+    got = parse_hhh(text)
+    assert list(got) == list(CRITERIA) and all(v in (None, "better", "tie", "worse") for v in got.values())
