@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from selfinstruct.evaluate.hhh import (
-    HHHPair,
     Outcomes,
     hhh_agreement,
     hhh_items,
