@@ -4,8 +4,8 @@ The workspace keeps every prompt, raw completion, candidate verdict and
 instance, so an iteration can be rebuilt exactly as it happened: for browsing
 past iterations, for the Data page's "where did this come from", and for the
 demo mode that plays a recorded run for an audience, its completions appearing
-as if streamed. The live worker's snapshot converts to the same shape, so the
-page draws live and stored iterations with one function.
+as if streamed. The live worker's snapshot converts to the same shape, one view per iteration
+under way, so the page draws live and stored iterations with the same functions.
 """
 
 from __future__ import annotations
@@ -29,6 +29,14 @@ class SlotView:
     tokens_in: int = 0
     tokens_out: int = 0
     done: bool = True  # False while the completion is still streaming
+
+    @property
+    def state(self) -> str:
+        """``waiting`` (sent, no token yet), ``streaming`` or ``finished``: what the live view marks."""
+        return "finished" if self.done else "streaming" if self.completion else "waiting"
+
+
+STATE_ICONS = {"waiting": "🕒", "streaming": "⏳", "finished": "✅"}
 
 
 @dataclass(frozen=True)
@@ -83,22 +91,33 @@ def iteration_view(store: Store, run_id: int, iteration: int) -> IterationView:
     return IterationView(iteration, slots, candidates)
 
 
-def live_view(snap: Any) -> IterationView | None:
-    """The worker's in-memory snapshot (``jobs.Snapshot``) as an ``IterationView``."""
-    if snap.iteration is None:
-        return None
+def live_view(snap: Any, number: int | None = None) -> IterationView | None:
+    """Iteration ``number`` (the newest by default) of the worker's in-memory snapshot
+    (``jobs.Snapshot``) as an ``IterationView``; None when the snapshot does not hold it."""
+    it = snap.newest if number is None else snap.iterations.get(number)
+    return None if it is None else _live(it)
+
+
+def live_views(snap: Any) -> list[IterationView]:
+    """Every iteration under way in the snapshot whose prompts are out, oldest (next saved) first:
+    the prompts in flight at once."""
+    return [_live(it) for it in snap.open if it.prompts]
+
+
+def _live(it: Any) -> IterationView:
+    """One ``jobs.LiveIteration`` as an ``IterationView``."""
     slots = []
-    for p in snap.prompts:
-        done = snap.completions.get(p["slot"])
+    for p in it.prompts:
+        done = it.completions.get(p["slot"])
         slots.append(SlotView(
             slot=p["slot"], in_context=p["in_context"], prompt=p["prompt"],
-            completion=done["text"] if done else snap.partial.get(p["slot"], ""),
+            completion=done["text"] if done else it.partial.get(p["slot"], ""),
             finish_reason=done["finish_reason"] if done else "", call_id=done["call_id"] if done else None,
             tokens_in=done["tokens_in"] if done else 0, tokens_out=done["tokens_out"] if done else 0,
             done=done is not None,
         ))
-    clf = {c["text"]: c["is_classification"] for c in snap.classifications}
-    inst = {i["text"]: i["instances"] for i in snap.instances}
+    clf = {c["text"]: c["is_classification"] for c in it.classifications}
+    inst = {i["text"]: i["instances"] for i in it.instances}
     candidates = [
         CandidateView(
             slot=c["slot"], text=c["text"], keep=c["keep"], reason=c["reason"], detail=c["detail"],
@@ -106,9 +125,9 @@ def live_view(snap: Any) -> IterationView | None:
             is_classification=clf.get(c["text"]) if c["keep"] else None,
             instances=inst.get(c["text"], []) if c["keep"] else [],
         )
-        for c in snap.candidates
+        for c in it.candidates
     ]
-    return IterationView(snap.iteration, slots, candidates)
+    return IterationView(it.number, slots, candidates)
 
 
 def reveal(view: IterationView, chars: int) -> tuple[IterationView, bool]:

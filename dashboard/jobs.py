@@ -2,16 +2,17 @@
 answer/translate jobs, watched by any number of tabs.
 
 A ``Worker`` is a daemon thread with stop flags and a snapshot that pages poll
-(copied under a lock, so a page never sees half an update). A ``Job`` drives one run's ``Pipeline`` on its own thread and keeps what the
-page needs to draw the current iteration in memory (prompts, the completion
-as it streams, candidates with verdicts, instances). Everything durable is in
-the workspace already, so a page that reloads, or a second tab, reads the same
-store and the same in-memory snapshot. Nothing here imports Streamlit: the
-page only polls ``Job.snapshot()``.
+(copied under a lock, so a page never sees half an update). A ``Job`` drives one run's
+``Pipeline`` on its own thread and keeps in memory what the page needs to draw every iteration
+under way (the pipeline keeps up to ``generate.pool_lag`` open at once): each prompt, its
+completion as it streams, candidates with verdicts, instances, and the pipeline's speed.
+Everything durable is in the workspace already, so a page that reloads, or a second tab, reads
+the same store and the same in-memory snapshot. Nothing here imports Streamlit: the page only
+polls ``Job.snapshot()``.
 
-Pause stops after the current iteration (nothing is lost). Cancel stops at
-the next streamed token: the iteration in flight is dropped and redone on
-resume, with every LM call that had already finished answered from the cache.
+Pause launches nothing more and stops once the iterations under way are saved (nothing is
+lost). Cancel stops at the next streamed token: the iterations under way are dropped and redone
+on resume, with every LM call that had already finished answered from the cache.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any, Callable
 from selfinstruct.config import LMConfig
 from selfinstruct.lm.base import LM, retries_reported_to
 from selfinstruct.lm.batches import Progress
-from selfinstruct.pipeline import Event, Pipeline, PipelineError
+from selfinstruct.pipeline import Event, Pipeline, PipelineError, Stats
 from selfinstruct.responses import JobResult
 from selfinstruct.store import Store, StoreError
 
@@ -40,7 +41,25 @@ class JobBusy(RuntimeError):
 
 
 class _Cancelled(Exception):
-    """Raised from the token callback to abandon the iteration in flight."""
+    """Raised from the token callback to abandon the iterations under way."""
+
+
+PARTIAL_CHARS = 2_000  # of a completion still streaming, the end kept: the page shows less
+KEEP_SAVED = 2  # saved iterations kept for display once they leave the live set
+
+
+@dataclass
+class LiveIteration:
+    """One iteration as the worker has heard it so far, from its events and streamed tokens."""
+
+    number: int
+    prompts: list[dict[str, Any]] = field(default_factory=list)  # slot, prompt, in_context
+    partial: dict[int, str] = field(default_factory=dict)  # slot -> the end of its completion so far
+    completions: dict[int, dict[str, Any]] = field(default_factory=dict)  # slot -> its "completion" event
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    classifications: list[dict[str, Any]] = field(default_factory=list)
+    instances: list[dict[str, Any]] = field(default_factory=list)
+    saved: bool = False  # in the workspace already
 
 
 @dataclass
@@ -49,20 +68,15 @@ class Snapshot:
 
     state: str = "idle"  # idle | running | pausing | cancelling | stopped | failed
     message: str = ""
-    iteration: int | None = None
-    prompts: list[dict[str, Any]] = field(default_factory=list)
-    partial: dict[int, str] = field(default_factory=dict)
-    completions: dict[int, dict[str, Any]] = field(default_factory=dict)
-    candidates: list[dict[str, Any]] = field(default_factory=list)
-    classifications: list[dict[str, Any]] = field(default_factory=list)
-    instances: list[dict[str, Any]] = field(default_factory=list)
+    # every iteration under way and the last KEEP_SAVED saved ones, by number: a bounded copy
+    iterations: dict[int, LiveIteration] = field(default_factory=dict)
     counts: dict[str, Any] = field(default_factory=dict)
     usage: dict[str, Any] = field(default_factory=dict)
+    stats: Stats | None = None  # the pipeline's numbers (in flight, queued, speed, ETA) at the latest event
     streamed_pieces: int = 0
     started_at: float = 0.0
     kept_at_start: int | None = None  # machine instructions kept when the job began
     iterations_done: int = 0
-    saved: bool = False  # whether the iteration shown is in the workspace already
     retry: str = ""  # the latest retry of the endpoint, while one is under way
     retry_at: float = 0.0
     version: int = 0
@@ -71,12 +85,44 @@ class Snapshot:
     def active(self) -> bool:
         return self.state in ("running", "pausing", "cancelling")
 
+    @property
+    def open(self) -> list[LiveIteration]:
+        """The iterations under way (launched, not saved yet), oldest first: the next saved first."""
+        return [it for _, it in sorted(self.iterations.items()) if not it.saved]
+
+    def under_way(self) -> str:
+        """``iteration 4`` or ``iterations 4–9``: the open ones, for a status line ("" when none)."""
+        numbers = [it.number for it in self.open]
+        if not numbers:
+            return ""
+        return f"iteration {numbers[0]}" if len(numbers) == 1 else f"iterations {numbers[0]}–{numbers[-1]}"
+
+    @property
+    def newest(self) -> LiveIteration | None:
+        return self.iterations[max(self.iterations)] if self.iterations else None
+
+    # the newest iteration's, for readers of one iteration at a time (a step's result)
+    @property
+    def iteration(self) -> int | None:
+        return self.newest.number if self.newest else None
+
+    @property
+    def prompts(self) -> list[dict[str, Any]]:
+        return self.newest.prompts if self.newest else []
+
+    @property
+    def partial(self) -> dict[int, str]:
+        return self.newest.partial if self.newest else {}
+
+    @property
+    def candidates(self) -> list[dict[str, Any]]:
+        return self.newest.candidates if self.newest else []
+
     def unsaved(self) -> tuple[int, int]:
-        """(generated, kept) candidates of the iteration in flight that the workspace does not
+        """(generated, kept) candidates of the iterations under way that the workspace does not
         hold yet: stored counts plus these are the live counts."""
-        if self.saved or self.iteration is None:
-            return 0, 0
-        return len(self.candidates), sum(bool(c["keep"]) for c in self.candidates)
+        judged = [c for it in self.open for c in it.candidates]
+        return len(judged), sum(bool(c["keep"]) for c in judged)
 
     def kept_per_minute(self, kept_now: int) -> float:
         """Instructions kept per minute of this job (``kept_now``: the live kept count)."""
@@ -160,57 +206,62 @@ class Job(Worker):
     resume = start
 
     def pause(self) -> None:
-        """Stop once the current iteration is saved."""
+        """Launch nothing more; stop once the iterations under way are saved."""
         self._stop.set()
-        self._set(state="pausing", message="pausing after this iteration")
+        self._set(state="pausing", message="pausing once the iterations under way are saved")
 
     def cancel(self) -> None:
-        """Stop now; the iteration in flight is redone on resume (finished calls are cached)."""
+        """Stop now; the iterations under way are redone on resume (finished calls are cached)."""
         self._cancel.set()
         self._stop.set()
         self._set(state="cancelling", message="cancelling")
 
     # ------------------------------------------------------------------ worker
     def _on_token(self, iteration: int, slot: int, piece: str) -> None:
+        """Heard from the LM's worker threads, for every prompt in flight; a token can come
+        before its iteration's launch event is applied, so the iteration is made here if need be."""
         if self._cancel.is_set():
             raise _Cancelled()
         with self._lock:
             s = self._snap
-            if iteration != s.iteration:
-                return
-            s.partial[slot] = s.partial.get(slot, "") + piece
+            it = s.iterations.setdefault(iteration, LiveIteration(iteration))
+            it.partial[slot] = (it.partial.get(slot, "") + piece)[-PARTIAL_CHARS:]
             s.streamed_pieces += 1
             s.version += 1
 
     def _on_retry(self, message: str) -> None:
         self._set(retry=message, retry_at=time.time())
 
-    def _apply(self, ev: Event) -> None:
+    def _apply(self, ev: Event, stats: Stats) -> None:
         with self._lock:
             s = self._snap
             d = ev.data
+            s.stats = replace(stats)  # the pipeline goes on changing its own
+            if ev.kind == "stopped":
+                s.state, s.message = "stopped", d.get("status", "")
+                # iterations launched past the target are dropped by the pipeline (redone on resume)
+                s.iterations = {n: it for n, it in s.iterations.items() if it.saved}
+                s.version += 1
+                return
+            it = s.iterations.setdefault(ev.iteration, LiveIteration(ev.iteration))
             if ev.kind == "iteration":
-                s.iteration = ev.iteration
-                s.prompts = d["prompts"]
-                s.partial, s.completions = {}, {}
-                s.candidates, s.classifications, s.instances = [], [], []
-                s.saved = False
+                it.prompts = d["prompts"]
             elif ev.kind == "completion":
-                s.completions[d["slot"]] = d
+                it.completions[d["slot"]] = d
+                it.partial[d["slot"]] = d["text"][-PARTIAL_CHARS:]
                 s.retry = ""  # an answer came: the endpoint is back
-                s.partial[d["slot"]] = d["text"]
             elif ev.kind == "candidate":
-                s.candidates.append(d)
+                it.candidates.append(d)
             elif ev.kind == "classification":
-                s.classifications.append(d)
+                it.classifications.append(d)
             elif ev.kind == "instances":
-                s.instances.append(d)
+                it.instances.append(d)
             elif ev.kind == "saved":
                 s.counts, s.usage = d["counts"], d["usage"]
                 s.iterations_done += 1
-                s.saved = True
-            elif ev.kind == "stopped":
-                s.state, s.message = "stopped", d.get("status", "")
+                it.saved = True
+                for n in sorted(n for n, i in s.iterations.items() if i.saved)[:-KEEP_SAVED]:
+                    del s.iterations[n]
             s.version += 1
 
     def _work(self, iterations: int | None) -> None:
@@ -222,10 +273,9 @@ class Job(Worker):
             with retries_reported_to(self._on_retry):
                 for ev in pipe.events(iterations=iterations, should_stop=self.stop_requested,
                                       on_token=self._on_token):
-                    self._apply(ev)
+                    self._apply(ev, pipe.stats())
         except _Cancelled:
-            it = self._snap.iteration
-            status = f"cancelled by the user during iteration {it}; it is redone on resume"
+            status = f"cancelled by the user during {self.snapshot().under_way() or 'the run'}; redone on resume"
             if store is not None:
                 store.set_run_state(self.run_id, "paused", status)
             self._set(state="stopped", message=status)

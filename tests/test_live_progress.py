@@ -3,17 +3,19 @@ retries are heard while they happen, and live counts."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
 import pytest
 
 from selfinstruct.config import LMConfig, RunConfig
+from dashboard.iterations import live_views
 from dashboard.jobs import Job
 from selfinstruct.lm.base import LMRequest, LMResponse, LMUnavailable, retries_reported_to
 from selfinstruct.lm.cache import RecordedLM
 from selfinstruct.lm.dispatch import Concurrent
-from selfinstruct.lm.fake import FakeLM
+from selfinstruct.lm.fake import FakeLM, demo_responder
 from selfinstruct.lm.openai_compat import OpenAICompatLM
 from selfinstruct.pipeline import Pipeline, start_run
 from selfinstruct.seeds import load_tasks
@@ -209,24 +211,81 @@ def test_job_shows_retries_and_dashboard_wording_when_the_endpoint_is_down(tmp_p
     assert store.run(run.id).state == "paused"
 
 
-def test_live_counts_add_the_iteration_in_flight(tmp_path):
-    store, run = new_run(tmp_path / "w.sqlite", batch=3)
-    job = Job(store.path, run.id, FakeLM(delay_s=0.01))
-    job.step()
-    saw_unsaved = False
-    deadline = time.time() + 30
-    while job.running and time.time() < deadline:
+def test_live_counts_add_every_iteration_under_way(tmp_path):
+    """Iteration 1 waits for its instances while 2 and 3 are judged: the live counts hold all three."""
+    store, run = new_run(tmp_path / "w.sqlite", batch=2, target=100)
+    gate = threading.Event()
+
+    def responder(req: LMRequest) -> str:
+        if req.step == "instances":
+            gate.wait(30)
+        return demo_responder(req)
+
+    # room for every held instance call beside the prompts, which must not wait behind them
+    job = Job(store.path, run.id, FakeLM(responder=responder, concurrency=64))
+    job.start(iterations=3)
+    try:
+        wait_until(lambda: len([it for it in job.snapshot().open if it.candidates]) == 3, 30, 0.01,
+                   "three iterations judged, none saved")
         snap = job.snapshot()
-        generated, kept = snap.unsaved()
-        if generated and store.completed_iterations(run.id) == 0:
-            saw_unsaved = True
-            assert kept == sum(c["keep"] for c in snap.candidates) and generated == len(snap.candidates)
-        time.sleep(0.005)
-    assert job.wait(30) and saw_unsaved
+        judged = [c for it in snap.open for c in it.candidates]
+        assert snap.unsaved() == (len(judged), sum(c["keep"] for c in judged))
+        assert len(judged) > len(snap.iterations[1].candidates) and store.completed_iterations(run.id) == 0
+    finally:
+        gate.set()
+    assert job.wait(30)
     snap = job.snapshot()
     assert snap.unsaved() == (0, 0)  # saved: the stored counts hold them now
+    assert sorted(snap.iterations) == [2, 3]  # saved iterations leave the live set; the last ones stay for display
     kept = store.counts(run.id)["kept"]
-    assert snap.kept_at_start == 0 and snap.kept_per_minute(kept) > 0
+    assert snap.counts["kept"] == kept and snap.kept_at_start == 0 and snap.kept_per_minute(kept) > 0
+
+
+class HeldStream(FakeLM):
+    """The fake model, 8 requests at once, whose instruction answers stream three pieces, then
+    hold until ``gate`` is set: a slow endpoint, caught mid-stream."""
+
+    def __init__(self, gate: threading.Event):
+        super().__init__(concurrency=8)
+        self.gate = gate
+
+    def execute(self, request: LMRequest, on_token=None) -> LMResponse:
+        if request.step != "instructions" or on_token is None:
+            return super().execute(request, on_token)
+        sent = itertools.count()
+
+        def held(piece: str) -> None:
+            if next(sent) == 3:
+                self.gate.wait(30)
+            on_token(piece)
+
+        return super().execute(request, held)
+
+
+def streaming(snap) -> list[tuple[int, int]]:
+    """(iteration, slot) of every prompt of the snapshot streaming now."""
+    return [(v.iteration, s.slot) for v in live_views(snap) for s in v.slots if s.state == "streaming"]
+
+
+def test_a_snapshot_shows_every_prompt_streaming_at_once_across_iterations(tmp_path):
+    store, run = new_run(tmp_path / "w.sqlite", batch=2, target=100)
+    gate = threading.Event()
+    job = Job(store.path, run.id, HeldStream(gate))
+    job.start()
+    try:
+        # 8 requests at once, 2 prompts an iteration: 4 iterations stream, the 5th waits its turn
+        wait_until(lambda: len(streaming(job.snapshot())) == 8 and job.snapshot().under_way() == "iterations 1–5",
+                   30, 0.01, "8 prompts streaming at once")
+        snap = job.snapshot()
+        assert sorted(streaming(snap)) == [(it, slot) for it in (1, 2, 3, 4) for slot in (0, 1)]
+        assert all(snap.iterations[it].partial[slot] for it, slot in streaming(snap))
+        assert [(v.iteration, s.state) for v in live_views(snap)[4:] for s in v.slots] == [(5, "waiting")] * 2
+        assert snap.stats is not None and snap.stats.calls == 0
+    finally:
+        job.cancel()
+        gate.set()
+    assert job.wait(30)
+    assert store.run(run.id).status == "cancelled by the user during iterations 1–5; redone on resume"
 
 
 def test_batch_jobs_run_on_the_same_worker_as_generation(tmp_path):

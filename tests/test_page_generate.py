@@ -1,15 +1,17 @@
-"""The Generate page while a run is under way: each prompt's state, live counts, and endpoint
-errors as plain text."""
+"""The Generate page while a run is under way: every prompt in flight with its state, live counts,
+and endpoint errors as plain text."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 from selfinstruct.lm.base import LMRequest
 from selfinstruct.lm.fake import FakeLM, demo_responder
 from selfinstruct.store import Store
 from dashboard.text import compact
 from tests.apptest_util import button, candidates_table, metric, page
+from tests.test_live_progress import HeldStream, streaming
 
 from conftest import wait_until
 
@@ -30,10 +32,17 @@ def test_a_finished_prompt_shows_its_verdicts_while_the_next_one_runs(ws):
         kept_before, generated_before = s.counts(1)["kept"], s.counts(1)["generated"]
     job = registry().launch(str(ws), 1, FakeLM(responder=responder), 1)
     try:
-        # the second prompt is sent: the first is judged
+        # the second prompt is sent: the first is answered, and its candidates are judged one by one
         wait_until(lambda: len(calls) >= 2, timeout=30, interval=0.02, message="the second prompt sent")
-        snap = job.snapshot()
-        assert snap.candidates and set(snap.completions) == {0}
+
+        def judged():
+            """The snapshot once the first prompt's candidates are all in: a later look finds no more."""
+            before = job.snapshot()
+            time.sleep(0.2)
+            return before if before.candidates and len(job.snapshot().candidates) == len(before.candidates) else None
+
+        snap = wait_until(judged, timeout=30, interval=0.02, message="the first prompt judged")
+        assert set(snap.newest.completions) == {0}
         at = page("generate")
         labels = [e.label for e in at.expander]
         assert labels[0].startswith("Prompt 1 · ✅ finished · ") and f"{len(snap.candidates)} candidate" in labels[0]
@@ -44,6 +53,32 @@ def test_a_finished_prompt_shows_its_verdicts_while_the_next_one_runs(ws):
         assert metric(at, "State") == "running"
         assert any(m.label == "Kept / min" for m in at.metric)
     finally:
+        gate.set()
+        assert job.wait(60)
+
+
+def test_the_live_panel_shows_the_prompts_of_every_iteration_under_way(ws):
+    """8 requests at once, 3 prompts an iteration: iterations 4 to 6 stream side by side on the page."""
+    from dashboard.state import registry
+
+    with Store(ws) as s:
+        config = s.run(1).config
+        s.set_run_config(1, config | {"target": 200})  # room for more than the next iteration
+    gate = threading.Event()
+    job = registry().launch(str(ws), 1, HeldStream(gate), None)
+    try:
+        wait_until(lambda: len(streaming(job.snapshot())) == 8, timeout=30, interval=0.02,
+                   message="8 prompts streaming")
+        at = page("generate")
+        headers = [m.value.split(" · ")[0] for m in at.markdown if m.value.startswith("**Iteration ")]
+        assert headers[:3] == ["**Iteration 4**", "**Iteration 5**", "**Iteration 6**"]
+        cells = [c.value for c in at.caption if c.value.startswith("Prompt ")]
+        assert sum("⏳ streaming" in c for c in cells) == 8 and sum("🕒 waiting" in c for c in cells) >= 1
+        assert any(c.value.startswith("In flight **") and "queued" in c.value for c in at.caption)
+        assert sum(c.value.endswith("▌") and len(c.value) > 1 for c in at.code) >= 8  # their text so far
+        assert any(e.label.startswith("Prompt 1 · ⏳ streaming") for e in at.expander)  # iteration 4 in detail
+    finally:
+        job.cancel()
         gate.set()
         assert job.wait(60)
 

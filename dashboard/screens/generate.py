@@ -1,30 +1,36 @@
-"""Generate: start, pause, resume or step a run and watch each iteration as it happens.
+"""Generate: start, pause, resume or step a run and watch it as it happens.
 
 The work runs in a background thread (``dashboard.jobs``); this page polls
 the job's in-memory snapshot and the workspace, so a reload or a second tab
-shows the same run.
+shows the same run. Many iterations are under way at once, so the live view shows every
+prompt in flight side by side, then the oldest iteration (the next saved) in detail.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 import plotly.express as px
 import streamlit as st
 
 from dashboard.state import current_run, data_version, fake_allowed, open_store, registry, run_progress, workspace_path
-from dashboard.text import compact, md
-from dashboard.widgets import plain_alert, render_iteration
+from dashboard.text import compact, md, plural
+from dashboard.widgets import plain_alert, render_iteration, slot_status
 from selfinstruct.charts import reason_colors, reason_order
 from selfinstruct.config import RunConfig
 from selfinstruct.costs import money
 from selfinstruct.estimates import run_estimate
-from dashboard.iterations import iteration_view, live_view
+from dashboard.iterations import STATE_ICONS, IterationView, iteration_view, live_view, live_views
 from selfinstruct.lm.base import LMError
-from selfinstruct.pipeline import GENERATION_STEPS, estimate_cost
+from selfinstruct.pipeline import GENERATION_STEPS, Stats, estimate_cost
+from selfinstruct.progress_line import duration
 from selfinstruct.store import sum_usage
 
 POLL_S = 0.7
+LIVE_ITERATIONS = 6  # iterations under way drawn prompt by prompt (oldest first); later ones are counted
+PER_ROW = 5  # prompt cells in a row
+TAIL_LINES, TAIL_CHARS = 4, 100  # the end of a completion shown in its cell: a few lines, the newest text
 
 st.title("⚙️ Generate")
 store = open_store()
@@ -61,11 +67,11 @@ def controls(active: bool) -> None:
         launch(1)
         st.rerun()
     if c[2].button("Pause", icon="⏸️", disabled=not active, width="stretch",
-                   help="Stop once the current iteration is saved."):
+                   help="Launch nothing more; stop once the iterations under way are saved."):
         job.pause()
         st.rerun()
     if c[3].button("Cancel", icon="⏹️", disabled=not active, width="stretch",
-                   help="Stop now; the iteration in flight is redone on resume (finished calls are cached)."):
+                   help="Stop now; the iterations under way are redone on resume (finished calls are cached)."):
         job.cancel()
         st.rerun()
     c[4].caption(f"Model: **{cfg.lm.backend}** {md(cfg.lm.model)}" +
@@ -83,6 +89,48 @@ estimate_note()
 controls(bool(snap0 and snap0.active))
 
 
+def speed_line(stats: Stats) -> None:
+    """The scheduler's numbers: how busy it keeps the endpoint and how fast the set grows."""
+    eta = duration(stats.eta_s) if stats.eta_s is not None else "—"
+    st.caption(f"In flight **{stats.in_flight}** · queued **{stats.queued}** · **{stats.kept_per_s:.2f}** kept/s · "
+               f"**{compact(stats.tokens_per_s)}** tokens/s · ETA **{eta}**",
+               help="Requests at the endpoint now and waiting for a free place; instructions kept and completion "
+                    "tokens (every step) per second of this job; time to the target at that pace.")
+
+
+def tally(views: list[IterationView]) -> str:
+    """``✅ 2 · ⏳ 5 · 🕒 3``: how many prompts of ``views`` are in each state."""
+    n = Counter(s.state for v in views for s in v.slots)
+    return " · ".join(f"{icon} {n[state]}" for state, icon in STATE_ICONS.items() if n[state])
+
+
+def tail(text: str) -> str:
+    """The end of a completion, short enough for its cell: the newest text stays in view."""
+    lines = text.splitlines()
+    if len(lines) <= TAIL_LINES and len(text) <= TAIL_CHARS:
+        return text
+    return "…" + "\n".join(lines[-TAIL_LINES:])[-TAIL_CHARS:]
+
+
+def prompts_in_flight(views: list[IterationView]) -> None:
+    """Every prompt under way at once, by iteration, oldest (the next saved) first: its state and the
+    end of its completion as it streams. Iterations past ``LIVE_ITERATIONS`` are only counted."""
+    st.markdown(f"**Prompts under way** · {plural(len(views), 'iteration')} · {tally(views)}")
+    with st.container(key="live-prompts"):
+        for view in views[:LIVE_ITERATIONS]:
+            with st.container(border=True):
+                st.markdown(f"**Iteration {view.iteration}** · {tally([view])} · "
+                            f"{plural(len(view.candidates), 'candidate')}, {sum(c.keep for c in view.candidates)} kept")
+                for row in range(0, len(view.slots), PER_ROW):
+                    for col, s in zip(st.columns(PER_ROW), view.slots[row:row + PER_ROW]):
+                        col.caption(f"Prompt {s.slot + 1} · {slot_status(s, view.candidates)}")
+                        col.code(tail(s.completion) + ("" if s.done else "▌"), language=None, wrap_lines=True)
+    rest = views[LIVE_ITERATIONS:]
+    if rest:
+        st.caption(f"and {plural(len(rest), 'more iteration')} under way "
+                   f"({rest[0].iteration}–{rest[-1].iteration}): {tally(rest)}")
+
+
 @st.fragment(run_every=POLL_S if snap0 and snap0.active else None)
 def live() -> None:
     snap = job.snapshot() if job else None
@@ -91,7 +139,7 @@ def live() -> None:
         st.rerun()  # the job ended or the run's state moved on: redraw the whole page (controls, sidebar)
     active = bool(snap and snap.active)
     counts = store.counts(run.id)
-    unsaved_generated, unsaved_kept = snap.unsaved() if active else (0, 0)  # the iteration in flight
+    unsaved_generated, unsaved_kept = snap.unsaved() if active else (0, 0)  # the iterations under way
     kept, generated = counts["kept"] + unsaved_kept, counts["generated"] + unsaved_generated
     by_step = store.usage_by_step(run.id)  # read once a poll: both sums below come from it
     usage = sum_usage(by_step, GENERATION_STEPS)  # the generation's own calls: not answers, translations or judges
@@ -99,9 +147,9 @@ def live() -> None:
     top, bottom = st.columns(3), st.columns(4)
     top[0].metric("State", snap.state if active else fresh.state)
     top[1].metric("Iterations", f"{counts['iterations']:,}",
-                  help="Saved iterations" + (f"; iteration {snap.iteration} is under way" if active else ""))
+                  help="Saved iterations" + (f"; {snap.under_way()} under way" if active and snap.open else ""))
     top[2].metric("Kept", f"{kept:,}", help=f"Machine instructions kept, of the target {cfg.target:,} "
-                                            "(the iteration under way included)")
+                                            "(the iterations under way included)")
     bottom[0].metric("Generated", f"{generated:,}", help="Machine candidates, kept or dropped")
     if active:
         bottom[1].metric("Kept / min", compact(snap.kept_per_minute(kept)),
@@ -132,7 +180,16 @@ def live() -> None:
         if message:
             st.caption("Status:")
             st.text(message)
-    view = live_view(snap) if active else None
+    view = None
+    if active:
+        if snap.stats is not None:
+            speed_line(snap.stats)
+        views = live_views(snap)
+        if views:
+            prompts_in_flight(views)
+            st.caption("In detail, the oldest iteration under way: its verdicts come in prompt order, "
+                       "and it is saved next.")
+        view = views[0] if views else live_view(snap)
     if view is None and counts["iterations"]:
         view = iteration_view(store, run.id, counts["iterations"])
     if view is not None:
@@ -141,7 +198,7 @@ def live() -> None:
         st.info("No iteration yet: press **Step one iteration** or **Start**.", icon="ℹ️")
 
 
-tab_now, tab_time, tab_past = st.tabs(["Current iteration", "Over time", "Past iterations"])
+tab_now, tab_time, tab_past = st.tabs(["Live", "Over time", "Past iterations"])
 with tab_now:
     live()
 with tab_time:
