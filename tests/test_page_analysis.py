@@ -105,8 +105,8 @@ def test_compare_mode_shows_the_tiles_of_both_sets_side_by_side(ws):
     assert [m.value for m in tiles] == [f"{kept:,}", f"{seeds:,}"]
     assert tiles[1].proto.delta == f"{seeds - kept:+,}"
     assert {m.label for m in at.metric} == {"Instructions", "Instances", "Root verbs", "ROUGE-L vs seeds",
-                                             "Classification"}
-    assert len(at.metric) == 10
+                                             "Classification", "Vendi score"}
+    assert len(at.metric) == 12
 
 
 def spec(at, title: str) -> dict:

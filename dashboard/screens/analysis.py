@@ -10,6 +10,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from dashboard.datasize import scaling_tab
+from dashboard.diversity import diversity_tab
 from dashboard.state import data_version, open_store, workspace_id
 from dashboard.text import md
 from selfinstruct import analysis, charts
@@ -26,7 +28,8 @@ TILES = (("Instructions", "n_instructions", None),
          ("Root verbs", "distinct_verbs", "Distinct root verbs of the instructions"),
          ("ROUGE-L vs seeds", "rouge_vs_seeds_mean",
           "Mean ROUGE-L of each instruction with its most similar seed instruction"),
-         ("Classification", "classification_share", "Share of classification tasks"))
+         ("Classification", "classification_share", "Share of classification tasks"),
+         ("Vendi score", "vendi_score", "Effective number of distinct instructions (ROUGE-L kernel): see Diversity"))
 
 st.title("📊 Analysis")
 store = open_store()
@@ -194,7 +197,7 @@ else:  # side by side; the second set's tiles show its change from the first
             tiles(r["report"], per_row=2, base=base)
 
 series = list(zip(names, results))
-tabs = st.tabs(["🌞 Verb–noun", "📏 Lengths", "🔁 ROUGE-L overlap", "📋 Table 1"])
+tabs = st.tabs(["🌞 Verb–noun", "📏 Lengths", "🔁 ROUGE-L overlap", "📋 Table 1", "🌈 Diversity", "📈 Data size"])
 with tabs[0]:
     drawn = keep_drawn([(n, r["report"]) for n, r in series], lambda n, r: None if r["top_verbs"] else (
         f"**{md(n)}**: no English verb–noun structure found, so there is no sunburst (the verb–noun "
@@ -235,3 +238,8 @@ with tabs[3]:
                "(shares in percentage points)." if b else "."))
     st.dataframe(table, width="stretch", height=35 * (len(table) + 1) + 3,
                  column_config={c: st.column_config.TextColumn(alignment="right") for c in table.columns})
+with tabs[4]:
+    diversity_tab([(n, r["report"]) for n, r in series])
+with tabs[5]:
+    scaling_tab(lambda: tasks_of(store, store.run(keys[0][1]), keys[0][2], keys[0][3]), a["n_seeds"], keys[0],
+                key=f"{an}.scaling")

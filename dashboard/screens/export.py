@@ -8,6 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from dashboard.datasize import subsets_form
 from dashboard.state import current_run, open_store, run_key, workspace_id
 from dashboard.text import md
 from selfinstruct.formats import FORMATS, ExportOptions, FileFormatError, ImportRefused, export_run, import_file
@@ -78,6 +79,9 @@ with export_tab:
                     st.json(result.manifest)
                 if result.path.is_file() and result.path.stat().st_size <= DOWNLOAD_LIMIT:
                     st.download_button("Download", result.path.read_bytes(), file_name=result.path.name, icon="⬇️")
+        subsets_form(store, run, fmt=fmt, view=view, responses=responses,
+                     options=ExportOptions(seed=int(seed), max_instances=int(cap), system=system),
+                     folder=export_folder(Path(store.path)) / f"{stem}-subsets", key=f"ex_subsets.{workspace_id()}.{stem}")
 
 with import_tab:
     st.caption("Alpaca JSON/JSONL, OpenAI chat JSONL, ShareGPT, GPT-3 prompt/completion, CSV, Parquet, "
