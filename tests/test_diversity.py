@@ -129,3 +129,14 @@ def test_the_report_shows_vendi_beside_distinct_n() -> None:
     assert report["distinct_3"] == analysis.distinct_n([t.instruction for t in tasks], 3)
     table = analysis.format_table1(report)
     assert "distinct-1 / -2 / -3 of instructions" in table and f"{report['vendi_score']:.1f}" in table
+
+
+def test_stats_json_carries_vendi_and_distinct_n(capsys: pytest.CaptureFixture) -> None:
+    from selfinstruct.cli import main
+
+    assert main(["stats", "--seeds", str(SEEDS), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["vendi"]["exact"] and report["vendi"]["n"] == 175
+    assert report["vendi_score"] == pytest.approx(diversity.vendi_score(
+        [t.instruction for t in load_jsonl(SEEDS, "seed")])["score"])
+    assert 0 < report["distinct_3"] <= 1
