@@ -101,23 +101,6 @@ class Snapshot:
     def newest(self) -> LiveIteration | None:
         return self.iterations[max(self.iterations)] if self.iterations else None
 
-    # the newest iteration's, for readers of one iteration at a time (a step's result)
-    @property
-    def iteration(self) -> int | None:
-        return self.newest.number if self.newest else None
-
-    @property
-    def prompts(self) -> list[dict[str, Any]]:
-        return self.newest.prompts if self.newest else []
-
-    @property
-    def partial(self) -> dict[int, str]:
-        return self.newest.partial if self.newest else {}
-
-    @property
-    def candidates(self) -> list[dict[str, Any]]:
-        return self.newest.candidates if self.newest else []
-
     def unsaved(self) -> tuple[int, int]:
         """(generated, kept) candidates of the iterations under way that the workspace does not
         hold yet: stored counts plus these are the live counts."""
@@ -364,8 +347,8 @@ class JobRegistry:
     def lm(self, cfg: LMConfig, api_key: str | None = None) -> LM:
         """The LM for ``cfg`` (built once per configuration and key)."""
         key_hash = hashlib.sha256(api_key.encode()).hexdigest() if api_key else ""
-        key = (cfg.backend, cfg.model, cfg.base_url, cfg.api_mode, cfg.model_path, cfg.n_ctx,
-               cfg.threads, cfg.concurrency, cfg.timeout_s, cfg.max_retries, key_hash)
+        key = (cfg.backend, cfg.model, cfg.base_url, tuple(cfg.replicas), cfg.api_mode, cfg.model_path, cfg.n_ctx,
+               cfg.threads, cfg.concurrency, cfg.rpm, cfg.tpm, cfg.timeout_s, cfg.max_retries, key_hash)
         with self._lock:
             if key not in self._lms:
                 self._lms[key] = self._make_lm(cfg, api_key=api_key)

@@ -40,14 +40,14 @@ def test_step_runs_one_iteration_and_snapshot_shows_it(tmp_path):
     assert job.wait(30)
     snap = job.snapshot()
     assert snap.state == "stopped" and snap.iterations_done == 1
-    assert snap.iteration == 1 and len(snap.prompts) == 3
-    assert all(len(p["in_context"]) == 8 for p in snap.prompts)
-    assert snap.candidates and all("keep" in c for c in snap.candidates)
+    assert snap.newest.number == 1 and len(snap.newest.prompts) == 3
+    assert all(len(p["in_context"]) == 8 for p in snap.newest.prompts)
+    assert snap.newest.candidates and all("keep" in c for c in snap.newest.candidates)
     assert snap.streamed_pieces > 0
-    assert set(snap.partial) == {0, 1, 2}
+    assert set(snap.newest.partial) == {0, 1, 2}
     assert store.completed_iterations(rid) == 1
     assert store.run(rid).state == "paused"
-    assert snap.counts["generated"] == len(snap.candidates)
+    assert snap.counts["generated"] == len(snap.newest.candidates)
 
 
 def test_live_view_equals_stored_iteration(tmp_path):
@@ -73,7 +73,7 @@ def test_pause_stops_after_the_iteration(tmp_path):
     store, rid = make_run(tmp_path / "w.sqlite")
     job = Job(store.path, rid, FakeLM(delay_s=0.02))
     job.start()
-    wait_until(lambda: job.snapshot().iteration is not None, 20, 0.01, "an iteration under way")
+    wait_until(lambda: job.snapshot().newest is not None, 20, 0.01, "an iteration under way")
     job.pause()
     assert job.wait(30)
     assert store.run(rid).state == "paused"

@@ -37,19 +37,20 @@ def test_a_finished_prompt_shows_its_verdicts_while_the_next_one_runs(ws):
 
         def judged():
             """The snapshot once the first prompt's candidates are all in: a later look finds no more."""
-            before = job.snapshot()
+            before = job.snapshot().newest
             time.sleep(0.2)
-            return before if before.candidates and len(job.snapshot().candidates) == len(before.candidates) else None
+            return before if before and before.candidates and \
+                len(job.snapshot().newest.candidates) == len(before.candidates) else None
 
-        snap = wait_until(judged, timeout=30, interval=0.02, message="the first prompt judged")
-        assert set(snap.newest.completions) == {0}
+        newest = wait_until(judged, timeout=30, interval=0.02, message="the first prompt judged")
+        assert set(newest.completions) == {0}
         at = page("generate")
         labels = [e.label for e in at.expander]
-        assert labels[0].startswith("Prompt 1 · ✅ finished · ") and f"{len(snap.candidates)} candidate" in labels[0]
+        assert labels[0].startswith("Prompt 1 · ✅ finished · ") and f"{len(newest.candidates)} candidate" in labels[0]
         assert labels[1].startswith("Prompt 2 · 🕒 waiting") and labels[2].startswith("Prompt 3 · 🕒 waiting")
-        kept_now = sum(c["keep"] for c in snap.candidates)
+        kept_now = sum(c["keep"] for c in newest.candidates)
         assert metric(at, "Kept") == f"{kept_before + kept_now:,}"
-        assert metric(at, "Generated") == f"{generated_before + len(snap.candidates):,}"
+        assert metric(at, "Generated") == f"{generated_before + len(newest.candidates):,}"
         assert metric(at, "State") == "running"
         assert any(m.label == "Kept / min" for m in at.metric)
     finally:
