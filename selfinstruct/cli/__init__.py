@@ -11,7 +11,7 @@ import importlib
 import os
 import sys
 
-COMMAND_MODULES = ["generate", "status", "stats", "charts", "check", "answer", "translate", "evaluate", "export", "import_", "finetune", "prepare", "scaling"]
+COMMAND_MODULES = ["generate", "status", "stats", "charts", "check", "answer", "translate", "evaluate", "export", "import_", "finetune", "prepare", "scaling", "dedup"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,11 +19,14 @@ import shutil
 import stat
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from ..inputs import check_input, open_input, read_input_bytes, special_kind
 from ..jsonlines import JSONProblem, check_unicode, may_hold_surrogates, no_duplicate_keys, parse
 from .codecs import COLUMNS, RecordError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 BOM = b"\xef\xbb\xbf"
 
@@ -202,23 +205,25 @@ def write_json_array(path: Path, records: Iterable[dict[str, Any]]) -> int:
     return n
 
 
-def write_csv(path: Path, records: Iterable[dict[str, Any]]) -> int:
+def write_csv(path: Path, records: Iterable[dict[str, Any]], *, columns: Sequence[str] = COLUMNS,
+              delimiter: str = ",") -> int:
+    """CSV (``delimiter`` "\t" for TSV) with a header of ``columns``; a flag reads true/false, None empty."""
     n = 0
     with open(path, "w", encoding="utf-8", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(COLUMNS), lineterminator="\r\n")
+        w = csv.DictWriter(f, fieldnames=list(columns), delimiter=delimiter, lineterminator="\r\n")
         w.writeheader()
         for rec in records:
-            flag = rec["is_classification"]
-            w.writerow(rec | {"is_classification": "" if flag is None else str(flag).lower()})
+            w.writerow({k: "" if v is None else str(v).lower() if isinstance(v, bool) else v for k, v in rec.items()})
             n += 1
     return n
 
 
-def write_parquet(path: Path, records: list[dict[str, Any]]) -> int:
+def write_parquet(path: Path, records: list[dict[str, Any]], schema: "pa.Schema | None" = None) -> int:
+    """Our columns (``COLUMNS``) by default; ``schema`` keeps another file's columns and types."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pa.schema([
+    schema = schema or pa.schema([
         ("id", pa.string()), ("name", pa.string()), ("instruction", pa.string()), ("input", pa.string()),
         ("output", pa.string()), ("is_classification", pa.bool_()),
     ])
@@ -401,19 +406,25 @@ def parquet_files(path: Path) -> list[Path]:
     return own
 
 
+def parquet_schema(f: Path) -> "pa.Schema":
+    """The schema of one Parquet file (read from its footer only)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with open_input(f, FileFormatError) as fh:
+        try:
+            return pq.read_schema(fh)
+        except (pa.ArrowException, OSError) as e:
+            raise FileFormatError(f"{f}: not a readable Parquet file ({e})") from None
+
+
 def parquet_records(path: Path) -> tuple[list[str], Iterator[tuple[str, dict[str, Any]]]]:
     """Column names (of the first file) and (``file record N``, row) pairs over all files."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     files = parquet_files(path)
-    schemas = []
-    for f in files:
-        with open_input(f, FileFormatError) as fh:
-            try:
-                schemas.append(pq.read_schema(fh))
-            except (pa.ArrowException, OSError) as e:
-                raise FileFormatError(f"{f}: not a readable Parquet file ({e})") from None
+    schemas = [parquet_schema(f) for f in files]
     names = list(schemas[0].names)
     for f, s in zip(files[1:], schemas[1:]):
         if list(s.names) != names:

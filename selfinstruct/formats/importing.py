@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from ..inputs import input_chunks
 from ..records import Instance, Task
@@ -36,8 +36,12 @@ IMPORT_HINT = "nothing was imported (fix them, or pass --skip-bad to import the 
 
 @dataclass(frozen=True)
 class BadRecord:
+    """A record that cannot come in; ``repeat_of`` names the earlier record it repeats exactly
+    (dedup drops such a record instead of refusing the file)."""
+
     where: str
     message: str
+    repeat_of: str | None = None
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"
@@ -112,24 +116,48 @@ def read_file(path: str | Path, fmt: str | None = None) -> Parsed:
     file as a whole cannot be read (missing, empty, BOM, bad bytes, broken JSON array, wrong columns)."""
     p = Path(path)
     name = resolve(fmt).name if fmt else detect_format(p)
+    stored = stored_records(p, name)
+    if name == "seeds":
+        tasks, bad = seed_tasks(stored.items)
+        return Parsed(p, name, tasks, len(tasks), bad)
+    rows, bad = parse_rows(p, name, stored.items)
+    return Parsed(p, name, group(rows), len(rows), bad)
+
+
+@dataclass
+class Stored:
+    """A file's records as they are stored, before parsing: (where, value) in file order, and
+    whether a JSON file is one array (else JSON Lines) so a writer can keep its layout."""
+
+    items: Iterator[tuple[str, Any]]
+    array: bool = False
+
+
+def stored_records(p: Path, name: str) -> Stored:
+    """The records of ``p`` read as format ``name`` stores them (CSV cells as written, escapes kept)."""
     if name == "hf":
         columns, items = parquet_records(p)
         _check_columns(p, columns, ":")
-        rows, bad = _rows(items, table_row)
-    elif name == "csv":
-        header, cells = csv_records(p, read_text(p))
+        return Stored(items)
+    text = read_text(p)
+    if name == "csv":
+        header, cells = csv_records(p, text)
         _check_columns(p, header, ":1:")
-        if csv_was_escaped(p):  # our export put a ' before formula cells; the manifest beside says so
-            cells = ((where, c if isinstance(c, RecordError) else spreadsheet_unescaped(c)) for where, c in cells)
-        rows, bad = _rows(cells, table_row)
-    elif name == "seeds":
-        tasks, bad = _seed_tasks(json_records(p, read_text(p)))
-        return Parsed(p, name, tasks, len(tasks), bad)
-    else:
-        parser = {"gpt3": gpt3_row, "alpaca": alpaca_row, "alpaca-jsonl": alpaca_row,
-                  "chat": chat_row, "sharegpt": sharegpt_row}[name]
-        rows, bad = _rows(json_records(p, read_text(p)), parser)
-    return Parsed(p, name, group(rows), len(rows), bad)
+        return Stored(cells)
+    return Stored(json_records(p, text), text.lstrip().startswith("["))
+
+
+ROW_PARSERS: dict[str, Callable[[Any], Row]] = {
+    "gpt3": gpt3_row, "alpaca": alpaca_row, "alpaca-jsonl": alpaca_row, "chat": chat_row,
+    "sharegpt": sharegpt_row, "csv": table_row, "hf": table_row,
+}
+
+
+def parse_rows(p: Path, name: str, items: Iterable[tuple[str, Any]]) -> tuple[list[tuple[str, Row]], list[BadRecord]]:
+    """The rows of a file in any format but ``seeds`` (one task per record: ``seed_tasks``)."""
+    if name == "csv" and csv_was_escaped(p):  # our export put a ' before formula cells; the manifest beside says so
+        items = ((where, c if isinstance(c, RecordError) else spreadsheet_unescaped(c)) for where, c in items)
+    return _rows(items, ROW_PARSERS[name])
 
 
 def _check_columns(p: Path, columns: list[str], sep: str) -> None:
@@ -158,7 +186,7 @@ def _rows(items: Iterable[tuple[str, Any]], parser: Callable[[Any], Row]) -> tup
             continue
         key = (row.instruction, row.input.strip(), row.output.strip())
         if key in first:
-            bad.append(BadRecord(where, f"same instruction, input and output as {first[key]}"))
+            bad.append(BadRecord(where, f"same instruction, input and output as {first[key]}", first[key]))
             continue
         if row.id is not None:
             clash = _id_clash(tasks.setdefault(row.id, {}), row, where)
@@ -188,7 +216,7 @@ def _id_clash(seen: dict[str, tuple[Any, str]], row: Row, where: str) -> str | N
     return None
 
 
-def _seed_tasks(items: Iterable[tuple[str, Any]]) -> tuple[list[Task], list[BadRecord]]:
+def seed_tasks(items: Iterable[tuple[str, Any]]) -> tuple[list[Task], list[BadRecord]]:
     """Seed-format records through the seed loader's own checks, one record at a time."""
     tasks: list[Task] = []
     bad: list[BadRecord] = []
@@ -221,7 +249,7 @@ def group(rows: Iterable[tuple[str, Row]]) -> list[Task]:
     """
     by: dict[tuple[bool, str], list[Row]] = {}
     for _, row in rows:
-        by.setdefault((True, row.id) if row.id is not None else (False, row.instruction), []).append(row)
+        by.setdefault(task_key(row), []).append(row)
     used = {key for has_id, key in by if has_id}
     tasks = []
     for k, ((has_id, key), rs) in enumerate(by.items()):
@@ -235,6 +263,11 @@ def group(rows: Iterable[tuple[str, Row]]) -> list[Task]:
             name=next((r.name for r in rs if r.name), ""), origin="import",
         ))
     return tasks
+
+
+def task_key(row: Row) -> tuple[bool, str]:
+    """Which task a record belongs to: (True, its id), or (False, its instruction) without one."""
+    return (True, row.id) if row.id is not None else (False, row.instruction)
 
 
 def refusal(parsed: Parsed, hint: str = IMPORT_HINT) -> str:
