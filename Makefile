@@ -9,6 +9,9 @@ BIN := $(VENV)/bin
 LLAMA_VERSION := 0.3.36
 WHEELS := $(HOME)/.cache/selfinstruct/wheels
 STAMP := $(VENV)/.installed
+# llama.cpp's own OpenAI-compatible server (python -m llama_cpp.server) for the tests that drive
+# real servers: its extras' deps only, the llama-cpp-python wheel above is reused, never rebuilt.
+SERVER_STAMP := $(VENV)/.server-installed
 PORT ?= 8501
 
 .PHONY: run test test-quick bench setup browser clean
@@ -16,7 +19,7 @@ PORT ?= 8501
 run: $(STAMP)
 	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
 
-test: $(STAMP) browser
+test: $(STAMP) $(SERVER_STAMP) browser
 	$(BIN)/python -m pytest
 
 # The quick run: every test but those marked slow, browser or embedded (markers in pyproject.toml).
@@ -26,7 +29,7 @@ test-quick: $(STAMP)
 bench: $(STAMP)
 	@set -e; for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f $(BENCH_ARGS); done
 
-setup: $(STAMP)
+setup: $(STAMP) $(SERVER_STAMP)
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -37,6 +40,10 @@ $(STAMP): requirements.txt pyproject.toml | $(BIN)/python
 	  CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip wheel --no-cache-dir --no-deps -w $(WHEELS) llama-cpp-python==$(LLAMA_VERSION)
 	$(BIN)/pip install --find-links $(WHEELS) -r requirements.txt
 	$(BIN)/pip install --no-deps -e .
+	touch $@
+
+$(SERVER_STAMP): $(STAMP)
+	$(BIN)/pip install --find-links $(WHEELS) "llama-cpp-python[server]==$(LLAMA_VERSION)"
 	touch $@
 
 # Browser tests drive Debian's Chromium; install it when missing (needs root, as on CI).
