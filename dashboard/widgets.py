@@ -43,7 +43,7 @@ def lm_form(prefix: str, base: LMConfig = JOB_LM, *, costs: bool = False, contex
                                       help="'completion' for base models, as in the paper; 'chat' for chat models.")
         cfg.concurrency = int(c[3].number_input("Max requests in flight", value=base.concurrency, step=1,
                                                 key=f"{prefix}.conc",
-                                                help="Per endpoint. Each starts at 16 and adapts: doubling while "
+                                                help="Per endpoint. Each starts at 64 and adapts: doubling while "
                                                      "all goes well, halving on 429/503 or timeouts."))
         c = st.columns([2, 1, 1])
         cfg.replicas = [u.strip() for u in c[0].text_area(

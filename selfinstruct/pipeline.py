@@ -353,8 +353,9 @@ class Pipeline:
         while True:
             if end is None and should_stop is not None and should_stop():
                 end = ("paused", "paused by the user")
-            if end is None and max_cost is not None and spent >= max_cost:
+            if max_cost is not None and spent >= max_cost:  # nothing more is sent; answers on their way are kept
                 end = ("paused", f"reached --max-cost {money(max_cost)} (spent {money(spent)})")
+                break
             # launch what the lag, the limits and the target allow
             while end is None and self._final is None and (limit is None or next_it <= limit) \
                     and next_it - lag < self._judging and self._room(next_it, rounds):
@@ -372,7 +373,8 @@ class Pipeline:
                     if max_cost is not None:
                         spent += cost_of(done.response.tokens_in, done.response.tokens_out,
                                          cfg.lm.price_in_per_1m, cfg.lm.price_out_per_1m)
-                yield from self._handle(done)
+                if max_cost is None or spent < max_cost:  # past the budget an answer is kept, not followed up
+                    yield from self._handle(done)
             while (it := self._open.get(self._completed + 1)) is not None and it.complete:
                 yield self._save(it)
                 kept_in_it = sum(1 for c in it.candidates if c["keep"])

@@ -12,7 +12,7 @@ import pytest
 from selfinstruct.cli.common import add_lm_args, lm_config_from_args, storable
 from selfinstruct.config import ConfigError, LMConfig, RunConfig
 from selfinstruct.lm import LMRequest, LMResponse
-from selfinstruct.lm.limits import Endpoint, EndpointPool, RateLimiter, RateWindow
+from selfinstruct.lm.limits import SLOW_START, Endpoint, EndpointPool, RateLimiter, RateWindow
 from selfinstruct.lm.openai_compat import OpenAICompatLM
 from tests.openai_stub import OpenAIStub, ok, status
 
@@ -111,20 +111,20 @@ def test_least_loaded_dispatch_skips_paused_endpoints():
 
 
 def test_slow_start_doubles_then_halving_once_per_signal_then_additive_increase():
-    e = Endpoint("u", "u", 100, RateLimiter())
-    assert e.limit == 16
-    for _ in range(16):
+    e = Endpoint("u", "u", 300, RateLimiter())
+    assert e.limit == SLOW_START == 64
+    for _ in range(64):
         e.succeeded(was_full=True)
-    assert e.limit == 32
+    assert e.limit == 128
     e.succeeded(was_full=False)  # the limit held nothing back: no growth
-    assert e.limit == 32 and e._successes == 0
+    assert e.limit == 128 and e._successes == 0
     epoch = e._epoch
     e.congested(epoch)
     e.congested(epoch)  # another answer to a request sent before the cut
-    assert e.limit == 16
-    for _ in range(16):
+    assert e.limit == 64
+    for _ in range(64):
         e.succeeded(was_full=True)
-    assert e.limit == 17  # past the first signal: one more per window
+    assert e.limit == 65  # past the first signal: one more per window
     small = Endpoint("u", "u", 4, RateLimiter())
     assert small.limit == 4
     for _ in range(3):
@@ -181,12 +181,12 @@ def test_429_halves_the_limit_pauses_the_endpoint_and_the_limit_grows_back():
 
 def test_the_limit_reaches_the_max_against_an_unlimited_endpoint():
     with OpenAIStub(lambda body: ok("hi", delay_s=0.1)) as stub:
-        lm = make_lm(stub, concurrency=64)
-        assert lm.endpoint_stats()[0]["limit"] == 16  # slow start
-        out = lm.execute_many([LMRequest(f"p{i}", max_tokens=4) for i in range(160)])
+        lm = make_lm(stub, concurrency=200)
+        assert lm.endpoint_stats()[0]["limit"] == 64  # slow start
+        out = lm.execute_many([LMRequest(f"p{i}", max_tokens=4) for i in range(500)])
         assert all(isinstance(r, LMResponse) for r in out)
-        assert lm.endpoint_stats()[0]["limit"] == 64
-        assert 16 < stub.max_in_flight <= 64
+        assert lm.endpoint_stats()[0]["limit"] == 200
+        assert 64 < stub.max_in_flight <= 200
 
 
 def test_rpm_makes_a_request_wait_for_its_endpoint():

@@ -40,7 +40,7 @@ def add_lm_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model-path", help="GGUF file for the embedded backend (default: the packaged Gemma 3 270M)")
     g.add_argument("--threads", type=int, help="CPU threads of the embedded model (default: half the cores)")
     g.add_argument("--max-in-flight", "--concurrency", dest="concurrency", type=int, metavar="N",
-                   help="most requests in flight per endpoint (default 128); each endpoint starts at 16 "
+                   help="most requests in flight per endpoint (default 128); each endpoint starts at 64 "
                         "and adapts: doubling while all goes well, halving on 429/503 or timeouts")
     g.add_argument("--rpm", type=int, help="requests per minute per endpoint (default: no limit)")
     g.add_argument("--tpm", type=int, help="tokens per minute per endpoint, prompt plus max_tokens (default: no limit)")

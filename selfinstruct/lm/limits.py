@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 WINDOW_S = 60.0  # rpm and tpm count what was sent in any such window
-SLOW_START = 16  # an endpoint's first limit (or the max, if lower): a small server is not flooded
+SLOW_START = 64  # an endpoint's first limit (or the max, if lower): a fast one is full within a few round trips
 
 Clock = Callable[[], float]
 
