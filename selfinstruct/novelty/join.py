@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -103,18 +103,37 @@ def _overlap_bound(sk, pc, lens, x, y):
     return both + np.minimum(lens[x] - pc[x], lens[y] - pc[y])
 
 
-def similar_pairs(
-    codes: Sequence[str], threshold: float, *, first: int = 0,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every pair (x, y), y < x, x >= ``first``, of token-encoded texts whose
-    ROUGE-L F (rouge-score's arithmetic) is > ``threshold`` (0 < threshold < 1):
-    arrays x, y, F sorted by (x, y)."""
+@dataclass
+class JoinPlan:
+    """What every part of the join reads (read-only, so a cluster can share one copy):
+    the texts' elements and sketches, and per length the signature prefix width and
+    the partner lengths each signature position allows. Signatures are split into
+    ``parts`` by key residue, each part holding whole key groups."""
+
+    el: Elements
+    width: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    sk: np.ndarray
+    pc: np.ndarray
+    threshold: float
+    parts: int
+
+    @property
+    def signatures(self) -> int:
+        w = self.width[self.el.lens]
+        return int((w * (w - 1) // 2).sum())
+
+
+def join_plan(codes: Sequence[str], threshold: float, *, split: int = 1) -> JoinPlan:
+    """The plan for ``similar_pairs``; ``parts`` is the least multiple of ``split`` that
+    keeps each part within SIG_CHUNK signatures (memory), so ``split`` workers get equal shares."""
     if not 0 < threshold < 1:
         raise ValueError(f"threshold must be in (0, 1), got {threshold}")
     t = threshold
     el = elements(codes)
-    lens, n = el.lens, el.lens.size
-    top = int(lens.max()) if n else 0
+    lens = el.lens
+    top = int(lens.max()) if lens.size else 0
     m = np.arange(top + 1)
     # lo/hi[l, b]: partner lengths a text of length l can pair with through a
     # signature whose later element sits at position b (needs alpha >= 2).
@@ -131,40 +150,66 @@ def similar_pairs(
             w = np.flatnonzero(ok & (b <= l - a + 1))
             if w.size:
                 lo[l, b], hi[l, b] = w[0], w[-1]
-    parts = [np.zeros(0, dtype=np.int64)]
     sk, pc = _sketches(el)
-    for key, tid, b in _signatures(el, width):
-        parts.append(_join_group(key, tid, b, lens, lo, hi, top, first, n, t, sk, pc))
-    pairs = np.unique(np.concatenate(parts + [_tiny_pairs(codes, lens, t, first)]))
-    x, y = np.divmod(pairs, n)
+    plan = JoinPlan(el, width, lo, hi, sk, pc, t, 1)
+    plan.parts = split * max(1, math.ceil(plan.signatures / SIG_CHUNK / split))
+    return plan
+
+
+def part_pairs(plan: JoinPlan, part: int, first: int = 0) -> np.ndarray:
+    """Candidate pairs (as x*n + y, y < x, x >= ``first``; sorted, unique) that share a
+    signature whose key falls in ``part``: they pass the length and sketch bounds, and
+    every pair above the threshold is among the union over all parts (plus ``tiny_pairs``)."""
+    el = plan.el
+    top = plan.lo.shape[0] - 1
+    key, tid, b = _signatures(el, plan.width, part, plan.parts)
+    return _join_group(key, tid, b, el.lens, plan.lo, plan.hi, top, first, el.lens.size,
+                       plan.threshold, plan.sk, plan.pc)
+
+
+def score_pairs(codes: Sequence[str], pairs: np.ndarray, threshold: float,
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidate pairs (x*n + y, any order, repeats allowed) scoring above ``threshold``,
+    exactly: arrays x, y, F sorted by (x, y)."""
+    n = len(codes)
+    lens = np.fromiter(map(len, codes), dtype=np.int64, count=n)
+    x, y = np.divmod(np.unique(pairs), n)
     f = exact_pairs(codes, codes, lens, lens, x, y)
-    keep = f > t
+    keep = f > threshold
     return x[keep], y[keep], f[keep]
 
 
-def _signatures(el: Elements, width: np.ndarray):
-    """Yield (key, text, position of the later element) for every signature,
-    in chunks that each hold whole key groups (keys split by residue)."""
+def similar_pairs(
+    codes: Sequence[str], threshold: float, *, first: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair (x, y), y < x, x >= ``first``, of token-encoded texts whose
+    ROUGE-L F (rouge-score's arithmetic) is > ``threshold`` (0 < threshold < 1):
+    arrays x, y, F sorted by (x, y)."""
+    plan = join_plan(codes, threshold)
+    parts = [part_pairs(plan, p, first) for p in range(plan.parts)]
+    return score_pairs(codes, np.concatenate(parts + [tiny_pairs(codes, threshold, first)]), threshold)
+
+
+def _signatures(el: Elements, width: np.ndarray, part: int, parts: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(key, text, position of the later element) of every signature whose key is
+    ``part`` modulo ``parts`` (so a part holds whole key groups)."""
     lens, off, ranks = el.lens, el.off, el.ranks
     w = width[lens]
-    total = int((w * (w - 1) // 2).sum())
-    parts = max(1, math.ceil(total / SIG_CHUNK))
     E = max(el.n_elements, 1)
-    for part in range(parts):
-        ks, ts, bs = [], [], []
-        for p in np.unique(w[w >= 2]).tolist():
-            texts = np.flatnonzero(w == p)
-            a, b = np.triu_indices(p, 1)
-            for c in range(0, texts.size, max(1, SIG_CHUNK // (p * p))):
-                tt = texts[c:c + max(1, SIG_CHUNK // (p * p))]
-                M = ranks[off[tt][:, None] + np.arange(p)[None, :]]
-                key = M[:, a] * E + M[:, b]
-                sel = (key % parts == part) if parts > 1 else np.ones(key.shape, dtype=bool)
-                ks.append(key[sel])
-                ts.append(np.broadcast_to(tt[:, None], key.shape)[sel])
-                bs.append(np.broadcast_to(b[None, :], key.shape)[sel])
-        if ks:
-            yield np.concatenate(ks), np.concatenate(ts), np.concatenate(bs)
+    ks, ts, bs = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for p in np.unique(w[w >= 2]).tolist():
+        texts = np.flatnonzero(w == p)
+        a, b = np.triu_indices(p, 1)
+        for c in range(0, texts.size, max(1, SIG_CHUNK // (p * p))):
+            tt = texts[c:c + max(1, SIG_CHUNK // (p * p))]
+            M = ranks[off[tt][:, None] + np.arange(p)[None, :]]
+            key = M[:, a] * E + M[:, b]
+            sel = (key % parts == part) if parts > 1 else np.ones(key.shape, dtype=bool)
+            ks.append(key[sel])
+            ts.append(np.broadcast_to(tt[:, None], key.shape)[sel])
+            bs.append(np.broadcast_to(b[None, :], key.shape)[sel])
+    return np.concatenate(ks), np.concatenate(ts), np.concatenate(bs)
 
 
 def _join_group(key, tid, b, lens, lo, hi, top, first, n, t, sk, pc) -> np.ndarray:
@@ -198,8 +243,9 @@ def _join_group(key, tid, b, lens, lo, hi, top, first, n, t, sk, pc) -> np.ndarr
     return np.unique(np.concatenate(out)) if out else np.zeros(0, dtype=np.int64)
 
 
-def _tiny_pairs(codes: Sequence[str], lens: np.ndarray, t: float, first: int) -> np.ndarray:
-    """Pairs that need an overlap of only 1 (very short texts), by brute force."""
+def tiny_pairs(codes: Sequence[str], t: float, first: int = 0) -> np.ndarray:
+    """Pairs (x*n + y) that need an overlap of only 1 (very short texts), by brute force."""
+    lens = np.fromiter(map(len, codes), dtype=np.int64, count=len(codes))
     n = lens.size
     tiny = np.flatnonzero((lens >= 1) & (_alpha(t, lens, 1) == 1))
     out = [np.zeros(0, dtype=np.int64)]
@@ -234,6 +280,16 @@ def fast_greedy_filter(
     """``greedy_filter``'s keep/drop decisions, exactly, from only the pairs that
     score above ``threshold`` (see ``similar_pairs``): far faster on big batches,
     but kept candidates get no score or nearest list. 0 < threshold."""
+    return greedy_from_pairs(candidates, pool, threshold, tokenizer, stem, similar_pairs)
+
+
+PairFinder = Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]
+"""``similar_pairs`` or a stand-in with its signature and results (the sharded one)."""
+
+
+def greedy_from_pairs(candidates: Sequence[str], pool: Sequence[str], threshold: float,
+                      tokenizer: str, stem: bool, find: PairFinder) -> FastGreedyResult:
+    """``fast_greedy_filter`` with the pairs above the threshold found by ``find``."""
     n0, n = len(pool), len(candidates)
     if threshold >= 1:  # nothing scores above 1
         return FastGreedyResult([True] * n, [None] * n, [None] * n)
@@ -241,11 +297,11 @@ def fast_greedy_filter(
         raise ValueError(f"fast_greedy_filter needs a threshold > 0 (got {threshold}): "
                          "at or below 0 every pair counts; use greedy_filter")
     codes = Encoder(tokenizer, stem).encode_many(list(pool) + list(candidates))
-    x, y, f = similar_pairs(codes, threshold, first=n0)
-    return _resolve(n0, n, x, y, f)
+    x, y, f = find(codes, threshold, first=n0)
+    return resolve(n0, n, x, y, f)
 
 
-def _resolve(n0: int, n: int, x: np.ndarray, y: np.ndarray, f: np.ndarray) -> FastGreedyResult:
+def resolve(n0: int, n: int, x: np.ndarray, y: np.ndarray, f: np.ndarray) -> FastGreedyResult:
     """The in-order pass: a candidate is dropped iff an edge joins it to a pool
     member (a seed, or a candidate kept before it)."""
     kept = [True] * n

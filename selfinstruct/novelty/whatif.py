@@ -53,6 +53,38 @@ class WhatIfResult:
     blocker: list[int | None]
 
 
+@dataclass
+class Edges:
+    """One candidate range's share of a graph: each candidate's best seed, and its pairs
+    (candidate, earlier text) above min_threshold (rows are candidate numbers)."""
+
+    seed_max: np.ndarray
+    seed_best: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    score: np.ndarray
+
+
+def block_edges(codes: Sequence[str], lens: np.ndarray, n0: int, start: int, stop: int,
+                min_threshold: float) -> Edges:
+    """Candidates start..stop-1 (``codes[n0 + i]``) scored against the seeds and every earlier text."""
+    q = slice(n0 + start, n0 + stop)
+    seed_max, seed_best = np.zeros(stop - start), np.full(stop - start, -1, dtype=np.int64)
+    if n0:
+        s = sim_block(codes[q], codes[:n0], lens[q], lens[:n0])
+        best, tops = exact_top(s, lens[q], lens[:n0], 1)
+        seed_max[:] = best
+        seed_best[:] = [t[0][0] if t else -1 for t in tops]
+    s = sim_block(codes[q], codes[: n0 + stop], lens[q], lens[: n0 + stop],
+                  cutoff=max(min_threshold - TOL, 0.0))
+    r, c = np.nonzero(s)
+    r, c = r[c < n0 + start + r], c[c < n0 + start + r]  # earlier texts only
+    la, lb = lens[n0 + start + r], lens[c]
+    f = fmeasure_np(lcs_from_sim(s[r, c], la, lb), la, lb)
+    above = f > min_threshold
+    return Edges(seed_max, seed_best, (r[above] + start).astype(np.int32), c[above].astype(np.int32), f[above])
+
+
 class WhatIfGraph:
     """Sparse graph of all pairs above ``min_threshold``, built once per run."""
 
@@ -81,40 +113,30 @@ class WhatIfGraph:
         ``progress`` hears after each block, so a long build can show how far it is."""
         n0, n = len(seeds), len(candidates)
         codes = Encoder(tokenizer, stem).encode_many(list(seeds) + list(candidates))
+        lens = np.fromiter(map(len, codes), dtype=np.int64, count=n0 + n)
         if progress is not None:
             progress(0, n)
-        lens = np.fromiter(map(len, codes), dtype=np.int64, count=n0 + n)
-        seed_max, seed_best = np.zeros(n), np.full(n, -1, dtype=np.int64)
-        rows_all, cols_all, f_all = [], [], []
-        start = 0
-        while start < n:
-            stop = min(n, start + rows_for_block(n0 + n))
-            q = slice(n0 + start, n0 + stop)
-            if n0:
-                s = sim_block(codes[q], codes[:n0], lens[q], lens[:n0])
-                best, tops = exact_top(s, lens[q], lens[:n0], 1)
-                seed_max[start:stop] = best
-                seed_best[start:stop] = [t[0][0] if t else -1 for t in tops]
-            s = sim_block(codes[q], codes[: n0 + stop], lens[q], lens[: n0 + stop],
-                          cutoff=max(min_threshold - TOL, 0.0))
-            r, c = np.nonzero(s)
-            r, c = r[c < n0 + start + r], c[c < n0 + start + r]  # earlier texts only
-            la, lb = lens[n0 + start + r], lens[c]
-            f = fmeasure_np(lcs_from_sim(s[r, c], la, lb), la, lb)
-            above = f > min_threshold
-            rows_all.append((r[above] + start).astype(np.int32))
-            cols_all.append(c[above].astype(np.int32))
-            f_all.append(f[above])
-            start = stop
+        parts = []
+        step = rows_for_block(n0 + n)
+        for start in range(0, n, step):
+            parts.append(block_edges(codes, lens, n0, start, min(n, start + step), min_threshold))
             if progress is not None:
-                progress(stop, n)
-        rows = np.concatenate(rows_all) if rows_all else np.zeros(0, np.int32)
-        cols = np.concatenate(cols_all) if cols_all else np.zeros(0, np.int32)
-        f = np.concatenate(f_all) if f_all else np.zeros(0)
+                progress(min(n, start + step), n)
+        return cls.assemble(n0, min_threshold, tokenizer, parts)
+
+    @classmethod
+    def assemble(cls, n_seeds: int, min_threshold: float, tokenizer: str,
+                 parts: Sequence["Edges"]) -> "WhatIfGraph":
+        """The graph from the ``block_edges`` of consecutive candidate ranges covering them all."""
+        parts = list(parts) or [Edges(np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int32),
+                                      np.zeros(0, np.int32), np.zeros(0))]
+        seed_max, seed_best, rows, cols, f = (np.concatenate([getattr(p, a) for p in parts])
+                                              for a in ("seed_max", "seed_best", "rows", "cols", "score"))
+        n = seed_max.size
         order = np.lexsort((cols, -f, rows))
         indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
-        return cls(n_seeds=n0, min_threshold=min_threshold, tokenizer=tokenizer,
+        return cls(n_seeds=n_seeds, min_threshold=min_threshold, tokenizer=tokenizer,
                    indptr=indptr, nbr=cols[order], score=f[order],
                    seed_max=seed_max, seed_best=seed_best)
 
