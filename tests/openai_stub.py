@@ -100,6 +100,19 @@ def drip(text: str = "a slow answer") -> Behaviour:
     return Behaviour("drip", text=text)
 
 
+def paced(seconds: float) -> Callable[[Any, bytes], Any]:
+    """A ``_Handler._slowly`` to patch in: a streamed ``drip`` answer goes out one event (a piece of
+    text) every ``seconds`` instead of a byte a second (a live view's pace)."""
+
+    def slowly(handler: Any, data: bytes) -> Any:
+        for event in data.split(b"\n\n")[:-1]:
+            if handler.server_stub._stopping.wait(seconds):
+                return
+            yield event + b"\n\n"
+
+    return slowly
+
+
 def huge(chars: int = 60_000_000) -> Behaviour:
     """A well-formed answer of ``chars`` characters (60 MB by default)."""
     return Behaviour("huge", text="x" * chars)

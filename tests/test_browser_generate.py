@@ -4,7 +4,7 @@ OpenAI-compatible endpoint, every prompt in flight streams on the page at the sa
 from __future__ import annotations
 
 import time
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -18,19 +18,11 @@ from selfinstruct.store import Store
 from tests import openai_stub
 from tests.apptest_util import SEEDS
 from tests.browser_util import browser_page, goto, needs_chromium, streamlit_server
-from tests.openai_stub import Behaviour, OpenAIStub, drip
+from tests.openai_stub import Behaviour, OpenAIStub, drip, paced
 
 pytestmark = [pytest.mark.browser, needs_chromium, pytest.mark.timeout(240)]
 
 PACE_S = 0.3  # between two streamed pieces of an instruction answer: ~25 s per answer
-
-
-def by_piece(self: Any, data: bytes) -> Iterator[bytes]:
-    """The stub's ``drip``, one event (a piece of text) every ``PACE_S`` instead of a byte a second."""
-    for event in data.split(b"\n\n")[:-1]:
-        if self.server_stub._stopping.wait(PACE_S):
-            return
-        yield event + b"\n\n"
 
 
 def respond(body: dict[str, Any]) -> str | Behaviour:
@@ -44,7 +36,7 @@ def respond(body: dict[str, Any]) -> str | Behaviour:
 
 
 def test_the_generate_page_streams_every_prompt_in_flight_at_once(tmp_path, monkeypatch):
-    monkeypatch.setattr(openai_stub._Handler, "_slowly", by_piece)
+    monkeypatch.setattr(openai_stub._Handler, "_slowly", paced(PACE_S))
     ws = tmp_path / "ws.sqlite"
     with OpenAIStub(respond) as stub:
         cfg = RunConfig(target=100)
