@@ -12,6 +12,8 @@ STAMP := $(VENV)/.installed
 # llama.cpp's own OpenAI-compatible server (python -m llama_cpp.server) for the tests that drive
 # real servers: its extras' deps only, the llama-cpp-python wheel above is reused, never rebuilt.
 SERVER_STAMP := $(VENV)/.server-installed
+# Ray, the optional extra for the cluster tests (tests/test_ray.py) and bench/bench_ray.py.
+RAY_STAMP := $(VENV)/.ray-installed
 PORT ?= 8501
 
 .PHONY: run test test-quick bench setup browser clean
@@ -19,14 +21,14 @@ PORT ?= 8501
 run: $(STAMP)
 	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
 
-test: $(STAMP) $(SERVER_STAMP) browser
+test: $(STAMP) $(SERVER_STAMP) browser $(RAY_STAMP)
 	$(BIN)/python -m pytest
 
 # The quick run: every test but those marked slow, browser or embedded (markers in pyproject.toml).
 test-quick: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not browser and not embedded"
 
-bench: $(STAMP)
+bench: $(STAMP) $(RAY_STAMP)
 	@set -e; for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f $(BENCH_ARGS); done
 
 setup: $(STAMP) $(SERVER_STAMP)
@@ -44,6 +46,10 @@ $(STAMP): requirements.txt pyproject.toml | $(BIN)/python
 
 $(SERVER_STAMP): $(STAMP)
 	$(BIN)/pip install --find-links $(WHEELS) "llama-cpp-python[server]==$(LLAMA_VERSION)"
+	touch $@
+
+$(RAY_STAMP): $(STAMP)
+	$(BIN)/pip install -e ".[ray]"
 	touch $@
 
 # Browser tests drive Debian's Chromium; install it when missing (needs root, as on CI).

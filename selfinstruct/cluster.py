@@ -17,8 +17,9 @@ REACH_TIMEOUT_S = 5.0
 _connected: str | None = None
 
 
-class ClusterError(RuntimeError):
-    """Ray is missing or the cluster named cannot be reached."""
+class ClusterError(ConnectionError):
+    """Ray is missing or the cluster named cannot be reached (an OSError: the CLI reports it
+    as an error line, like a file it cannot open)."""
 
 
 def add_ray_arg(parser: argparse.ArgumentParser) -> None:

@@ -54,12 +54,13 @@ def _graph_key(store: Store, run: RunInfo, n_seeds: int, n_candidates: int,
 
 
 def graph(store: Store, run: RunInfo, seeds: Sequence[str], candidates: Sequence[str],
-          tokenizer: str = "rouge", progress: Progress | None = None) -> WhatIfGraph:
+          tokenizer: str = "rouge", progress: Progress | None = None, ray: str | None = None) -> WhatIfGraph:
     """The run's similarity graph: from memory, else from the workspace, else built (once).
 
     Building costs about a second per thousand candidates, so the graph is kept
     in the workspace (as raw bytes: about 4 KB per candidate at paper scale).
     ``progress`` hears how a build advances (a graph read back says nothing).
+    ``ray`` (a ``cluster.connect`` address) builds it on a Ray cluster: the same graph.
     """
     key = _graph_key(store, run, len(seeds), len(candidates), tokenizer)
     with _graphs_lock:
@@ -70,8 +71,13 @@ def graph(store: Store, run: RunInfo, seeds: Sequence[str], candidates: Sequence
     if blob is not None:
         g = WhatIfGraph.from_bytes(blob)
     else:
-        g = WhatIfGraph.build(seeds, candidates, min_threshold=MIN_THRESHOLD, tokenizer=tokenizer,
-                              progress=progress)
+        build = WhatIfGraph.build
+        if ray is not None:
+            from .cluster import connect
+            from .novelty.sharded import whatif_graph as build
+
+            connect(ray)
+        g = build(seeds, candidates, min_threshold=MIN_THRESHOLD, tokenizer=tokenizer, progress=progress)
         store.put_blob(GRAPH_NAMESPACE, ck, g.to_bytes())
     with _graphs_lock:
         _graphs[key] = g
@@ -87,12 +93,13 @@ def graph_ready(store: Store, run: RunInfo, tokenizer: str = "rouge") -> bool:
 
 
 def prepare_graph(store: Store, run: RunInfo, tokenizer: str = "rouge",
-                  show: Callable[[float, str], None] | None = None) -> WhatIfGraph:
-    """The run's graph (``graph``), its build reported to ``show(share, text)`` as ``GraphProgress`` says."""
+                  show: Callable[[float, str], None] | None = None, ray: str | None = None) -> WhatIfGraph:
+    """The run's graph (``graph``, on the Ray cluster at ``ray`` if given), its build reported to
+    ``show(share, text)`` as ``GraphProgress`` says."""
     seeds = [r.text for r in store.instructions(run.id, origin="seed")]
     candidates = [r.text for r in store.instructions(run.id, origin="machine")]
     return graph(store, run, seeds, candidates, tokenizer,
-                 GraphProgress(len(seeds), show) if show is not None else None)
+                 GraphProgress(len(seeds), show) if show is not None else None, ray)
 
 
 class GraphProgress(ProgressLine):

@@ -4,6 +4,8 @@ and none of them imports Streamlit (the dashboard's helpers live in dashboard/).
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 LIB = Path(__file__).resolve().parent.parent / "selfinstruct"
@@ -57,3 +59,12 @@ def test_no_import_cycle_between_library_packages_and_no_streamlit():
     assert edges["cli"]  # the walk found the imports
     assert _cycle(edges) is None, " -> ".join(_cycle(edges) or [])
     assert streamlit == []
+
+
+def test_ray_is_imported_only_when_a_cluster_is_asked_for():
+    """Ray is optional: the library, its sharded engine module and every CLI command load without it."""
+    code = ("import sys, selfinstruct, selfinstruct.cluster, selfinstruct.novelty.sharded, selfinstruct.filter_views\n"
+            "from selfinstruct.cli import build_parser\n"
+            "build_parser().parse_args(['prepare', '-w', 'x', '--ray', 'auto'])\n"
+            "assert not [m for m in sys.modules if m == 'ray' or m.startswith('ray.')], 'ray was imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=LIB.parent)

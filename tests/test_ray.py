@@ -33,7 +33,9 @@ from selfinstruct.novelty.tokens import Encoder  # noqa: E402
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 RAY = str(Path(sys.executable).parent / "ray")
-WORDS = [f"w{i}" for i in range(400)] + ["write", "list", "give", "a", "the", "of", "poem", "story"]
+VERBS = ["write", "list", "give", "explain", "classify", "summarize", "find", "make"]
+WORDS = [f"w{i}" for i in range(3000)]
+ZIPF = [1 / (i + 1) ** 1.1 for i in range(len(WORDS))]
 
 
 def texts(n: int, seed: int = 0) -> list[str]:
@@ -45,8 +47,7 @@ def texts(n: int, seed: int = 0) -> list[str]:
             toks = rng.choice(out).split()
             toks[rng.randrange(len(toks))] = rng.choice(WORDS)
         else:
-            toks = [rng.choice(WORDS[-8:])] + [WORDS[min(int(rng.paretovariate(0.8)), 399)]
-                                               for _ in range(rng.randint(2, 20))]
+            toks = [rng.choice(VERBS)] + rng.choices(WORDS, ZIPF, k=rng.randint(2, 20))
         out.append(" ".join(toks))
     return out
 
@@ -182,7 +183,7 @@ def _kill_first_join_worker(temp_dir: str, killed: list[int], stop: threading.Ev
 
 
 def test_killed_worker_leaves_the_result_identical(ray_cluster):
-    cands, pool = texts(12000, seed=7), texts(100, seed=8)
+    cands, pool = texts(40000, seed=7), texts(100, seed=8)
     single = fast_greedy_filter(cands, pool, 0.6)
     killed: list[int] = []
     stop = threading.Event()

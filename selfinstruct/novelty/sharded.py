@@ -61,8 +61,8 @@ def _shards(shards: int | None) -> int:
 
 @lru_cache(maxsize=None)
 def _remote(fn: Callable) -> Any:
-    """``fn`` as a Ray task of one CPU, retried when its worker dies."""
-    return _ray().remote(num_cpus=1, max_retries=MAX_RETRIES)(fn)
+    """``fn`` as a Ray task of one CPU, spread over the nodes, retried when its worker dies."""
+    return _ray().remote(num_cpus=1, max_retries=MAX_RETRIES, scheduling_strategy="SPREAD")(fn)
 
 
 def _run(fn: Callable, shared: Any, args: Sequence[tuple], stats: Stats | None,
