@@ -7,15 +7,9 @@ in other processes and objects cross the object store. One cluster serves the wh
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
-import shutil
 import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -29,10 +23,10 @@ from selfinstruct import cluster  # noqa: E402
 from selfinstruct.novelty import (WhatIfGraph, fast_greedy_filter, join, max_against,  # noqa: E402
                                   max_within, pairwise_histogram, sharded)
 from selfinstruct.novelty.tokens import Encoder  # noqa: E402
+from local_ray import local_cluster  # noqa: E402  (tests/ is on sys.path under pytest)
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
-RAY = str(Path(sys.executable).parent / "ray")
 VERBS = ["write", "list", "give", "explain", "classify", "summarize", "find", "make"]
 WORDS = [f"w{i}" for i in range(3000)]
 ZIPF = [1 / (i + 1) ** 1.1 for i in range(len(WORDS))]
@@ -52,63 +46,23 @@ def texts(n: int, seed: int = 0) -> list[str]:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _session_pids(sids: set[int]) -> list[int]:
-    """Processes in the given sessions: what our two ``ray start`` calls left running."""
-    pids = []
-    for p in Path("/proc").iterdir():
-        try:
-            if p.name.isdigit() and int((p / "stat").read_text().rsplit(")", 1)[1].split()[3]) in sids:
-                pids.append(int(p.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    return pids
-
-
 @pytest.fixture(scope="module")
 def ray_cluster():
-    """A head and a second node on 127.0.0.1 (separate processes), joined by this test process;
-    no token authentication (a short-lived local cluster, and this process read Ray's settings
-    when it imported ray). Torn down by killing the processes of the two ``ray start`` sessions by pid:
-    ``ray stop`` would stop every Ray process of this machine's user, other clusters' too."""
-    tmp = tempfile.mkdtemp(prefix="r", dir="/tmp")  # short: Ray's socket paths have a length limit
-    port = _free_port()
-    address = f"127.0.0.1:{port}"
-    ours = {"RAY_ADDRESS": address, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
-    env = {**os.environ, **ours}
-    common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats", f"--temp-dir={tmp}"]
-    old = {k: os.environ.get(k) for k in ours}
-    sids: set[int] = set()
-    try:
-        for args in (["--head", f"--port={port}", "--include-dashboard=false"], [f"--address={address}"]):
-            p = subprocess.Popen([RAY, "start", *args, *common], env={**env, "RAY_ADDRESS": ""}, text=True,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-            sids.add(p.pid)  # a new session: its id is the leader's pid, and the daemons inherit it
-            _, err = p.communicate(timeout=120)
-            assert p.returncode == 0, err[-2000:]
-        os.environ.update(ours)  # this process only, for the tests of this module
-        cluster.connect(address)
-        deadline = time.monotonic() + 30
-        while len([n for n in ray.nodes() if n["Alive"]]) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        yield {"address": address, "temp_dir": tmp}
-    finally:
-        if ray.is_initialized():
+    """A head and a second node on 127.0.0.1 (separate processes, one CPU each), joined by this
+    test process with RAY_ADDRESS set for this module only."""
+    with local_cluster(nodes=2) as c:
+        old = os.environ.get("RAY_ADDRESS")
+        os.environ["RAY_ADDRESS"] = c["address"]
+        try:
+            cluster.connect(c["address"])
+            deadline = time.monotonic() + 30
+            while len([n for n in ray.nodes() if n["Alive"]]) < 2 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            yield c
+        finally:
             ray.shutdown()
-        cluster._connected = None
-        for k, v in old.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            for pid in _session_pids(sids):
-                with contextlib.suppress(OSError):
-                    os.kill(pid, sig)
-            time.sleep(1)
-        shutil.rmtree(tmp, ignore_errors=True)
+            cluster._connected = None
+            os.environ.pop("RAY_ADDRESS") if old is None else os.environ.__setitem__("RAY_ADDRESS", old)
 
 
 def test_two_nodes_and_connect_is_idempotent(ray_cluster):
@@ -126,7 +80,6 @@ def test_fast_greedy_filter_equals_single_machine(ray_cluster):
         got = sharded.fast_greedy_filter(cands, pool, t, shards=2, stats=stats)
         assert got == single
         assert not all(single.kept)
-    assert len({s["node"] for s in stats}) == 2  # both nodes did work
     assert all(s["bytes_out"] > 0 and s["shared_bytes"] > 0 for s in stats)
 
 
@@ -185,14 +138,19 @@ def _kill_first_join_worker(temp_dir: str, killed: list[int], stop: threading.Ev
 def test_killed_worker_leaves_the_result_identical(ray_cluster):
     cands, pool = texts(40000, seed=7), texts(100, seed=8)
     single = fast_greedy_filter(cands, pool, 0.6)
+    stats: list[dict] = []
+    assert sharded.fast_greedy_filter(cands, pool, 0.6, shards=2, stats=stats) == single
+    assert len({s["node"] for s in stats}) == 2  # the two parts ran side by side, one per node
     killed: list[int] = []
+    stats.clear()
     stop = threading.Event()
     killer = threading.Thread(target=_kill_first_join_worker, args=(ray_cluster["temp_dir"], killed, stop))
     killer.start()
     try:
-        got = sharded.fast_greedy_filter(cands, pool, 0.6, shards=2)
+        got = sharded.fast_greedy_filter(cands, pool, 0.6, shards=2, stats=stats)
     finally:
         stop.set()
         killer.join()
     assert killed, "no worker was caught running a join part"
     assert got == single
+    assert killed[0] not in {s["pid"] for s in stats}  # the killed worker's part was redone elsewhere
