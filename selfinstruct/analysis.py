@@ -289,8 +289,8 @@ def pair_from_doc(doc: "Doc") -> Pair:
     return None, None
 
 
-def _parse_chunk(texts: list[str], batch_size: int) -> list[Pair]:
-    """Worker body (also used in-process): batch-parse and keep only the pairs."""
+def parse_chunk(texts: list[str], batch_size: int) -> list[Pair]:
+    """Worker body (also used in-process and by the Ray actors): batch-parse and keep only the pairs."""
     return [pair_from_doc(d) for d in load_nlp().pipe(texts, batch_size=batch_size)]
 
 
@@ -302,6 +302,13 @@ def _pool_context() -> BaseContext:
     return get_context("fork" if alone else "spawn")
 
 
+def parse_pieces(texts: list[str], batch_size: int) -> list[list[str]]:
+    """``PIECE_BATCHES`` whole batches per piece, counted from the first text: every way of
+    sharing the parse (processes here, actors on a cluster) hands spaCy the same batches."""
+    size = batch_size * PIECE_BATCHES
+    return [texts[i:i + size] for i in range(0, len(texts), size)]
+
+
 def _parse_pieces(texts: list[str], batch_size: int, n_process: int,
                   context: BaseContext | None = None) -> Iterator[list[Pair]]:
     """The pairs of ``texts``, piece by piece and in order.
@@ -310,11 +317,10 @@ def _parse_pieces(texts: list[str], batch_size: int, n_process: int,
     spaCy parses the very batches one ``nlp.pipe`` over all texts would, however
     many processes share the work: the pairs never depend on ``n_process``.
     """
-    size = batch_size * PIECE_BATCHES
-    pieces = [texts[i:i + size] for i in range(0, len(texts), size)]
+    pieces = parse_pieces(texts, batch_size)
     if n_process <= 1 or len(texts) < 2 * batch_size:
         for piece in pieces:
-            yield _parse_chunk(piece, batch_size)
+            yield parse_chunk(piece, batch_size)
         return
     context = context or _pool_context()
     if context.get_start_method() == "fork":
@@ -322,9 +328,45 @@ def _parse_pieces(texts: list[str], batch_size: int, n_process: int,
     # Workers send back pairs, not Docs: nothing big crosses the process boundary.
     pool = ProcessPoolExecutor(n_process, mp_context=context)
     try:
-        yield from pool.map(_parse_chunk, pieces, [batch_size] * len(pieces))
+        yield from pool.map(parse_chunk, pieces, [batch_size] * len(pieces))
     finally:  # stopped early (the dashboard's rerun): drop the pieces not started instead of parsing on
         pool.shutdown(cancel_futures=True)
+
+
+class Parser:
+    """A Ray actor holding one spaCy pipeline: loading costs about a second and a few hundred MB,
+    so each actor loads it once and parses piece after piece; only pairs come back."""
+
+    def __init__(self) -> None:
+        load_nlp()
+
+    def parse(self, texts: list[str], batch_size: int) -> list[Pair]:
+        return parse_chunk(texts, batch_size)
+
+
+# A parser actor whose process dies is restarted and its piece retried this many times.
+ACTOR_RESTARTS = 3
+
+
+def _ray_parse_pieces(texts: list[str], batch_size: int, address: str) -> Iterator[list[Pair]]:
+    """``_parse_pieces`` on the Ray cluster at ``address``: one actor per CPU, the same pieces
+    (hence the same pairs), results in order. The actors hold a CPU each while they live, so
+    they go when the parse ends or is cut short: the sharded novelty tasks need those CPUs."""
+    import ray
+    from ray.util import ActorPool
+
+    from . import cluster
+
+    pieces = parse_pieces(texts, batch_size)
+    cluster.connect(address)
+    n = min(max(1, int(ray.cluster_resources().get("CPU", 1))), len(pieces))
+    remote = ray.remote(num_cpus=1, max_restarts=ACTOR_RESTARTS, max_task_retries=ACTOR_RESTARTS)(Parser)
+    actors = [remote.remote() for _ in range(n)]
+    try:
+        yield from ActorPool(actors).map(lambda actor, piece: actor.parse.remote(piece, batch_size), pieces)
+    finally:
+        for actor in actors:
+            ray.kill(actor)
 
 
 def _parse(texts: list[str], batch_size: int, n_process: int,
@@ -352,6 +394,7 @@ def verb_noun(
     n_process: int | None = None,
     *,
     progress: Progress | None = None,
+    ray: str | None = None,
 ) -> list[Pair]:
     """Verb-noun pair of each text, parsing only texts the cache has not seen.
 
@@ -361,6 +404,8 @@ def verb_noun(
     means all cores once there are enough texts to parse to pay for the workers.
     ``progress(done, total)`` hears ``(0, total)`` and then every piece parsed,
     counting the distinct texts not cached; it never hears of a fully cached call.
+    ``ray``: a Ray address; the parse then runs on that cluster, one spaCy model per actor,
+    with the same pairs.
     """
     keys = [text_key(t) for t in texts]
     unique = dict(zip(keys, texts))
@@ -368,14 +413,18 @@ def verb_noun(
     known: dict[str, Pair] = {k: tuple(json.loads(v)) for k, v in found.items()}  # type: ignore[misc]
     todo = [k for k in unique if k not in known]
     if todo:
-        context = _pool_context()
-        if n_process is None:
-            enough = len(todo) >= PARALLEL_MIN_TEXTS[context.get_start_method()]
-            n_process = usable_cores() if enough else 1
+        if ray is not None:
+            source = _ray_parse_pieces([unique[k] for k in todo], batch_size, ray)
+        else:
+            context = _pool_context()
+            if n_process is None:
+                enough = len(todo) >= PARALLEL_MIN_TEXTS[context.get_start_method()]
+                n_process = usable_cores() if enough else 1
+            source = _parse_pieces([unique[k] for k in todo], batch_size, n_process, context)
         if progress is not None:
             progress(0, len(todo))
         done = 0
-        with closing(_parse_pieces([unique[k] for k in todo], batch_size, n_process, context)) as pieces:
+        with closing(source) as pieces:
             for parsed in pieces:
                 fresh = dict(zip(todo[done:done + len(parsed)], parsed))
                 known.update(fresh)
@@ -522,14 +571,26 @@ def overlap_summary(scores: Sequence[float], bins: int = ROUGE_BINS) -> dict[str
     }
 
 
-def rouge_vs_seeds(texts: Sequence[str], seeds: Sequence[str]) -> list[float]:
+def overlap_engine(ray: str | None = None) -> Any:
+    """Where ROUGE-L distributions are computed: ``novelty`` here, or ``novelty.sharded`` (the
+    same functions and results) on the Ray cluster at ``ray``."""
+    if ray is None:
+        return novelty
+    from . import cluster
+    from .novelty import sharded
+
+    cluster.connect(ray)
+    return sharded
+
+
+def rouge_vs_seeds(texts: Sequence[str], seeds: Sequence[str], ray: str | None = None) -> list[float]:
     """Each text's highest ROUGE-L against the seed instructions (the paper's figure)."""
-    return list(novelty.max_against(list(texts), list(seeds))) if texts and seeds else []
+    return list(overlap_engine(ray).max_against(list(texts), list(seeds))) if texts and seeds else []
 
 
-def rouge_within(texts: Sequence[str]) -> list[float]:
+def rouge_within(texts: Sequence[str], ray: str | None = None) -> list[float]:
     """Each text's highest ROUGE-L against the rest of the pool."""
-    return list(novelty.max_within(list(texts))) if len(texts) > 1 else []
+    return list(overlap_engine(ray).max_within(list(texts))) if len(texts) > 1 else []
 
 
 def sample_texts(texts: Sequence[str], limit: int, seed: int = 0) -> list[str]:
@@ -539,12 +600,12 @@ def sample_texts(texts: Sequence[str], limit: int, seed: int = 0) -> list[str]:
 
 
 def pairwise_summary(texts: Sequence[str], bins: int = ROUGE_BINS,
-                     limit: int = PAIRWISE_SAMPLE) -> dict[str, Any]:
+                     limit: int = PAIRWISE_SAMPLE, ray: str | None = None) -> dict[str, Any]:
     """Distribution of ROUGE-L over all pairs of (a sample of) ``texts``."""
     sample = sample_texts(texts, limit)
     if len(sample) < 2:
         return {"n": len(sample), "n_pairs": 0, "counts": [0] * bins, "edges": rouge_edges(bins)}
-    counts, got = novelty.pairwise_histogram(sample, bins=bins)
+    counts, got = overlap_engine(ray).pairwise_histogram(sample, bins=bins)
     return {"n": len(sample), "n_pairs": len(sample) * (len(sample) - 1) // 2,
             "counts": [int(c) for c in counts], "edges": [float(e) for e in got]}
 
@@ -567,19 +628,22 @@ def full_report(
     top_verbs: int = 20,
     top_nouns: int = 4,
     bins: int = ROUGE_BINS,
+    ray: str | None = None,
 ) -> dict[str, Any]:
     """Everything ``stats --json`` prints and the dashboard draws, JSON-serialisable.
 
     ROUGE against seeds covers the non-seed tasks; ``seeds`` defaults to the
     instructions of the pool's seed tasks. Figures that cannot be computed
-    (no seeds, fewer than two instructions) are None.
+    (no seeds, fewer than two instructions) are None. ``ray``: a Ray address; the verb-noun parse
+    and the ROUGE-L distributions then run on that cluster, with the same results (lengths are
+    one linear pass, cheaper here than shipping the texts).
     """
     instructions = [t.instruction for t in tasks]
-    pairs = verb_noun(instructions, cache)
+    pairs = verb_noun(instructions, cache, ray=ray)
     summary = verb_noun_summary(pairs, top_verbs, top_nouns, texts=instructions)
     generated, seed_texts = _generated(tasks, seeds)
-    vs_seeds = overlap_summary(rouge_vs_seeds(generated, seed_texts), bins)
-    within = overlap_summary(rouge_within(instructions), bins)
+    vs_seeds = overlap_summary(rouge_vs_seeds(generated, seed_texts, ray), bins)
+    within = overlap_summary(rouge_within(instructions, ray), bins)
     lens = lengths(tasks)
     vendi = diversity.vendi_score(instructions, cache=cache)
     report: dict[str, Any] = table1(tasks, pairs=pairs)
@@ -596,7 +660,7 @@ def full_report(
         "rouge_within_mean": within["mean"] if within["n"] else None,
         "rouge_within_median": within["median"] if within["n"] else None,
         "rouge_within_hist": {"counts": within["counts"], "edges": within["edges"]},
-        "rouge_pairwise_hist": pairwise_summary(instructions, bins),
+        "rouge_pairwise_hist": pairwise_summary(instructions, bins, ray=ray),
         "vendi_score": vendi["score"] if vendi else None,
         "vendi": vendi,
         "length_unit": lens["unit"],

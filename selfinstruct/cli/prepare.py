@@ -13,16 +13,16 @@ import time
 
 from ..store import RunInfo, Store
 
-PARSE_CHUNK = 2000  # texts per verb-noun call: the progress line moves after each
-
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..cluster import add_ray_arg
     from .common import add_run_arg, add_workspace_arg
 
     p = sub.add_parser("prepare", help="build a run's similarity graph and verb-noun parses ahead of the dashboard")
     add_workspace_arg(p)
     add_run_arg(p)
     p.add_argument("--no-parse", action="store_true", help="build the similarity graph only, not the spaCy parses")
+    add_ray_arg(p)  # the verb-noun parse on the cluster, one spaCy model per actor
     p.set_defaults(func=run)
 
 
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"run {run.name!r} is an {run.kind} data set: no similarity graph (Filters replays generation runs)")
     if not args.no_parse:
-        _parse(store, run)
+        _parse(store, run, args.ray)
     return 0
 
 
@@ -66,7 +66,7 @@ def _graph(store: Store, run: RunInfo, tokenizer: str) -> None:
           f"({time.perf_counter() - start:.1f} s)")
 
 
-def _parse(store: Store, run: RunInfo) -> None:
+def _parse(store: Store, run: RunInfo, ray: str | None = None) -> None:
     """Parse what Analysis shows first (the run's kept instructions, and its seeds) into the workspace's
     cache. No tqdm: its monitor thread would make ``verb_noun`` spawn its workers instead of forking them."""
     from ..analysis import verb_noun
@@ -77,10 +77,6 @@ def _parse(store: Store, run: RunInfo) -> None:
     texts += [t.instruction for t in store.tasks(run.id, origin="seed")]
     start = time.perf_counter()
     line = ProgressLine("verb-noun parse", "instructions", lambda share, text: _show(text), every=0)
-    if texts:
-        line(0, len(texts))  # starts the clock the time left is measured by
-    for i in range(0, len(texts), PARSE_CHUNK):
-        verb_noun(texts[i:i + PARSE_CHUNK], cache=store)
-        line(min(i + PARSE_CHUNK, len(texts)), len(texts))
+    verb_noun(texts, cache=store, ray=ray, progress=line)  # heard after each piece, stored piece by piece
     _done()
     print(f"verb-noun parses of run {run.name!r}: {len(texts):,} instructions ({time.perf_counter() - start:.1f} s)")

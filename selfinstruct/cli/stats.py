@@ -7,10 +7,12 @@ import json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..cluster import add_ray_arg
     from .common import add_source_args
 
     p = sub.add_parser("stats", help="Table 1 statistics, verb-noun structure, lengths and ROUGE-L overlap")
     add_source_args(p)
+    add_ray_arg(p)  # the verb-noun parse and the ROUGE-L distributions on the cluster
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -20,7 +22,7 @@ def build_report(args: argparse.Namespace) -> dict:
     from .common import load_source
 
     label, tasks, seeds, cache, store, run = load_source(args)
-    report = {"source": label, **full_report(tasks, seeds=seeds, cache=cache)}
+    report = {"source": label, **full_report(tasks, seeds=seeds, cache=cache, ray=args.ray)}
     if store is not None and run is not None:
         from ..compare import response_set_stats
         from ..evaluate.length import length_score_summary
