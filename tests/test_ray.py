@@ -154,3 +154,25 @@ def test_killed_worker_leaves_the_result_identical(ray_cluster):
     assert killed, "no worker was caught running a join part"
     assert got == single
     assert killed[0] not in {s["pid"] for s in stats}  # the killed worker's part was redone elsewhere
+
+
+def test_prepare_graph_on_the_cluster_is_the_graph_of_one_process(ray_cluster, tmp_path):
+    from conftest import OUR_SEEDS
+    from selfinstruct import filter_views
+    from selfinstruct.config import RunConfig
+    from selfinstruct.lm.fake import FakeLM
+    from selfinstruct.pipeline import Pipeline, start_run
+    from selfinstruct.seeds import load_tasks
+    from selfinstruct.store import Store
+
+    store = Store(tmp_path / "w.sqlite")
+    run = start_run(store, "r", load_tasks(OUR_SEEDS), RunConfig(target=60))
+    list(Pipeline(store, run, FakeLM()).events())
+    run = store.run(run.id)
+    shown = []
+    got = filter_views.prepare_graph(store, run, show=lambda share, text: shown.append(share),
+                                     ray=ray_cluster["address"])
+    seeds = [r.text for r in store.instructions(run.id, origin="seed")]
+    cands = [r.text for r in store.instructions(run.id, origin="machine")]
+    assert got.to_bytes() == WhatIfGraph.build(seeds, cands, min_threshold=filter_views.MIN_THRESHOLD).to_bytes()
+    assert shown and shown[-1] == 1.0
