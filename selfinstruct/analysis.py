@@ -21,11 +21,12 @@ from contextlib import closing
 from functools import cache
 from multiprocessing import get_all_start_methods, get_context
 from multiprocessing.context import BaseContext
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Sequence
 
 import numpy as np
 
 from . import diversity, novelty
+from .kvcache import DictCache, KVCache
 from .records import Task
 from .scripts import NO_SPACE_SCRIPT
 
@@ -47,28 +48,6 @@ PAIRWISE_SAMPLE = 2000
 Pair = tuple[str | None, str | None]
 Unit = Literal["words", "characters"]
 Progress = Callable[[int, int], None]  # (done, total)
-
-
-class KVCache(Protocol):
-    """String key-value store grouped by namespace; the SQLite store implements it."""
-
-    def get_many(self, namespace: str, keys: Sequence[str]) -> dict[str, str]: ...
-
-    def put_many(self, namespace: str, items: dict[str, str]) -> None: ...
-
-
-class DictCache:
-    """In-memory ``KVCache`` for tests and for the CLI when no store is open."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, dict[str, str]] = {}
-
-    def get_many(self, namespace: str, keys: Sequence[str]) -> dict[str, str]:
-        space = self.data.get(namespace, {})
-        return {k: space[k] for k in keys if k in space}
-
-    def put_many(self, namespace: str, items: dict[str, str]) -> None:
-        self.data.setdefault(namespace, {}).update(items)
 
 
 # --------------------------------------------------------------------------- Table 1

@@ -34,7 +34,7 @@ import numpy as np
 from .novelty.matrix import rouge_matrix
 
 if TYPE_CHECKING:
-    from .analysis import KVCache
+    from .kvcache import KVCache
 
 EXACT_LIMIT = 5000
 SAMPLE_SIZE = 2000

@@ -22,7 +22,7 @@ import plotly.graph_objects as go
 from .records import Task
 
 if TYPE_CHECKING:
-    from .analysis import KVCache
+    from .kvcache import KVCache
 
 # metric -> [(size, value), ...] sorted by size
 Table = dict[str, list[tuple[int, float]]]

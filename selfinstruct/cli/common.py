@@ -180,7 +180,7 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
 
 def load_source(args: argparse.Namespace) -> tuple[str, list, list[str] | None, object, Store | None, RunInfo | None]:
     """(label, tasks, seed instructions or None, parse cache, store, run) for ``add_source_args``."""
-    from ..analysis import DictCache
+    from ..kvcache import DictCache
     from ..seeds import load_tasks
 
     if args.workspace is not None:
