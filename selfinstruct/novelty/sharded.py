@@ -59,10 +59,10 @@ def _shards(shards: int | None) -> int:
     return shards or max(1, int(_ray().cluster_resources().get("CPU", 1)))
 
 
-@lru_cache(maxsize=None)
-def _remote(fn: Callable) -> Any:
-    """``fn`` as a Ray task of one CPU, spread over the nodes, retried when its worker dies."""
-    return _ray().remote(num_cpus=1, max_retries=MAX_RETRIES, scheduling_strategy="SPREAD")(fn)
+@lru_cache(maxsize=1)
+def _task() -> Any:
+    """``_timed`` as a Ray task of one CPU, spread over the nodes, rerun when its worker dies."""
+    return _ray().remote(num_cpus=1, max_retries=MAX_RETRIES, scheduling_strategy="SPREAD")(_timed)
 
 
 def _run(fn: Callable, shared: Any, args: Sequence[tuple], stats: Stats | None,
@@ -72,8 +72,7 @@ def _run(fn: Callable, shared: Any, args: Sequence[tuple], stats: Stats | None,
     candidate pairs a join part found). ``on_done(i)`` hears each task as it finishes."""
     ray = _ray()
     ref = ray.put(shared)
-    task = _remote(_timed)
-    futures = [task.remote(fn, ref, *a) for a in args]
+    futures = [_task().remote(fn, ref, *a) for a in args]
     index = {f: i for i, f in enumerate(futures)}
     out: list[Any] = [None] * len(futures)
     pending = list(futures)
@@ -105,7 +104,7 @@ def _timed(fn: Callable, shared: Any, *args: Any) -> tuple[Any, dict[str, Any]]:
 
 
 def _peak_rss_mb() -> float:
-    """This worker's peak resident memory (Linux; 0 elsewhere)."""
+    """This worker's peak resident memory so far, over every task it ran (Linux; 0 elsewhere)."""
     try:
         with open("/proc/self/status") as f:
             return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:"))
