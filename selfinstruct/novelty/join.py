@@ -84,7 +84,8 @@ def _sketches(el: Elements) -> tuple[np.ndarray, np.ndarray]:
     h = (el.ranks * 2654435761) % 128 + 128
     bit = np.where(common < 128, common, h)
     tid = np.repeat(np.arange(n), el.lens)
-    cell = np.unique(tid * 256 + bit)
+    cell = np.sort(tid * 256 + bit)  # then dedupe: numpy's hash-based unique is ~7x slower here
+    cell = cell[np.r_[True, cell[1:] != cell[:-1]]] if cell.size else cell
     word = cell // 64  # = tid * 4 + word-in-text
     vals = np.left_shift(np.uint64(1), (cell % 64).astype(np.uint64))
     sk = np.zeros(n * SKETCH_WORDS, dtype=np.uint64)
