@@ -28,7 +28,7 @@ from selfinstruct.store import Store
 
 from conftest import OUR_SEEDS
 
-ITERATIONS = 3  # of 2 prompts each, a few tokens an answer: about a minute on 2 cores
+ITERATIONS = 6  # of 2 prompts each, a few tokens an answer: long enough that the last answer's drain (one server idle) stays a small share
 SERVER_DEPS = ("llama_cpp", "fastapi", "uvicorn", "sse_starlette", "pydantic_settings", "starlette_context")
 missing = [m for m in SERVER_DEPS if importlib.util.find_spec(m) is None]
 
