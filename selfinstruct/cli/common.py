@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from ..config import ConfigError, LMConfig, RunConfig, base_url_problems
 from ..lm.base import LM
@@ -204,3 +204,17 @@ def load_source(args: argparse.Namespace) -> tuple[str, list, list[str] | None, 
         hint = f"nothing was analysed (fix them, or import the file with --skip-bad, {then})"
         raise ImportRefused(refusal(parsed, hint), parsed.bad)
     return args.file.name, parsed.tasks, None, DictCache(), None, None
+
+
+def ask(question: str, choices: Sequence[str]) -> str | None:
+    """One keypress-style answer from the terminal, asked until it is one of ``choices``
+    (its first letter counts); None when the person quits (q) or the input ends."""
+    reply = ""
+    while reply not in (*choices, "q"):
+        print(f"{question} [{'/'.join((*choices, 'q'))}] ", end="", flush=True)
+        line = sys.stdin.readline()
+        if not line:
+            print()
+            return None
+        reply = line.strip().lower()[:1]
+    return None if reply == "q" else reply

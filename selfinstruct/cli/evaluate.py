@@ -26,6 +26,7 @@ from .common import (
     add_lm_args,
     add_run_arg,
     add_workspace_arg,
+    ask,
     lm_config_from_args,
     make_batch_lm,
     make_lm,
@@ -337,15 +338,8 @@ def run_review(args: argparse.Namespace) -> int:
         if q == 1:
             print(f"\n[{i + 1}/{len(items)}] instance {item.instance_id}\nInstruction: {item.instruction}\n"
                   f"Input: {item.input or '(empty)'}\nOutput: {item.output}")
-        reply = ""
-        while reply not in ("y", "n", "q"):
-            print(f"Q{q}. {QUESTIONS[q - 1]} [y/n/q] ", end="", flush=True)
-            line = sys.stdin.readline()
-            if not line:
-                print()
-                return 0
-            reply = line.strip().lower()[:1]
-        if reply == "q":
+        reply = ask(f"Q{q}. {QUESTIONS[q - 1]}", ("y", "n"))
+        if reply is None:
             return 0
         save_review_answers(store, [ReviewAnswer(run.id, item.instance_id, args.rater, q, reply == "y", None)])
 

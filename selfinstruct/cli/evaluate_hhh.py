@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from .answer import positive_int
-from .common import add_lm_args, add_run_arg, add_workspace_arg, lm_config_from_args, make_lm, open_run, open_store
+from .common import add_lm_args, add_run_arg, add_workspace_arg, ask, lm_config_from_args, make_lm, open_run, open_store
 from .evaluate import _names, _read_prompt, _table
 
 
@@ -78,15 +78,8 @@ def run_hhh(args: argparse.Namespace) -> int:
               f"Input: {item.input or '(empty)'}\n--- Answer A ---\n{item.answer_a}\n--- Answer B ---\n{item.answer_b}")
         have = {j.criterion for j in done if j.instance_id == item.instance_id}
         for c in (c for c in CRITERIA if c not in have):
-            reply = ""
-            while reply not in (*ANSWERS, "q"):
-                print(f"{c.capitalize()}: {CRITERION_TEXT[c]} A against B [b/t/w/q] ", end="", flush=True)
-                line = sys.stdin.readline()
-                if not line:
-                    print()
-                    return 0
-                reply = line.strip().lower()[:1]
-            if reply == "q":
+            reply = ask(f"{c.capitalize()}: {CRITERION_TEXT[c]} A against B", tuple(ANSWERS))
+            if reply is None:
                 return 0
             save_hhh(store, verdicts_of(pair, item, args.rater, {c: ANSWERS[reply]}))
 
