@@ -112,7 +112,7 @@ def _results(store: Store, pair: HHHPair, n_items: int) -> None:
     for rater, ags in summary.agreement.items():
         st.markdown(f"**Human vs {md(rater)}**: agreement on the items both judged")
         st.dataframe(pd.DataFrame({
-            "criterion": [a.criterion for a in ags], "n": [a.n for a in ags],
+            "criterion": [a.about for a in ags], "n": [a.n for a in ags],
             "agreement %": [round(a.percent, 1) for a in ags],
             "Cohen's kappa": [None if a.kappa is None else round(a.kappa, 3) for a in ags],
         }), hide_index=True)

@@ -257,7 +257,7 @@ def test_agreement_of_judge_and_person(ws):
                                                              "harmless": "better" if good_is_a else "worse"}))
         summary = hhh_summary(store, pair)
         assert list(summary.counts) == ["human", "judge:j"] and summary.judged == {"human": 4, "judge:j": 8}
-        ag = {a.criterion: a for a in summary.agreement["judge:j"]}
+        ag = {a.about: a for a in summary.agreement["judge:j"]}
         assert (ag["helpful"].n, ag["helpful"].agree, ag["helpful"].percent) == (4, 3, 75.0)
         assert ag["helpful"].kappa == pytest.approx(0.0)  # the judge says "win" throughout: no better than chance
         assert (ag["honest"].agree, ag["honest"].kappa) == (4, None)  # both say "tie" throughout

@@ -109,7 +109,7 @@ with review_tab:
         for rater, ags in summary.agreement.items():
             st.markdown(f"**Human vs {md(rater)}**: agreement on the instances both answered")
             st.dataframe(pd.DataFrame({
-                "question": [f"Q{a.question}" for a in ags], "n": [a.n for a in ags],
+                "question": [f"Q{a.about}" for a in ags], "n": [a.n for a in ags],
                 "agreement %": [round(a.percent, 1) for a in ags],
                 "Cohen's kappa": [None if a.kappa is None else round(a.kappa, 3) for a in ags],
             }), hide_index=True, width="stretch")

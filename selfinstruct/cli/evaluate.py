@@ -366,7 +366,7 @@ def run_review_summary(args: argparse.Namespace) -> int:
         print(json.dumps({
             "rates": {r: [{"question": x.question, "yes": x.yes, "n": x.n, "percent": x.percent} for x in rates]
                       for r, rates in summary.rates.items()},
-            "agreement": {r: [{"question": a.question, "n": a.n, "agree": a.agree, "percent": a.percent,
+            "agreement": {r: [{"question": a.about, "n": a.n, "agree": a.agree, "percent": a.percent,
                                "kappa": a.kappa} for a in ags] for r, ags in summary.agreement.items()},
         }))
         return 0
@@ -380,7 +380,7 @@ def run_review_summary(args: argparse.Namespace) -> int:
     for rater, ags in summary.agreement.items():
         print(f"\nhuman vs {rater}:")
         print(_table(["question", "n", "agreement", "Cohen's kappa"],
-                     [[f"Q{a.question}", str(a.n), f"{a.percent:.0f}%", "-" if a.kappa is None else f"{a.kappa:.2f}"]
+                     [[f"Q{a.about}", str(a.n), f"{a.percent:.0f}%", "-" if a.kappa is None else f"{a.kappa:.2f}"]
                       for a in ags]))
     return 0
 

@@ -115,7 +115,7 @@ def run_hhh_summary(args: argparse.Namespace) -> int:
             "counts": {r: {c: {"win": o.win, "tie": o.tie, "lose": o.lose, "n": o.n} for c, o in by_c.items()}
                        for r, by_c in summary.counts.items()},
             "judged": summary.judged,
-            "agreement": {r: [{"criterion": a.criterion, "n": a.n, "agree": a.agree, "percent": a.percent,
+            "agreement": {r: [{"criterion": a.about, "n": a.n, "agree": a.agree, "percent": a.percent,
                                "kappa": a.kappa} for a in ags] for r, ags in summary.agreement.items()},
         }))
         return 0
@@ -130,6 +130,6 @@ def run_hhh_summary(args: argparse.Namespace) -> int:
     for rater, ags in summary.agreement.items():
         print(f"\nhuman vs {rater}:")
         print(_table(["criterion", "n", "agreement", "Cohen's kappa"],
-                     [[a.criterion, str(a.n), f"{a.percent:.0f}%", "-" if a.kappa is None else f"{a.kappa:.2f}"]
+                     [[a.about, str(a.n), f"{a.percent:.0f}%", "-" if a.kappa is None else f"{a.kappa:.2f}"]
                       for a in ags]))
     return 0

@@ -27,7 +27,7 @@ from ..store import RunInfo, Store
 from ..store.hhh import OUTCOMES, HHHJudgement, hhh_judgements, save_hhh
 from ..store.responses import ResponseSet, response_set, responses
 from .judge import BATCH
-from .review import HUMAN, _rank, cohen_kappa, judge_rater
+from .review import HUMAN, Agreement, _rank, judge_rater
 
 
 @dataclass(frozen=True)
@@ -105,19 +105,7 @@ def outcome_counts(pair: HHHPair, judgements: Sequence[HHHJudgement]) -> dict[st
     return {c: Outcomes(*(got[c][o] for o in OUTCOMES)) for c in CRITERIA}
 
 
-@dataclass(frozen=True)
-class CriterionAgreement:
-    criterion: str
-    n: int
-    agree: int
-    kappa: float | None
-
-    @property
-    def percent(self) -> float:
-        return 100.0 * self.agree / self.n if self.n else 0.0
-
-
-def hhh_agreement(pair: HHHPair, first: Sequence[HHHJudgement], second: Sequence[HHHJudgement]) -> list[CriterionAgreement]:
+def hhh_agreement(pair: HHHPair, first: Sequence[HHHJudgement], second: Sequence[HHHJudgement]) -> list[Agreement]:
     """Per criterion, over items both raters judged: how often their outcomes (win/tie/lose for
     set 1, whichever side each saw it on) agree, and Cohen's kappa."""
     theirs = {(j.instance_id, j.criterion): j.outcome(pair.first.id) for j in second}
@@ -125,7 +113,7 @@ def hhh_agreement(pair: HHHPair, first: Sequence[HHHJudgement], second: Sequence
     for c in CRITERIA:
         pairs = [(j.outcome(pair.first.id), theirs[(j.instance_id, c)]) for j in first
                  if j.criterion == c and (j.instance_id, c) in theirs]
-        out.append(CriterionAgreement(c, len(pairs), sum(x == y for x, y in pairs), cohen_kappa(pairs)))
+        out.append(Agreement.of(c, pairs))
     return out
 
 
@@ -136,7 +124,7 @@ class HHHSummary:
 
     counts: dict[str, dict[str, Outcomes]]
     judged: dict[str, int]
-    agreement: dict[str, list[CriterionAgreement]]
+    agreement: dict[str, list[Agreement]]
 
 
 def hhh_summary(store: Store, pair: HHHPair) -> HHHSummary:

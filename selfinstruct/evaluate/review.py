@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable, Hashable, Sequence
+from typing import Any, Callable, Hashable, Sequence
 
 from ..lm.base import LM, LMRequest
 from ..lm.batches import Answer, Progress, run_batches
@@ -99,10 +99,17 @@ def cohen_kappa(pairs: Sequence[tuple[Hashable, Hashable]]) -> float | None:
 
 @dataclass(frozen=True)
 class Agreement:
-    question: int
+    """How often two raters gave the same answer on one question or criterion (``about``)."""
+
+    about: int | str
     n: int
     agree: int
     kappa: float | None
+
+    @classmethod
+    def of(cls, about: int | str, pairs: Sequence[tuple[Any, Any]]) -> "Agreement":
+        """From the two raters' answers to the items both answered."""
+        return cls(about, len(pairs), sum(x == y for x, y in pairs), cohen_kappa(pairs))
 
     @property
     def percent(self) -> float:
@@ -116,7 +123,7 @@ def agreement(first: Sequence[ReviewAnswer], second: Sequence[ReviewAnswer]) -> 
     for q in range(1, len(QUESTIONS) + 1):
         pairs = [(a.answer, theirs[(a.instance_id, q)]) for a in first
                  if a.question == q and (a.instance_id, q) in theirs]
-        out.append(Agreement(q, len(pairs), sum(x == y for x, y in pairs), cohen_kappa(pairs)))
+        out.append(Agreement.of(q, pairs))
     return out
 
 
