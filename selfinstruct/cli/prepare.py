@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_workspace_arg(p)
     add_run_arg(p)
     p.add_argument("--no-parse", action="store_true", help="build the similarity graph only, not the spaCy parses")
-    add_ray_arg(p)  # the verb-noun parse on the cluster, one spaCy model per actor
+    add_ray_arg(p)  # the similarity graph's build and the verb-noun parse (one spaCy model per actor) on the cluster
     p.set_defaults(func=run)
 
 
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {args.workspace} is opened read-only (an archived copy or no write access): "
               "nothing computed here can be kept for the dashboard", file=sys.stderr)
     if run.kind == "generate":
-        _graph(store, run, RunConfig.from_dict(run.config).filters.tokenizer)
+        _graph(store, run, RunConfig.from_dict(run.config).filters.tokenizer, args.ray)
     else:
         print(f"run {run.name!r} is an {run.kind} data set: no similarity graph (Filters replays generation runs)")
     if not args.no_parse:
@@ -55,12 +55,13 @@ def _done() -> None:
         print(file=sys.stderr)
 
 
-def _graph(store: Store, run: RunInfo, tokenizer: str) -> None:
+def _graph(store: Store, run: RunInfo, tokenizer: str, ray: str | None = None) -> None:
     """Build the graph the Filters page reads, with a progress line (a read-back graph is quick and silent)."""
     from ..filter_views import prepare_graph
 
     start = time.perf_counter()
-    g = prepare_graph(store, run, tokenizer, show=lambda share, text: _show(f"[{share:4.0%} of the work] {text}"))
+    g = prepare_graph(store, run, tokenizer, show=lambda share, text: _show(f"[{share:4.0%} of the work] {text}"),
+                      ray=ray)
     _done()
     print(f"similarity graph of run {run.name!r}: {len(g):,} candidates, {g.n_edges:,} similar pairs "
           f"({time.perf_counter() - start:.1f} s)")
