@@ -29,14 +29,17 @@ def add_ray_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def connect(address: str) -> None:
-    """Join the Ray cluster at ``address`` ("auto" or "HOST:PORT"); a second call for the
-    same address does nothing, one for another address is refused (a process has one cluster)."""
+    """Join the Ray cluster at ``address`` ("auto" or "HOST:PORT"). Once joined, "auto" or the
+    same address again does nothing; another address is refused (a process has one cluster)."""
     global _connected
     try:
         import ray
     except ImportError:
         raise ClusterError(f"--ray {address}: Ray is not installed; {INSTALL_HINT}") from None
     if ray.is_initialized():
+        if address == "auto":  # whichever cluster this process has joined
+            _connected = _connected or address
+            return
         if _connected not in (None, address):
             raise ClusterError(f"already connected to the Ray cluster at {_connected!r}, not {address!r}")
         _connected = address

@@ -135,3 +135,33 @@ def wait_until(predicate: Callable[[], T], timeout: float = 60, interval: float 
         if time.monotonic() >= deadline:
             raise AssertionError(f"{message} did not hold within {timeout:g} s")
         time.sleep(interval)
+
+
+# --------------------------------------------------------------------------- a real Ray cluster
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A head and a second node on 127.0.0.1 (separate processes, one CPU each) that this test
+    process joins, with RAY_ADDRESS set while it lives: every Ray test of the session shares it,
+    and their ``--ray auto`` joins it."""
+    ray = pytest.importorskip("ray")
+    from local_ray import local_cluster
+
+    from selfinstruct import cluster
+
+    if ray.is_initialized():  # a cluster some earlier test started on its own
+        ray.shutdown()
+        cluster._connected = None
+    with local_cluster(nodes=2) as c:
+        old = os.environ.get("RAY_ADDRESS")
+        os.environ["RAY_ADDRESS"] = c["address"]
+        try:
+            cluster.connect(c["address"])
+            deadline = time.monotonic() + 30
+            while len([n for n in ray.nodes() if n["Alive"]]) < 2 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            yield c
+        finally:
+            ray.shutdown()
+            cluster._connected = None
+            os.environ.pop("RAY_ADDRESS") if old is None else os.environ.__setitem__("RAY_ADDRESS", old)

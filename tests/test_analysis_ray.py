@@ -16,7 +16,7 @@ from selfinstruct.store import Store
 
 from conftest import OUR_SEEDS, fake_run
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_cluster")]
 ray = pytest.importorskip("ray")
 
 

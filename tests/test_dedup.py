@@ -166,7 +166,7 @@ def test_cli_summary_and_refusals(tmp_path: Path, capsys: pytest.CaptureFixture)
 
 
 @pytest.mark.ray
-def test_ray_output_is_byte_identical(tmp_path: Path) -> None:
+def test_ray_output_is_byte_identical(tmp_path: Path, ray_cluster) -> None:
     pytest.importorskip("ray")
     src = _write(tmp_path / "big.jsonl", "alpaca-jsonl", _tasks(3000, seed=7))
     here = dedup_file(src, tmp_path / "here.jsonl", report=tmp_path / "here.report.jsonl")

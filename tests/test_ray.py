@@ -2,7 +2,8 @@
 
 The cluster is started as a user would: ``ray start --head`` on 127.0.0.1 and a second node
 joined with ``ray start --address`` as separate processes (one CPU each), so tasks really run
-in other processes and objects cross the object store. One cluster serves the whole module.
+in other processes and objects cross the object store. One cluster (conftest's ``ray_cluster``)
+serves every Ray test of the session.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from selfinstruct import cluster  # noqa: E402
 from selfinstruct.novelty import (WhatIfGraph, fast_greedy_filter, join, max_against,  # noqa: E402
                                   max_within, pairwise_histogram, sharded)
 from selfinstruct.novelty.tokens import Encoder  # noqa: E402
-from local_ray import local_cluster  # noqa: E402  (tests/ is on sys.path under pytest)
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -44,25 +44,6 @@ def texts(n: int, seed: int = 0) -> list[str]:
             toks = [rng.choice(VERBS)] + rng.choices(WORDS, ZIPF, k=rng.randint(2, 20))
         out.append(" ".join(toks))
     return out
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    """A head and a second node on 127.0.0.1 (separate processes, one CPU each), joined by this
-    test process with RAY_ADDRESS set for this module only."""
-    with local_cluster(nodes=2) as c:
-        old = os.environ.get("RAY_ADDRESS")
-        os.environ["RAY_ADDRESS"] = c["address"]
-        try:
-            cluster.connect(c["address"])
-            deadline = time.monotonic() + 30
-            while len([n for n in ray.nodes() if n["Alive"]]) < 2 and time.monotonic() < deadline:
-                time.sleep(0.2)
-            yield c
-        finally:
-            ray.shutdown()
-            cluster._connected = None
-            os.environ.pop("RAY_ADDRESS") if old is None else os.environ.__setitem__("RAY_ADDRESS", old)
 
 
 def test_two_nodes_and_connect_is_idempotent(ray_cluster):
