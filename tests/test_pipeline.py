@@ -89,7 +89,11 @@ def test_resume_replays_the_same_run_without_paying_twice(tmp_path):
     run_all(store, store.run(run.id), lm)
     assert [(r.text, r.verdict) for r in store.instructions(run.id)] == \
            [(r.text, r.verdict) for r in ref_store.instructions(ref_run.id)]
-    assert len(lm.requests) == len(ref_lm.requests)
+    # no request sent twice over the two invocations (how many prompts past the target each run
+    # launched, and dropped, depends on timing; what was kept does not)
+    keys = [r.cache_key(lm.name) for r in lm.requests]
+    assert len(keys) == len(set(keys))
+    assert store.scalar("SELECT COUNT(*) - COUNT(DISTINCT cache_key) FROM lm_calls WHERE error IS NULL") == 0
 
 
 def test_endpoint_down_pauses_then_resume_completes_without_duplicates(workspace):
