@@ -11,7 +11,7 @@ import streamlit as st
 
 from dashboard.state import run_key
 from dashboard.text import md
-from dashboard.widgets import lm_form, long_text
+from dashboard.widgets import lm_form, long_text, task_text
 from selfinstruct.config import LMConfig
 from selfinstruct.evaluate.figures import hhh_figure
 from selfinstruct.evaluate.hhh import (
@@ -70,11 +70,7 @@ def _judge_item(store: Store, pair: HHHPair, items: Sequence[HHHItem], k: int) -
     """Item ``k`` blind, and the three questions in one form (one save per item)."""
     item = items[k]
     st.progress(k / len(items), text=f"Item {k + 1} of {len(items)}")
-    st.markdown("**Instruction**")
-    long_text(item.instruction)
-    if item.input.strip():
-        st.markdown("**Input**")
-        long_text(item.input)
+    task_text(item.instruction, item.input)
     left, right = st.columns(2)
     with left:
         st.markdown("**Answer A**")

@@ -95,6 +95,16 @@ def api_key_box() -> None:
             st.rerun()
 
 
+def task_text(instruction: str, input_text: str) -> None:
+    """An item's instruction, and its input when it has one, each under its label: what a rater
+    reads before the answers (A–D rating, HHH comparison)."""
+    st.markdown("**Instruction**")
+    long_text(instruction)
+    if input_text.strip():
+        st.markdown("**Input**")
+        long_text(input_text)
+
+
 def long_text(text: str, *, max_chars: int = 1500, max_lines: int = 20, height: int = 320) -> None:
     """Untrusted text as ``st.text``; a long one in a scrollable box ``height`` pixels high, so
     what follows it (buttons) stays in view."""

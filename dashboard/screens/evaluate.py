@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard.state import current_run, open_store, registry, run_key
 from dashboard.text import md
-from dashboard.widgets import lm_form, long_text
+from dashboard.widgets import lm_form, long_text, task_text
 from selfinstruct.config import LMConfig
 from selfinstruct.evaluate import figures
 from selfinstruct.evaluate import judge as J
@@ -140,11 +140,7 @@ with rate_tab:
         if k is not None:
             it = queue[k]
             st.progress(k / len(queue), text=f"Response {k + 1} of {len(queue)}")
-            st.markdown("**Instruction**")
-            long_text(it.instruction)
-            if it.input.strip():
-                st.markdown("**Input**")
-                long_text(it.input)
+            task_text(it.instruction, it.input)
             st.markdown("**Response**")
             long_text(it.response)
 

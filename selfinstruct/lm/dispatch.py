@@ -48,7 +48,6 @@ class Dispatch(ABC):
         self.rec = rec
         self._ready: list[tuple[Done, bool]] = []  # answered from the workspace (and whether to stream it)
         self._waiting: dict[str, list[tuple[Hashable, LMRequest]]] = {}  # key in flight -> repeats
-        self.sent = 0  # requests that went to the backend this session
 
     @property
     @abstractmethod
@@ -72,7 +71,6 @@ class Dispatch(ABC):
             self._ready.append((Done(tag, request, hit[0], replace(hit[1], cached=True)), stream))
             return
         self._waiting[key] = []
-        self.sent += 1
         self._send(tag, request, key, priority, stream)
 
     @abstractmethod
