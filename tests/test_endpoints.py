@@ -180,10 +180,10 @@ def test_429_halves_the_limit_pauses_the_endpoint_and_the_limit_grows_back():
 
 
 def test_the_limit_reaches_the_max_against_an_unlimited_endpoint():
-    with OpenAIStub(lambda body: ok("hi", delay_s=0.1)) as stub:
+    with OpenAIStub(lambda body: ok("hi", delay_s=0.3)) as stub:  # long enough for the stub to hold them all
         lm = make_lm(stub, concurrency=200)
         assert lm.endpoint_stats()[0]["limit"] == 64  # slow start
-        out = lm.execute_many([LMRequest(f"p{i}", max_tokens=4) for i in range(500)])
+        out = lm.execute_many([LMRequest(f"p{i}", max_tokens=4) for i in range(800)])
         assert all(isinstance(r, LMResponse) for r in out)
         assert lm.endpoint_stats()[0]["limit"] == 200
         assert 64 < stub.max_in_flight <= 200

@@ -28,7 +28,8 @@ from selfinstruct.store import Store
 
 from conftest import OUR_SEEDS
 
-ITERATIONS = 6  # of 2 prompts each, a few tokens an answer: long enough that the last answer's drain (one server idle) stays a small share
+ITERATIONS = 10  # of 2 prompts each, a few tokens an answer: the last answers' drain (one server idle while
+# the other ends the run) is a few calls whatever the length, so the run is long enough to keep it under 5%
 SERVER_DEPS = ("llama_cpp", "fastapi", "uvicorn", "sse_starlette", "pydantic_settings", "starlette_context")
 missing = [m for m in SERVER_DEPS if importlib.util.find_spec(m) is None]
 
